@@ -1,0 +1,58 @@
+// Linear: one layer's weights packed for this machine, and the operator that
+// runs them (STYLE.md point 5). model/ calls this, never a kernel directly.
+//
+// Immutable after Create(); Run() is thread-safe and may be called
+// concurrently from any number of threads.
+#ifndef QLINEAR_KERNELS_LINEAR_H_
+#define QLINEAR_KERNELS_LINEAR_H_
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kernels/weights.h"
+
+namespace qlinear {
+
+class Linear {
+ public:
+  // Validates `weights` and packs them. Returns INVALID_ARGUMENT naming the
+  // inconsistency (sizes, group size, code range, non-finite scale).
+  static absl::StatusOr<std::unique_ptr<Linear>> Create(LinearWeights weights);
+
+  Linear(const Linear&) = delete;
+  Linear& operator=(const Linear&) = delete;
+
+  // y[m, N] = activation(x[m, K] · Wᵀ + bias) rounded to dtype(), in `mode`
+  // (fp32 layers ignore the mode). With apply_activation false the
+  // activation function is skipped (the Matmul RPC). x holds values
+  // representable in dtype(). A row's result depends only on that row.
+  // REQUIRES: x has m*k() floats, y has room for m*n() floats.
+  void Run(const float* x, size_t m, ActQuant mode, bool apply_activation, float* y) const;
+
+  size_t n() const { return weights_.n; }
+  size_t k() const { return weights_.k; }
+  WeightFormat format() const { return weights_.format; }
+  DType dtype() const { return weights_.dtype; }
+  Activation activation() const { return weights_.activation; }
+  // Name of the kernel path Run() uses (a metric label; stable).
+  std::string_view kernel_name() const { return "reference"; }
+  // Bytes of weight data held for compute.
+  size_t packed_bytes() const;
+  // The plain weights this layer was created from.
+  const LinearWeights& weights() const { return weights_; }
+
+ private:
+  explicit Linear(LinearWeights weights) : weights_(std::move(weights)) {}
+
+  const LinearWeights weights_;
+};
+
+// Checks the internal consistency of `w` (what Create() validates).
+absl::Status ValidateLinearWeights(const LinearWeights& w);
+
+}  // namespace qlinear
+
+#endif  // QLINEAR_KERNELS_LINEAR_H_

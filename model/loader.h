@@ -1,0 +1,30 @@
+// Builds LinearStacks from model files: the manifest plus the tensors of its
+// three weight sources (float quantized at load, int4_plain, torchao_intx).
+// Thread-safe (no shared state).
+#ifndef QLINEAR_MODEL_LOADER_H_
+#define QLINEAR_MODEL_LOADER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "model/linear_stack.h"
+#include "model/manifest.h"
+#include "model/safetensors.h"
+
+namespace qlinear::model {
+
+// Quantizes/validates every layer of `manifest` from `tensors` and packs it.
+// Errors: INVALID_ARGUMENT naming the tensor and the problem (missing key,
+// wrong dtype or shape, code out of range, non-finite value).
+absl::StatusOr<std::unique_ptr<LinearStack>> BuildLinearStack(const Manifest& manifest,
+                                                              const SafetensorsFile& tensors);
+
+// Loads the model directory `dir` (model.json + model.safetensors).
+// Errors: NOT_FOUND (missing file), INVALID_ARGUMENT (corrupt file; the
+// message starts with the file name).
+absl::StatusOr<std::unique_ptr<LinearStack>> LoadModelDir(const std::string& dir);
+
+}  // namespace qlinear::model
+
+#endif  // QLINEAR_MODEL_LOADER_H_

@@ -1,0 +1,60 @@
+// The model manifest (model.json): the public contract of SYSTEM.md
+// ("Model"). Parsing is strict: unknown keys, wrong types and values out of
+// range are rejected with the key's path and the problem.
+#ifndef QLINEAR_MODEL_MANIFEST_H_
+#define QLINEAR_MODEL_MANIFEST_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/types.h"
+
+namespace qlinear::model {
+
+// How a layer's tensors are stored in model.safetensors. Names are a public
+// contract: do not rename.
+enum class WeightSource { kFloat, kInt4Plain, kTorchaoIntx };
+
+std::string_view WeightSourceName(WeightSource s);  // "float", "int4_plain", ...
+
+struct LayerSpec {
+  std::string name;
+  size_t in_features = 0;
+  size_t out_features = 0;
+  bool bias = false;
+  Activation activation = Activation::kNone;
+  WeightFormat format = WeightFormat::kInt4Opaque;
+  size_t group_size = 0;  // quantized formats; == in_features means per channel
+  int bits = 4;           // intx_opaque only
+  Mapping mapping = Mapping::kSymmetric;  // intx_opaque only
+  WeightSource source = WeightSource::kFloat;
+};
+
+struct BatchingConfig {
+  int64_t max_batch_rows = 256;
+  int64_t max_queue_delay_us = 0;
+  int64_t max_queue_rows = 4096;
+};
+
+struct Manifest {
+  DType dtype = DType::kF32;
+  ActQuant default_act_quant = ActQuant::kNone;
+  ScaleFloor scale_floor = ScaleFloor::kSmallestNormal;
+  std::vector<LayerSpec> layers;
+  BatchingConfig batching;
+};
+
+// Parses and validates model.json text. Errors: INVALID_ARGUMENT with the
+// key path, e.g. "layers[2].group_size: 100 is not one of 32, 64, 128, 256".
+absl::StatusOr<Manifest> ParseManifest(std::string_view json_text);
+
+// Canonical JSON text of `manifest` (ParseManifest(ToJson(m)) == m).
+std::string ManifestToJson(const Manifest& manifest);
+
+}  // namespace qlinear::model
+
+#endif  // QLINEAR_MODEL_MANIFEST_H_

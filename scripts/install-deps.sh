@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs every Debian package that qlinear's build, tests and tools need.
+# Idempotent: packages already present are skipped, and `apt-get update` runs
+# only when something is missing. Runs as root, or through sudo otherwise.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake make pkg-config git clang-14 clang-format-14 libclang-rt-14-dev
+  # serving stack
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
+  libabsl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  # kernels baseline (oneDNN needs the OpenCL dev files for its CMake config)
+  libdnnl-dev ocl-icd-opencl-dev
+  # metrics
+  prometheus-cpp-dev prometheus
+  # tests and benchmarks
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  # python client and tools (used through /usr/bin/python3)
+  python3 python3-grpcio python3-protobuf python3-numpy
+  # e2e helpers
+  curl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

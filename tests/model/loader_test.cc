@@ -1,0 +1,418 @@
+// Loading models from safetensors + manifest: the three weight sources, the
+// LinearStack forward, the default model, the repository scan, and a table
+// of corrupt files that must be rejected with the tensor and problem named.
+#include "model/loader.h"
+
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kernels/reference/linear.h"
+#include "kernels/reference/quantize.h"
+#include "model/default_model.h"
+#include "model/repository.h"
+#include "tests/testing/status_matchers.h"
+
+namespace qlinear::model {
+namespace {
+
+using ::qlinear::testing::IsOk;
+using ::qlinear::testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// Owns tensor bytes and builds a safetensors file from them.
+class TensorSet {
+ public:
+  void Add(const std::string& name, TensorDType dtype, std::vector<int64_t> shape,
+           std::string bytes) {
+    blobs_.push_back(std::move(bytes));
+    views_.push_back({name, dtype, std::move(shape),
+                      reinterpret_cast<const uint8_t*>(blobs_.back().data()),
+                      blobs_.back().size()});
+  }
+  void AddFloats(const std::string& name, DType t, std::vector<int64_t> shape,
+                 const std::vector<float>& v) {
+    std::string bytes(v.size() * DTypeSize(t), '\0');
+    for (size_t i = 0; i < v.size(); ++i) StoreFromFloat(t, v[i], bytes.data(), i);
+    const TensorDType dt = t == DType::kF32    ? TensorDType::kF32
+                           : t == DType::kBF16 ? TensorDType::kBF16
+                                               : TensorDType::kF16;
+    Add(name, dt, std::move(shape), std::move(bytes));
+  }
+  template <typename T>
+  void AddInts(const std::string& name, TensorDType dtype, std::vector<int64_t> shape,
+               const std::vector<T>& v) {
+    std::string bytes(v.size(), '\0');
+    std::memcpy(bytes.data(), v.data(), v.size());
+    Add(name, dtype, std::move(shape), std::move(bytes));
+  }
+  std::string Serialize() const { return WriteSafetensors(views_); }
+
+ private:
+  std::deque<std::string> blobs_;  // stable addresses
+  std::vector<TensorView> views_;
+};
+
+absl::StatusOr<std::unique_ptr<LinearStack>> Build(const Manifest& m, const std::string& bytes) {
+  auto file = SafetensorsFile::Parse(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  if (!file.ok()) return file.status();
+  return BuildLinearStack(m, **file);
+}
+
+std::vector<float> Random(size_t count, uint32_t seed, float scale) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(count);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// A one-layer manifest: 64 -> 16.
+Manifest OneLayer(WeightFormat format, WeightSource source, size_t gs = 32, int bits = 4) {
+  Manifest m;
+  m.dtype = DType::kF32;
+  LayerSpec l;
+  l.name = "fc";
+  l.in_features = 64;
+  l.out_features = 16;
+  l.bias = true;
+  l.activation = Activation::kRelu;
+  l.format = format;
+  l.group_size = format == WeightFormat::kFp32 ? 0 : gs;
+  l.bits = bits;
+  l.mapping = Mapping::kAsymmetric;
+  l.source = source;
+  m.layers.push_back(l);
+  return m;
+}
+
+const std::vector<float> kWeight = Random(16 * 64, 1, 0.2f);
+const std::vector<float> kBias = Random(16, 2, 0.1f);
+const std::vector<float> kInput = Random(3 * 64, 3, 1.0f);
+
+std::vector<float> ForwardAll(const LinearStack& s, ActQuant mode) {
+  std::vector<float> y;
+  EXPECT_THAT(s.Forward(kInput.data(), 3, 0, s.num_layers(), mode, &y), IsOk());
+  return y;
+}
+
+TEST(LoaderTest, Int4PlainSourceEqualsFloatSource) {
+  TensorSet floats;
+  floats.AddFloats("fc.weight", DType::kF32, {16, 64}, kWeight);
+  floats.AddFloats("fc.bias", DType::kF32, {16}, kBias);
+  auto from_float =
+      Build(OneLayer(WeightFormat::kInt4Opaque, WeightSource::kFloat), floats.Serialize());
+  ASSERT_THAT(from_float, IsOk());
+
+  const Int4PlainWeights q = reference::QuantizeInt4Weights(kWeight.data(), 16, 64, 32, DType::kF32);
+  std::vector<uint8_t> packed(16 * 32);
+  for (size_t i = 0; i < packed.size(); ++i) {
+    packed[i] = static_cast<uint8_t>(q.q[2 * i] | (q.q[2 * i + 1] << 4));
+  }
+  TensorSet plain;
+  plain.AddInts("fc.qweight", TensorDType::kU8, {16, 32}, packed);
+  plain.AddFloats("fc.scales", DType::kF32, {16, 2}, q.scale);
+  plain.AddFloats("fc.zeros", DType::kF32, {16, 2}, q.zero);
+  plain.AddFloats("fc.bias", DType::kF32, {16}, kBias);
+  auto from_plain =
+      Build(OneLayer(WeightFormat::kInt4Opaque, WeightSource::kInt4Plain), plain.Serialize());
+  ASSERT_THAT(from_plain, IsOk());
+
+  for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
+    const std::vector<float> a = ForwardAll(**from_float, mode);
+    EXPECT_EQ(a, ForwardAll(**from_plain, mode));
+    // And both equal the reference linear with the layer's epilogue.
+    std::vector<float> ref(3 * 16);
+    reference::Linear((*from_float)->layer(0).weights(), kInput.data(), 3, mode,
+                      Activation::kRelu, ref.data());
+    EXPECT_EQ(a, ref);
+  }
+}
+
+TEST(LoaderTest, TorchaoIntxSourceEqualsFloatSource) {
+  TensorSet floats;
+  floats.AddFloats("fc.weight", DType::kF32, {16, 64}, kWeight);
+  floats.AddFloats("fc.bias", DType::kF32, {16}, kBias);
+  auto from_float = Build(OneLayer(WeightFormat::kIntxOpaque, WeightSource::kFloat, 16, 3),
+                          floats.Serialize());
+  ASSERT_THAT(from_float, IsOk());
+
+  const IntxPlainWeights q =
+      reference::QuantizeIntxWeights(kWeight.data(), 16, 64, 16, 3, Mapping::kAsymmetric,
+                                     DType::kF32, ScaleFloor::kSmallestNormal);
+  TensorSet torchao;
+  torchao.AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64}, q.q);
+  torchao.AddFloats("fc._weight_scale", DType::kF32, {16, 4}, q.scale);
+  torchao.AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 4}, q.zero_point);
+  torchao.AddFloats("fc.bias", DType::kF32, {16}, kBias);
+  auto from_torchao = Build(OneLayer(WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx, 16, 3),
+                            torchao.Serialize());
+  ASSERT_THAT(from_torchao, IsOk());
+  for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
+    EXPECT_EQ(ForwardAll(**from_float, mode), ForwardAll(**from_torchao, mode));
+  }
+}
+
+TEST(LoaderTest, Fp32LayerIgnoresActQuantMode) {
+  TensorSet floats;
+  floats.AddFloats("fc.weight", DType::kF32, {16, 64}, kWeight);
+  floats.AddFloats("fc.bias", DType::kF32, {16}, kBias);
+  auto stack = Build(OneLayer(WeightFormat::kFp32, WeightSource::kFloat), floats.Serialize());
+  ASSERT_THAT(stack, IsOk());
+  EXPECT_EQ(ForwardAll(**stack, ActQuant::kNone), ForwardAll(**stack, ActQuant::kInt8AsymPerToken));
+}
+
+struct CorruptCase {
+  std::string label;
+  WeightFormat format;
+  WeightSource source;
+  std::function<void(TensorSet*)> fill;
+  std::string message;
+};
+
+std::vector<int8_t> Codes(int8_t fill_value, int8_t bad_value, size_t bad_index, size_t count) {
+  std::vector<int8_t> v(count, fill_value);
+  v[bad_index] = bad_value;
+  return v;
+}
+
+class CorruptTensorsTest : public ::testing::TestWithParam<CorruptCase> {};
+
+TEST_P(CorruptTensorsTest, RejectedWithTensorAndProblemNamed) {
+  const CorruptCase& c = GetParam();
+  TensorSet set;
+  c.fill(&set);
+  auto stack = Build(OneLayer(c.format, c.source), set.Serialize());
+  EXPECT_THAT(stack, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)))
+      << c.label;
+}
+
+std::vector<CorruptCase> CorruptCases() {
+  const auto bias = [](TensorSet* s) { s->AddFloats("fc.bias", DType::kF32, {16}, kBias); };
+  std::vector<float> nan_weight = kWeight;
+  nan_weight[5] = std::nanf("");
+  return {
+      {"missing weight", WeightFormat::kInt4Opaque, WeightSource::kFloat, bias,
+       "tensor 'fc.weight': missing (needed by layer 'fc')"},
+      {"missing bias", WeightFormat::kInt4Opaque, WeightSource::kFloat,
+       [](TensorSet* s) { s->AddFloats("fc.weight", DType::kF32, {16, 64}, kWeight); },
+       "tensor 'fc.bias': missing"},
+      {"transposed weight", WeightFormat::kInt4Opaque, WeightSource::kFloat,
+       [=](TensorSet* s) {
+         s->AddFloats("fc.weight", DType::kF32, {64, 16}, kWeight);
+         bias(s);
+       },
+       "tensor 'fc.weight': shape [64, 16], expected [16, 64]"},
+      {"integer weight", WeightFormat::kInt4Opaque, WeightSource::kFloat,
+       [=](TensorSet* s) {
+         s->AddInts("fc.weight", TensorDType::kI8, {16, 64}, std::vector<int8_t>(1024, 1));
+         bias(s);
+       },
+       "tensor 'fc.weight': dtype I8, expected F32 or BF16 or F16"},
+      {"NaN weight", WeightFormat::kInt4Opaque, WeightSource::kFloat,
+       [=](TensorSet* s) {
+         s->AddFloats("fc.weight", DType::kF32, {16, 64}, nan_weight);
+         bias(s);
+       },
+       "tensor 'fc.weight': element 5 is not finite"},
+      {"int4 qweight as I8", WeightFormat::kInt4Opaque, WeightSource::kInt4Plain,
+       [=](TensorSet* s) {
+         s->AddInts("fc.qweight", TensorDType::kI8, {16, 32}, std::vector<int8_t>(512, 0));
+         bias(s);
+       },
+       "tensor 'fc.qweight': dtype I8, expected U8"},
+      {"int4 scales in bf16 for an fp32 model", WeightFormat::kInt4Opaque,
+       WeightSource::kInt4Plain,
+       [=](TensorSet* s) {
+         s->AddInts("fc.qweight", TensorDType::kU8, {16, 32}, std::vector<uint8_t>(512, 0));
+         s->AddFloats("fc.scales", DType::kBF16, {16, 2}, std::vector<float>(32, 1.0f));
+         bias(s);
+       },
+       "tensor 'fc.scales': dtype BF16, expected F32"},
+      {"int4 zeros missing", WeightFormat::kInt4Opaque, WeightSource::kInt4Plain,
+       [=](TensorSet* s) {
+         s->AddInts("fc.qweight", TensorDType::kU8, {16, 32}, std::vector<uint8_t>(512, 0));
+         s->AddFloats("fc.scales", DType::kF32, {16, 2}, std::vector<float>(32, 1.0f));
+         bias(s);
+       },
+       "tensor 'fc.zeros': missing"},
+      {"intx code out of range", WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64}, Codes(1, 9, 67, 1024));
+         s->AddFloats("fc._weight_scale", DType::kF32, {16, 2}, std::vector<float>(32, 0.1f));
+         s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 2},
+                    std::vector<int8_t>(32, 0));
+         bias(s);
+       },
+       "tensor 'fc._weight_qdata': code 9 at [1, 3] is out of range -8..7 for 4 bits"},
+      {"intx zero point out of range", WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64}, std::vector<int8_t>(1024, 0));
+         s->AddFloats("fc._weight_scale", DType::kF32, {16, 2}, std::vector<float>(32, 0.1f));
+         s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 2}, Codes(0, -9, 4, 32));
+         bias(s);
+       },
+       "tensor 'fc._weight_zero_point': zero point -9 at index 4 is out of range"},
+      {"intx scale shape for another group size", WeightFormat::kIntxOpaque,
+       WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64}, std::vector<int8_t>(1024, 0));
+         s->AddFloats("fc._weight_scale", DType::kF32, {16, 4}, std::vector<float>(64, 0.1f));
+         bias(s);
+       },
+       "tensor 'fc._weight_scale': shape [16, 4], expected [16, 2]"},
+      {"intx infinite scale", WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64}, std::vector<int8_t>(1024, 0));
+         std::vector<float> scale(32, 0.1f);
+         scale[7] = INFINITY;
+         s->AddFloats("fc._weight_scale", DType::kF32, {16, 2}, scale);
+         s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 2},
+                    std::vector<int8_t>(32, 0));
+         bias(s);
+       },
+       "tensor 'fc._weight_scale': element 7 is not finite"},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, CorruptTensorsTest, ::testing::ValuesIn(CorruptCases()));
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = std::filesystem::temp_directory_path() /
+            ("qlinear_loader_test_" + std::to_string(::getpid()) + "_" +
+             std::to_string(counter_++));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string path() const { return path_.string(); }
+  void Write(const std::string& rel, const std::string& content) const {
+    const auto p = path_ / rel;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << content;
+  }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+TEST(LoadModelDirTest, LoadsAndReportsFileErrors) {
+  SyntheticModelSpec spec;
+  spec.widths = {64, 32, 16};
+  spec.group_size = 32;
+  const SyntheticModelFiles files = MakeSyntheticModelFiles(spec);
+  TempDir dir;
+  dir.Write("good/model.json", ManifestToJson(files.manifest));
+  dir.Write("good/model.safetensors", files.safetensors);
+  auto stack = LoadModelDir(dir.path() + "/good");
+  ASSERT_THAT(stack, IsOk());
+  EXPECT_EQ((*stack)->num_layers(), 2u);
+
+  EXPECT_THAT(LoadModelDir(dir.path() + "/absent"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("model.json")));
+
+  dir.Write("truncated/model.json", ManifestToJson(files.manifest));
+  dir.Write("truncated/model.safetensors", files.safetensors.substr(0, files.safetensors.size() / 2));
+  EXPECT_THAT(LoadModelDir(dir.path() + "/truncated"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("model.safetensors")));
+
+  dir.Write("badjson/model.json", "{\"dtype\": \"fp32\", \"layerz\": []}");
+  dir.Write("badjson/model.safetensors", files.safetensors);
+  EXPECT_THAT(LoadModelDir(dir.path() + "/badjson"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::AllOf(HasSubstr("model.json"), HasSubstr("layerz"))));
+
+  // A manifest whose layer is wider than the tensors in the file.
+  Manifest wider = files.manifest;
+  wider.layers[1].out_features = 24;
+  dir.Write("mismatch/model.json", ManifestToJson(wider));
+  dir.Write("mismatch/model.safetensors", files.safetensors);
+  EXPECT_THAT(LoadModelDir(dir.path() + "/mismatch"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::AllOf(StartsWith(dir.path() + "/mismatch/model.safetensors"),
+                                        HasSubstr("tensor 'fc2.weight': shape [16, 32], "
+                                                  "expected [24, 32]"))));
+}
+
+TEST(LinearStackTest, ForwardChainsLayersAndHonoursRanges) {
+  SyntheticModelSpec spec;
+  spec.widths = {64, 32, 16};
+  spec.group_size = 32;
+  auto stack = BuildSyntheticModel(spec);
+  ASSERT_THAT(stack, IsOk());
+  const std::vector<float> x = Random(2 * 64, 4, 1.0f);
+  std::vector<float> hidden, out, direct;
+  std::vector<LayerTiming> timings;
+  ASSERT_THAT((*stack)->Forward(x.data(), 2, 0, 1, ActQuant::kNone, &hidden), IsOk());
+  ASSERT_THAT((*stack)->Forward(hidden.data(), 2, 1, 2, ActQuant::kNone, &out), IsOk());
+  ASSERT_THAT((*stack)->Forward(x.data(), 2, 0, 2, ActQuant::kNone, &direct, &timings), IsOk());
+  EXPECT_EQ(out, direct);
+  ASSERT_EQ(timings.size(), 2u);
+  EXPECT_EQ(timings[1].layer, 1u);
+  EXPECT_EQ(hidden.size(), 2u * 32);
+  EXPECT_EQ(direct.size(), 2u * 16);
+
+  // Matmul skips the activation function of the layer (SiLU on fc1).
+  std::vector<float> pre;
+  ASSERT_THAT((*stack)->Matmul(0, x.data(), 2, ActQuant::kNone, &pre), IsOk());
+  for (size_t i = 0; i < pre.size(); ++i) {
+    EXPECT_NEAR(hidden[i], pre[i] / (1.0f + std::exp(-pre[i])), 1e-6f);
+  }
+  EXPECT_EQ((*stack)->FindLayer("fc2"), 1);
+  EXPECT_EQ((*stack)->FindLayer("nope"), -1);
+  EXPECT_THAT((*stack)->Forward(x.data(), 2, 1, 1, ActQuant::kNone, &out),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("layer range")));
+  EXPECT_THAT((*stack)->Forward(x.data(), 2, 0, 3, ActQuant::kNone, &out),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("layer range")));
+}
+
+TEST(DefaultModelTest, ShapeAndDeterminism) {
+  const SyntheticModelFiles a = MakeSyntheticModelFiles(SyntheticModelSpec{});
+  const SyntheticModelFiles b = MakeSyntheticModelFiles(SyntheticModelSpec{});
+  EXPECT_EQ(a.safetensors, b.safetensors);
+  ASSERT_EQ(a.manifest.layers.size(), 4u);
+  EXPECT_EQ(a.manifest.layers[0].in_features, 1024u);
+  EXPECT_EQ(a.manifest.layers[1].in_features, 4096u);
+  EXPECT_EQ(a.manifest.layers[2].out_features, 4096u);
+  EXPECT_EQ(a.manifest.layers[3].out_features, 1024u);
+  EXPECT_EQ(a.manifest.layers[0].activation, Activation::kSilu);
+  EXPECT_EQ(a.manifest.layers[3].activation, Activation::kNone);
+  for (const LayerSpec& l : a.manifest.layers) {
+    EXPECT_EQ(l.format, WeightFormat::kInt4Opaque);
+    EXPECT_EQ(l.group_size, 128u);
+  }
+}
+
+TEST(RepositoryTest, PicksLatestNumericVersion) {
+  TempDir dir;
+  dir.Write("alpha/1/model.json", "{}");
+  dir.Write("alpha/3/model.json", "{}");
+  dir.Write("alpha/latest/model.json", "{}");
+  dir.Write("beta/2/model.json", "{}");
+  dir.Write("stray.txt", "x");
+  auto models = ScanRepository(dir.path());
+  ASSERT_THAT(models, IsOk());
+  ASSERT_EQ(models->size(), 2u);
+  EXPECT_EQ((*models)[0].name, "alpha");
+  EXPECT_EQ((*models)[0].version, 3);
+  EXPECT_EQ((*models)[0].path, dir.path() + "/alpha/3");
+  EXPECT_EQ((*models)[1].name, "beta");
+  EXPECT_EQ((*models)[1].version, 2);
+  EXPECT_THAT(ScanRepository(dir.path() + "/nope"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("not a directory")));
+}
+
+}  // namespace
+}  // namespace qlinear::model
