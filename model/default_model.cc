@@ -23,7 +23,8 @@ class SplitMix64 {
   }
   // Uniform in [-bound, bound).
   float Uniform(float bound) {
-    const float unit = static_cast<float>(Next() >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+    const float unit =
+        static_cast<float>(Next() >> 40) * (1.0f / 16777216.0f);  // [0, 1)
     return (2.0f * unit - 1.0f) * bound;
   }
 
@@ -32,13 +33,15 @@ class SplitMix64 {
 };
 
 TensorDType TensorDTypeOf(DType t) {
-  return t == DType::kBF16 ? TensorDType::kBF16
-                           : (t == DType::kF16 ? TensorDType::kF16 : TensorDType::kF32);
+  return t == DType::kBF16
+             ? TensorDType::kBF16
+             : (t == DType::kF16 ? TensorDType::kF16 : TensorDType::kF32);
 }
 
 std::string Encode(DType t, const std::vector<float>& values) {
   std::string bytes(values.size() * DTypeSize(t), '\0');
-  for (size_t i = 0; i < values.size(); ++i) StoreFromFloat(t, values[i], bytes.data(), i);
+  for (size_t i = 0; i < values.size(); ++i)
+    StoreFromFloat(t, values[i], bytes.data(), i);
   return bytes;
 }
 
@@ -59,7 +62,8 @@ SyntheticModelFiles MakeSyntheticModelFiles(const SyntheticModelSpec& spec) {
     layer.in_features = spec.widths[i];
     layer.out_features = spec.widths[i + 1];
     layer.bias = true;
-    layer.activation = i + 1 < num_layers ? Activation::kSilu : Activation::kNone;
+    layer.activation =
+        i + 1 < num_layers ? Activation::kSilu : Activation::kNone;
     layer.format = spec.format;
     layer.source = WeightSource::kFloat;
     if (spec.format != WeightFormat::kFp32) layer.group_size = spec.group_size;
@@ -79,13 +83,20 @@ SyntheticModelFiles MakeSyntheticModelFiles(const SyntheticModelSpec& spec) {
     const int64_t n = static_cast<int64_t>(layer.out_features);
     const int64_t k = static_cast<int64_t>(layer.in_features);
     blobs.push_back(Encode(spec.dtype, weight));
-    views.push_back({layer.name + ".weight", TensorDTypeOf(spec.dtype), {n, k},
-                     reinterpret_cast<const uint8_t*>(blobs.back().data()), blobs.back().size()});
+    views.push_back({layer.name + ".weight",
+                     TensorDTypeOf(spec.dtype),
+                     {n, k},
+                     reinterpret_cast<const uint8_t*>(blobs.back().data()),
+                     blobs.back().size()});
     blobs.push_back(Encode(spec.dtype, bias));
-    views.push_back({layer.name + ".bias", TensorDTypeOf(spec.dtype), {n},
-                     reinterpret_cast<const uint8_t*>(blobs.back().data()), blobs.back().size()});
+    views.push_back({layer.name + ".bias",
+                     TensorDTypeOf(spec.dtype),
+                     {n},
+                     reinterpret_cast<const uint8_t*>(blobs.back().data()),
+                     blobs.back().size()});
   }
-  files.safetensors = WriteSafetensors(views, {{"generator", "qlinear synthetic model"}});
+  files.safetensors =
+      WriteSafetensors(views, {{"generator", "qlinear synthetic model"}});
   return files;
 }
 
@@ -93,9 +104,9 @@ absl::StatusOr<std::unique_ptr<LinearStack>> BuildSyntheticModel(
     const SyntheticModelSpec& spec) {
   const SyntheticModelFiles files = MakeSyntheticModelFiles(spec);
   QL_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> tensors,
-                      SafetensorsFile::Parse(
-                          reinterpret_cast<const uint8_t*>(files.safetensors.data()),
-                          files.safetensors.size()));
+                      SafetensorsFile::Parse(reinterpret_cast<const uint8_t*>(
+                                                 files.safetensors.data()),
+                                             files.safetensors.size()));
   return BuildLinearStack(files.manifest, *tensors);
 }
 

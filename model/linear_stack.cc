@@ -9,7 +9,8 @@ namespace qlinear::model {
 namespace {
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 }  // namespace
@@ -17,28 +18,32 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 absl::StatusOr<std::unique_ptr<LinearStack>> LinearStack::Create(
     Manifest manifest, std::vector<std::unique_ptr<Linear>> layers) {
   if (layers.empty() || layers.size() != manifest.layers.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("LinearStack: ", layers.size(),
-                                                   " layers for a manifest of ",
-                                                   manifest.layers.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("LinearStack: ", layers.size(),
+                     " layers for a manifest of ", manifest.layers.size()));
   }
   for (size_t i = 0; i < layers.size(); ++i) {
     const LayerSpec& spec = manifest.layers[i];
     const Linear& l = *layers[i];
-    if (l.k() != spec.in_features || l.n() != spec.out_features || l.format() != spec.format ||
-        l.dtype() != manifest.dtype) {
+    if (l.k() != spec.in_features || l.n() != spec.out_features ||
+        l.format() != spec.format || l.dtype() != manifest.dtype) {
       return absl::InvalidArgumentError(
-          absl::StrCat("LinearStack: layer '", spec.name, "' does not match its manifest entry"));
+          absl::StrCat("LinearStack: layer '", spec.name,
+                       "' does not match its manifest entry"));
     }
   }
-  return std::unique_ptr<LinearStack>(new LinearStack(std::move(manifest), std::move(layers)));
+  return std::unique_ptr<LinearStack>(
+      new LinearStack(std::move(manifest), std::move(layers)));
 }
 
-absl::Status LinearStack::Forward(const float* x, size_t m, size_t begin, size_t end,
-                                  ActQuant mode, std::vector<float>* y,
+absl::Status LinearStack::Forward(const float* x, size_t m, size_t begin,
+                                  size_t end, ActQuant mode,
+                                  std::vector<float>* y,
                                   std::vector<LayerTiming>* timings) const {
   if (begin >= end || end > layers_.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("layer range [", begin, ", ", end,
-                                                   ") is not within [0, ", layers_.size(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat("layer range [", begin, ", ",
+                                                   end, ") is not within [0, ",
+                                                   layers_.size(), ")"));
   }
   std::vector<float> current;
   const float* in = x;
@@ -55,11 +60,12 @@ absl::Status LinearStack::Forward(const float* x, size_t m, size_t begin, size_t
   return absl::OkStatus();
 }
 
-absl::Status LinearStack::Matmul(size_t layer, const float* x, size_t m, ActQuant mode,
-                                 std::vector<float>* y, std::vector<LayerTiming>* timings) const {
+absl::Status LinearStack::Matmul(size_t layer, const float* x, size_t m,
+                                 ActQuant mode, std::vector<float>* y,
+                                 std::vector<LayerTiming>* timings) const {
   if (layer >= layers_.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("layer ", layer, " is not within [0, ", layers_.size(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "layer ", layer, " is not within [0, ", layers_.size(), ")"));
   }
   const Linear& l = *layers_[layer];
   y->resize(m * l.n());
