@@ -82,6 +82,11 @@ struct IdentityCase {
   size_t gs;
 };
 
+void PrintTo(const IdentityCase& c, std::ostream* os) {
+  *os << WeightFormatName(c.format) << " bits " << c.bits << " " << MappingName(c.mapping)
+      << " gs " << c.gs;
+}
+
 class IntegerIdentityTest : public ::testing::TestWithParam<IdentityCase> {};
 
 TEST_P(IntegerIdentityTest, MatchesFloat64FakeQuant) {

@@ -3,6 +3,7 @@
 // of corrupt files that must be rejected with the tensor and problem named.
 #include "model/loader.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -286,7 +287,16 @@ std::vector<CorruptCase> CorruptCases() {
   };
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, CorruptTensorsTest, ::testing::ValuesIn(CorruptCases()));
+void PrintTo(const CorruptCase& c, std::ostream* os) { *os << c.label; }
+
+INSTANTIATE_TEST_SUITE_P(Table, CorruptTensorsTest, ::testing::ValuesIn(CorruptCases()),
+                         [](const ::testing::TestParamInfo<CorruptCase>& info) {
+                           std::string name;
+                           for (char ch : info.param.label) {
+                             name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           }
+                           return name;
+                         });
 
 class TempDir {
  public:

@@ -1,0 +1,69 @@
+#include "kernels/thread_pool.h"
+
+#include "common/check.h"
+
+namespace qlinear {
+
+ThreadPool::ThreadPool(int num_threads) {
+  QL_CHECK(num_threads >= 1);
+  workers_.reserve(num_threads - 1);
+  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  for (std::thread& t : workers_) t.join();
+}
+
+void ThreadPool::RunTasks(const std::function<void(size_t)>& task, size_t num_tasks) {
+  for (size_t i = next_.fetch_add(1, std::memory_order_relaxed); i < num_tasks;
+       i = next_.fetch_add(1, std::memory_order_relaxed)) {
+    task(i);
+  }
+}
+
+void ThreadPool::WorkerLoop() {
+  uint64_t seen = 0;
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+    if (stop_) return;
+    seen = generation_;
+    const std::function<void(size_t)>* task = task_;
+    const size_t num_tasks = num_tasks_;
+    lock.unlock();
+    RunTasks(*task, num_tasks);
+    lock.lock();
+    if (++workers_done_ == workers_.size()) done_cv_.notify_all();
+  }
+}
+
+void ThreadPool::ParallelFor(size_t num_tasks, const std::function<void(size_t)>& task) {
+  if (num_tasks == 0) return;
+  if (workers_.empty() || num_tasks == 1) {
+    for (size_t i = 0; i < num_tasks; ++i) task(i);
+    return;
+  }
+  std::lock_guard<std::mutex> call_lock(call_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    task_ = &task;
+    num_tasks_ = num_tasks;
+    workers_done_ = 0;
+    next_.store(0, std::memory_order_relaxed);
+    ++generation_;
+  }
+  work_cv_.notify_all();
+  RunTasks(task, num_tasks);
+  // Every worker checks in for this generation, so none can run a stale task
+  // after this call returns.
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait(lock, [&] { return workers_done_ == workers_.size(); });
+  task_ = nullptr;
+}
+
+}  // namespace qlinear

@@ -1,0 +1,94 @@
+// qlinear-server: flags, wiring, Run(). Everything else is in server.h.
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "common/flags.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, host, "0.0.0.0",
+          "Address to listen on (0.0.0.0: all IPv4 interfaces, 127.0.0.1: "
+          "loopback only).");
+ABSL_FLAG(int, port, 8001, "gRPC port. 0 picks a free port and logs it.");
+ABSL_FLAG(std::string, model_repository, "",
+          "Model repository directory, <dir>/<name>/<version>/; the latest "
+          "version of each "
+          "model is served. Empty: serve the embedded model 'default'.");
+ABSL_FLAG(
+    int64_t, max_rows_per_request, 4096,
+    "Most rows (M) one request may carry; also bounds the max message size.");
+ABSL_FLAG(std::string, log_level, "info",
+          "Log level: trace, debug, info, warn, error, critical or off.");
+
+namespace {
+
+int Run() {
+  const std::string level_name = absl::GetFlag(FLAGS_log_level);
+  const spdlog::level::level_enum level = spdlog::level::from_str(level_name);
+  if (level == spdlog::level::off && level_name != "off") {
+    std::fprintf(stderr, "--log-level: unknown level '%s'\n",
+                 level_name.c_str());
+    return 2;
+  }
+  spdlog::set_level(level);
+
+  // SIGINT/SIGTERM are blocked in every thread and taken by one watcher
+  // thread, which may then call Shutdown() (not async-signal-safe).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  qlinear::server::ServerOptions options;
+  options.host = absl::GetFlag(FLAGS_host);
+  options.port = absl::GetFlag(FLAGS_port);
+  options.model_repository = absl::GetFlag(FLAGS_model_repository);
+  options.max_rows_per_request = absl::GetFlag(FLAGS_max_rows_per_request);
+  auto server = qlinear::server::Server::Create(options);
+  if (!server.ok()) {
+    spdlog::critical("start-up failed: {}", server.status().ToString());
+    return 1;
+  }
+
+  std::thread watcher([&signals, s = server->get()] {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    spdlog::info("received {}", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    s->Shutdown();
+  });
+  (*server)->Wait();
+  watcher.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Serves stacks of quantized linear layers over gRPC.\n"
+      "Usage: qlinear-server [--port 8001] [--model-repository DIR] ...\n"
+      "Flag names may be written with dashes or underscores.");
+  // --help lists the flags of this file (absl matches the program name).
+  absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "server/main.cc");
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage_config);
+  qlinear::DashedFlagNamesToUnderscores(argc, argv);
+  absl::ParseCommandLine(argc, argv);
+  return Run();
+}

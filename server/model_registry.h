@@ -1,0 +1,57 @@
+// ModelRegistry: the models a server holds, by name, one version each.
+//
+// Thread-safe. Entries hold shared_ptrs, so a model stays alive for as long
+// as a caller keeps the entry, even after it is replaced.
+#ifndef QLINEAR_SERVER_MODEL_REGISTRY_H_
+#define QLINEAR_SERVER_MODEL_REGISTRY_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "model/linear_stack.h"
+
+namespace qlinear::server {
+
+// One loaded model version. Immutable; safe to share.
+struct ModelEntry {
+  std::string name;
+  std::string version;
+  std::shared_ptr<const model::LinearStack> stack;
+};
+
+class ModelRegistry {
+ public:
+  ModelRegistry() = default;
+  ModelRegistry(const ModelRegistry&) = delete;
+  ModelRegistry& operator=(const ModelRegistry&) = delete;
+
+  // Adds `entry`, replacing any entry of the same name.
+  // REQUIRES: entry.stack != nullptr, entry.version not empty.
+  void Add(ModelEntry entry) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The entry of model `name`. An empty `version` matches any version.
+  // Errors: NOT_FOUND "model 'x' not found" or
+  // "model 'x' has no version '3'".
+  absl::StatusOr<ModelEntry> Get(std::string_view name,
+                                 std::string_view version) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Every entry, sorted by name.
+  std::vector<ModelEntry> List() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  mutable absl::Mutex mu_;
+  // Protected by mu_.
+  std::map<std::string, ModelEntry, std::less<>> models_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace qlinear::server
+
+#endif  // QLINEAR_SERVER_MODEL_REGISTRY_H_

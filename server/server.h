@@ -1,0 +1,83 @@
+// Server: the qlinear gRPC server. Create() loads the models, then listens
+// on one port with qlinear.v1.QLinear, grpc.health.v1.Health and server
+// reflection (v1alpha).
+//
+// Thread-safe: Shutdown() may be called from any thread (e.g. a signal
+// watcher) while another thread is in Wait().
+#ifndef QLINEAR_SERVER_SERVER_H_
+#define QLINEAR_SERVER_SERVER_H_
+
+#include <grpcpp/server.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/call_once.h"
+#include "absl/status/statusor.h"
+#include "server/model_registry.h"
+#include "server/qlinear_service.h"
+
+namespace qlinear::server {
+
+struct ServerOptions {
+  // Address to listen on: "0.0.0.0" for every IPv4 interface, "127.0.0.1"
+  // for loopback only, or an IPv6 address.
+  std::string host = "0.0.0.0";
+  // TCP port, 0..65535. 0 picks a free port; port() then tells which.
+  int port = 8001;
+  // Directory of models, <repo>/<name>/<version>/, of which the latest
+  // version of each is loaded. Empty: serve the embedded model "default"
+  // (version "1"), generated at start.
+  std::string model_repository;
+  // Most rows one request may carry, 1..2^24. It also sets the max receive
+  // message size (these rows of the widest layer input, plus slack), so a
+  // larger value admits bigger messages and more memory per call.
+  int64_t max_rows_per_request = 4096;
+};
+
+class Server {
+ public:
+  // Validates `options`, loads every model and starts serving. Blocks while
+  // the models load (the embedded default model takes a few seconds).
+  // Errors: INVALID_ARGUMENT (an option out of range, named), NOT_FOUND (no
+  // repository directory), the model loader's error prefixed with the model
+  // name and directory, UNAVAILABLE (cannot listen on host:port).
+  static absl::StatusOr<std::unique_ptr<Server>> Create(
+      const ServerOptions& options);
+
+  // Shuts down (if not done yet) and waits for the server to stop.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The port the server listens on (the chosen one when options.port was 0).
+  int port() const { return port_; }
+
+  // Blocks until the server has shut down (after Shutdown()).
+  void Wait();
+
+  // Marks every service NOT_SERVING in the health service, stops accepting
+  // calls, and lets in-flight calls finish for a grace period before
+  // cancelling them. Idempotent; returns once the server has stopped.
+  void Shutdown();
+
+ private:
+  Server(ServerOptions options, std::unique_ptr<ModelRegistry> registry);
+
+  absl::Status Start();
+
+  // Constant after Create(). Destroyed in reverse order: the gRPC server
+  // before the service before the registry.
+  const ServerOptions options_;
+  const std::unique_ptr<ModelRegistry> registry_;
+  std::unique_ptr<QLinearService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+
+  absl::once_flag shutdown_once_;
+};
+
+}  // namespace qlinear::server
+
+#endif  // QLINEAR_SERVER_SERVER_H_

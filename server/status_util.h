@@ -1,0 +1,19 @@
+// The one conversion from absl::Status (used inside the server) to
+// grpc::Status (used at the RPC edge), STYLE.md point 9.
+#ifndef QLINEAR_SERVER_STATUS_UTIL_H_
+#define QLINEAR_SERVER_STATUS_UTIL_H_
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+
+namespace qlinear::server {
+
+// Same code (absl and gRPC share google.rpc.Code) and the same message.
+// An OK status maps to grpc::Status::OK; a code unknown to gRPC to UNKNOWN.
+// Thread-safe (pure function).
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace qlinear::server
+
+#endif  // QLINEAR_SERVER_STATUS_UTIL_H_

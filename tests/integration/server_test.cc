@@ -1,0 +1,607 @@
+// The server in-process with real gRPC over loopback (port 0): every RPC of
+// qlinear.v1.QLinear and the health service, outputs compared byte for byte
+// with the same model files loaded locally, and the status codes of
+// malformed requests and unknown models.
+#include "server/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "model/default_model.h"
+#include "model/loader.h"
+#include "model/manifest.h"
+#include "qlinear/v1/qlinear.grpc.pb.h"
+#include "tests/testing/status_matchers.h"
+
+namespace qlinear::server {
+namespace {
+
+namespace fs = std::filesystem;
+using ::qlinear::testing::IsOk;
+using ::qlinear::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// A fresh directory under the test temp dir; removed by the destructor.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = ::testing::TempDir() + "qlinear_server_test_XXXXXX";
+    path_ = mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void WriteFile(const fs::path& path, const std::string& bytes) {
+  fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+// Writes a synthetic model directory (model.json + model.safetensors).
+void WriteModelDir(const fs::path& dir, const model::SyntheticModelSpec& spec,
+                   ActQuant default_act_quant) {
+  model::SyntheticModelFiles files = model::MakeSyntheticModelFiles(spec);
+  files.manifest.default_act_quant = default_act_quant;
+  WriteFile(dir / "model.json", model::ManifestToJson(files.manifest));
+  WriteFile(dir / "model.safetensors", files.safetensors);
+}
+
+// A [rows, cols] tensor of random values in [-1, 1] rounded to `dtype`.
+v1::Tensor RandomTensor(DType dtype, size_t rows, size_t cols, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  v1::Tensor tensor;
+  tensor.set_dtype(dtype == DType::kF32    ? v1::DATA_TYPE_FP32
+                   : dtype == DType::kBF16 ? v1::DATA_TYPE_BF16
+                                           : v1::DATA_TYPE_FP16);
+  tensor.add_shape(static_cast<int64_t>(rows));
+  tensor.add_shape(static_cast<int64_t>(cols));
+  std::string* data = tensor.mutable_data();
+  data->resize(rows * cols * DTypeSize(dtype));
+  for (size_t i = 0; i < rows * cols; ++i)
+    StoreFromFloat(dtype, dist(rng), data->data(), i);
+  return tensor;
+}
+
+std::vector<float> Decode(DType dtype, const v1::Tensor& tensor) {
+  std::vector<float> values(tensor.data().size() / DTypeSize(dtype));
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = LoadAsFloat(dtype, tensor.data().data(), i);
+  return values;
+}
+
+std::string Encode(DType dtype, const std::vector<float>& values) {
+  std::string bytes(values.size() * DTypeSize(dtype), '\0');
+  for (size_t i = 0; i < values.size(); ++i)
+    StoreFromFloat(dtype, values[i], bytes.data(), i);
+  return bytes;
+}
+
+// The output bytes of layers [begin, end) of `stack` on `input`, computed
+// locally.
+std::string ReferenceForward(const model::LinearStack& stack,
+                             const v1::Tensor& input, size_t begin, size_t end,
+                             ActQuant mode) {
+  const std::vector<float> x = Decode(stack.dtype(), input);
+  std::vector<float> y;
+  EXPECT_THAT(stack.Forward(x.data(), static_cast<size_t>(input.shape(0)),
+                            begin, end, mode, &y),
+              IsOk());
+  return Encode(stack.dtype(), y);
+}
+
+std::string ReferenceMatmul(const model::LinearStack& stack,
+                            const v1::Tensor& input, size_t layer,
+                            ActQuant mode) {
+  const std::vector<float> x = Decode(stack.dtype(), input);
+  std::vector<float> y;
+  EXPECT_THAT(stack.Matmul(layer, x.data(), static_cast<size_t>(input.shape(0)),
+                           mode, &y),
+              IsOk());
+  return Encode(stack.dtype(), y);
+}
+
+std::unique_ptr<v1::QLinear::Stub> Connect(int port) {
+  return v1::QLinear::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+}
+
+// The server for most tests: a repository with
+//   small/1, small/2 (served: the latest): fp32, int4 gs 32, 256 -> 128 -> 64,
+//                                          default act_quant none;
+//   intx_bf16/3: bf16, intx 4-bit gs 32, 128 -> 96 -> 32, default int8.
+class ServerTest : public ::testing::Test {
+ protected:
+  static constexpr int64_t kMaxRows = 64;
+
+  static void SetUpTestSuite() {
+    temp_dir_ = new TempDir();
+    const fs::path repo = temp_dir_->path() / "repo";
+
+    model::SyntheticModelSpec small;
+    small.widths = {256, 128, 64};
+    small.group_size = 32;
+    small.seed = 1;
+    WriteModelDir(repo / "small" / "1", small, ActQuant::kNone);
+    small.seed = 2;
+    WriteModelDir(repo / "small" / "2", small, ActQuant::kNone);
+
+    model::SyntheticModelSpec intx;
+    intx.widths = {128, 96, 32};
+    intx.format = WeightFormat::kIntxOpaque;
+    intx.group_size = 32;
+    intx.dtype = DType::kBF16;
+    WriteModelDir(repo / "intx_bf16" / "3", intx, ActQuant::kInt8AsymPerToken);
+
+    auto small_stack = model::LoadModelDir((repo / "small" / "2").string());
+    ASSERT_THAT(small_stack, IsOk());
+    small_ = std::move(small_stack).value().release();
+    auto intx_stack = model::LoadModelDir((repo / "intx_bf16" / "3").string());
+    ASSERT_THAT(intx_stack, IsOk());
+    intx_ = std::move(intx_stack).value().release();
+
+    ServerOptions options;
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.model_repository = repo.string();
+    options.max_rows_per_request = kMaxRows;
+    auto server = Server::Create(options);
+    ASSERT_THAT(server, IsOk());
+    server_ = std::move(server).value().release();
+    ASSERT_GT(server_->port(), 0);
+    channel_ = new std::shared_ptr<grpc::Channel>(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                            grpc::InsecureChannelCredentials()));
+  }
+
+  static void TearDownTestSuite() {
+    delete channel_;
+    if (server_ != nullptr) server_->Shutdown();
+    delete server_;
+    delete small_;
+    delete intx_;
+    delete temp_dir_;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::QLinear::NewStub(*channel_);
+  }
+
+  grpc::Status Forward(const v1::ForwardRequest& request,
+                       v1::ForwardResponse* response) {
+    grpc::ClientContext context;
+    return stub_->Forward(&context, request, response);
+  }
+  grpc::Status Matmul(const v1::MatmulRequest& request,
+                      v1::MatmulResponse* response) {
+    grpc::ClientContext context;
+    return stub_->Matmul(&context, request, response);
+  }
+
+  static v1::ForwardRequest SmallForward(size_t rows, uint32_t seed) {
+    v1::ForwardRequest request;
+    request.set_model("small");
+    *request.mutable_input() = RandomTensor(DType::kF32, rows, 256, seed);
+    return request;
+  }
+
+  static TempDir* temp_dir_;
+  static Server* server_;
+  static std::shared_ptr<grpc::Channel>* channel_;
+  static model::LinearStack* small_;  // small/2, loaded locally
+  static model::LinearStack* intx_;   // intx_bf16/3, loaded locally
+  std::unique_ptr<v1::QLinear::Stub> stub_;
+};
+
+TempDir* ServerTest::temp_dir_ = nullptr;
+Server* ServerTest::server_ = nullptr;
+std::shared_ptr<grpc::Channel>* ServerTest::channel_ = nullptr;
+model::LinearStack* ServerTest::small_ = nullptr;
+model::LinearStack* ServerTest::intx_ = nullptr;
+
+TEST_F(ServerTest, ForwardMatchesLocalModelInBothModes) {
+  struct Mode {
+    v1::ActQuant wire;
+    ActQuant local;
+  };
+  const Mode modes[] = {
+      {v1::ACT_QUANT_MODEL_DEFAULT, ActQuant::kNone},
+      {v1::ACT_QUANT_NONE, ActQuant::kNone},
+      {v1::ACT_QUANT_INT8_ASYM_PER_TOKEN, ActQuant::kInt8AsymPerToken}};
+  for (const Mode& mode : modes) {
+    SCOPED_TRACE(v1::ActQuant_Name(mode.wire));
+    v1::ForwardRequest request = SmallForward(5, 11);
+    request.set_act_quant(mode.wire);
+    request.set_request_id("req-42");
+    v1::ForwardResponse response;
+    ASSERT_TRUE(Forward(request, &response).ok());
+    EXPECT_EQ(response.model(), "small");
+    EXPECT_EQ(response.version(), "2");
+    EXPECT_EQ(response.request_id(), "req-42");
+    EXPECT_FALSE(response.has_timings());
+    EXPECT_EQ(response.output().dtype(), v1::DATA_TYPE_FP32);
+    EXPECT_THAT(response.output().shape(), ElementsAre(5, 64));
+    EXPECT_EQ(response.output().data(),
+              ReferenceForward(*small_, request.input(), 0, 2, mode.local));
+  }
+}
+
+TEST_F(ServerTest, ForwardOfBf16IntxModelUsesTheManifestDefaultMode) {
+  v1::ForwardRequest request;
+  request.set_model("intx_bf16");
+  *request.mutable_input() = RandomTensor(DType::kBF16, 3, 128, 12);
+  v1::ForwardResponse response;
+  ASSERT_TRUE(Forward(request, &response).ok());
+  EXPECT_EQ(response.version(), "3");
+  EXPECT_EQ(response.output().dtype(), v1::DATA_TYPE_BF16);
+  EXPECT_THAT(response.output().shape(), ElementsAre(3, 32));
+  const std::string int8 = ReferenceForward(*intx_, request.input(), 0, 2,
+                                            ActQuant::kInt8AsymPerToken);
+  EXPECT_EQ(response.output().data(), int8);
+
+  request.set_act_quant(v1::ACT_QUANT_NONE);
+  ASSERT_TRUE(Forward(request, &response).ok());
+  const std::string none =
+      ReferenceForward(*intx_, request.input(), 0, 2, ActQuant::kNone);
+  EXPECT_EQ(response.output().data(), none);
+  EXPECT_NE(none, int8);  // the two modes really differ
+}
+
+TEST_F(ServerTest, ForwardOfALayerRange) {
+  v1::ForwardRequest request;
+  request.set_model("small");
+  request.set_layer_start(1);
+  request.set_layer_end(2);
+  request.set_act_quant(v1::ACT_QUANT_INT8_ASYM_PER_TOKEN);
+  *request.mutable_input() = RandomTensor(DType::kF32, 4, 128, 13);
+  v1::ForwardResponse response;
+  ASSERT_TRUE(Forward(request, &response).ok());
+  EXPECT_THAT(response.output().shape(), ElementsAre(4, 64));
+  EXPECT_EQ(response.output().data(),
+            ReferenceForward(*small_, request.input(), 1, 2,
+                             ActQuant::kInt8AsymPerToken));
+
+  // Only the first layer: output [M, 128].
+  request.clear_layer_start();
+  request.set_layer_end(1);
+  *request.mutable_input() = RandomTensor(DType::kF32, 2, 256, 14);
+  ASSERT_TRUE(Forward(request, &response).ok());
+  EXPECT_THAT(response.output().shape(), ElementsAre(2, 128));
+  EXPECT_EQ(response.output().data(),
+            ReferenceForward(*small_, request.input(), 0, 1,
+                             ActQuant::kInt8AsymPerToken));
+}
+
+TEST_F(ServerTest, MatmulMatchesLocalModelInBothModes) {
+  for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
+    v1::MatmulRequest request;
+    request.set_model("small");
+    request.set_layer("fc2");
+    request.set_act_quant(mode == ActQuant::kNone
+                              ? v1::ACT_QUANT_NONE
+                              : v1::ACT_QUANT_INT8_ASYM_PER_TOKEN);
+    request.set_request_id("m");
+    *request.mutable_input() = RandomTensor(DType::kF32, 3, 128, 15);
+    v1::MatmulResponse response;
+    ASSERT_TRUE(Matmul(request, &response).ok());
+    EXPECT_EQ(response.request_id(), "m");
+    EXPECT_THAT(response.output().shape(), ElementsAre(3, 64));
+    EXPECT_EQ(response.output().data(),
+              ReferenceMatmul(*small_, request.input(), 1, mode));
+  }
+  // bf16 intx, first layer (whose activation function Matmul skips).
+  v1::MatmulRequest request;
+  request.set_model("intx_bf16");
+  request.set_layer("fc1");
+  *request.mutable_input() = RandomTensor(DType::kBF16, 2, 128, 16);
+  v1::MatmulResponse response;
+  ASSERT_TRUE(Matmul(request, &response).ok());
+  EXPECT_THAT(response.output().shape(), ElementsAre(2, 96));
+  EXPECT_EQ(
+      response.output().data(),
+      ReferenceMatmul(*intx_, request.input(), 0, ActQuant::kInt8AsymPerToken));
+}
+
+TEST_F(ServerTest, TimingsAreReturnedWhenAsked) {
+  v1::ForwardRequest request = SmallForward(3, 17);
+  request.set_return_timings(true);
+  v1::ForwardResponse response;
+  ASSERT_TRUE(Forward(request, &response).ok());
+  ASSERT_TRUE(response.has_timings());
+  const v1::Timings& t = response.timings();
+  EXPECT_GT(t.total_seconds(), 0.0);
+  EXPECT_EQ(t.batch_rows(), 3);
+  ASSERT_EQ(t.layers_size(), 2);
+  EXPECT_EQ(t.layers(0).layer(), "fc1");
+  EXPECT_EQ(t.layers(1).layer(), "fc2");
+  EXPECT_EQ(t.layers(0).kernel(), small_->layer(0).kernel_name());
+  EXPECT_GE(t.layers(0).kernel_seconds(), 0.0);
+  EXPECT_LE(t.layers(0).kernel_seconds() + t.layers(1).kernel_seconds(),
+            t.total_seconds());
+
+  v1::MatmulRequest matmul;
+  matmul.set_model("small");
+  matmul.set_layer("fc1");
+  matmul.set_return_timings(true);
+  *matmul.mutable_input() = request.input();
+  v1::MatmulResponse matmul_response;
+  ASSERT_TRUE(Matmul(matmul, &matmul_response).ok());
+  ASSERT_EQ(matmul_response.timings().layers_size(), 1);
+  EXPECT_EQ(matmul_response.timings().layers(0).layer(), "fc1");
+}
+
+TEST_F(ServerTest, MalformedRequestsAreInvalidArgumentNamingTheField) {
+  struct Case {
+    const char* name;
+    v1::ForwardRequest request;
+    const char* message_prefix;
+  };
+  std::vector<Case> cases;
+  {
+    v1::ForwardRequest r = SmallForward(2, 1);
+    *r.mutable_input() = RandomTensor(DType::kF32, 2, 512, 1);
+    cases.push_back(
+        {"shape", r, "input.shape: expected [M, 256], got [2, 512]"});
+  }
+  {
+    v1::ForwardRequest r = SmallForward(2, 1);
+    *r.mutable_input() = RandomTensor(DType::kBF16, 2, 256, 1);
+    cases.push_back(
+        {"dtype", r, "input.dtype: BF16 does not match the model dtype fp32"});
+  }
+  {
+    v1::ForwardRequest r = SmallForward(1, 1);
+    r.mutable_input()->mutable_data()->resize(100);
+    cases.push_back(
+        {"bytes", r,
+         "input.data: 100 bytes, expected 1024 for shape [1, 256] x fp32"});
+  }
+  {
+    v1::ForwardRequest r = SmallForward(2, 1);
+    StoreFromFloat(DType::kF32, std::numeric_limits<float>::quiet_NaN(),
+                   r.mutable_input()->mutable_data()->data(), 5);
+    cases.push_back({"nan", r, "input.data: element 5 is not finite"});
+  }
+  {
+    v1::ForwardRequest r = SmallForward(2, 1);
+    r.set_layer_start(1);
+    r.set_layer_end(1);
+    cases.push_back(
+        {"range", r, "layer_start: 1 must be less than layer_end 1"});
+  }
+  {
+    v1::ForwardRequest r = SmallForward(2, 1);
+    r.set_layer_end(3);
+    cases.push_back({"range_end", r, "layer_end: 3 is out of range"});
+  }
+  {
+    v1::ForwardRequest r = SmallForward(kMaxRows + 1, 1);
+    cases.push_back(
+        {"rows", r,
+         "input.shape: 65 rows exceed the limit of 64 rows per request"});
+  }
+  {
+    v1::ForwardRequest r = SmallForward(1, 1);
+    r.set_act_quant(static_cast<v1::ActQuant>(5));
+    cases.push_back({"act_quant", r, "act_quant: unknown value 5"});
+  }
+  {
+    v1::ForwardRequest r = SmallForward(1, 1);
+    r.clear_input();
+    cases.push_back({"no_input", r, "input: required"});
+  }
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    v1::ForwardResponse response;
+    const grpc::Status status = Forward(c.request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), StartsWith(c.message_prefix));
+  }
+
+  v1::MatmulRequest matmul;
+  matmul.set_model("small");
+  matmul.set_layer("fc9");
+  *matmul.mutable_input() = RandomTensor(DType::kF32, 1, 256, 1);
+  v1::MatmulResponse response;
+  const grpc::Status status = Matmul(matmul, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "layer: model 'small' has no layer 'fc9'");
+}
+
+TEST_F(ServerTest, UnknownModelOrVersionIsNotFound) {
+  v1::ForwardRequest request = SmallForward(1, 2);
+  request.set_model("nope");
+  v1::ForwardResponse response;
+  grpc::Status status = Forward(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(), "model 'nope' not found");
+
+  // Only the latest version (2) of "small" is loaded.
+  request.set_model("small");
+  request.set_version("1");
+  status = Forward(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(), "model 'small' has no version '1'");
+
+  request.set_version("2");
+  EXPECT_TRUE(Forward(request, &response).ok());
+
+  v1::MatmulRequest matmul;
+  matmul.set_model("nope");
+  matmul.set_layer("fc1");
+  v1::MatmulResponse matmul_response;
+  EXPECT_EQ(Matmul(matmul, &matmul_response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  grpc::ClientContext context;
+  v1::GetModelRequest get;
+  get.set_model("small");
+  get.set_version("7");
+  v1::GetModelResponse get_response;
+  status = stub_->GetModel(&context, get, &get_response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(), "model 'small' has no version '7'");
+}
+
+TEST_F(ServerTest, HealthIsServing) {
+  auto health = grpc::health::v1::Health::NewStub(*channel_);
+  for (const char* service : {"", "qlinear.v1.QLinear"}) {
+    SCOPED_TRACE(service);
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    ASSERT_TRUE(health->Check(&context, request, &response).ok());
+    EXPECT_EQ(response.status(),
+              grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+}
+
+TEST_F(ServerTest, ListModelsShowsTheLatestVersionOfEachModel) {
+  grpc::ClientContext context;
+  v1::ListModelsResponse response;
+  ASSERT_TRUE(
+      stub_->ListModels(&context, v1::ListModelsRequest(), &response).ok());
+  ASSERT_EQ(response.models_size(), 2);
+  EXPECT_EQ(response.models(0).name(), "intx_bf16");
+  EXPECT_EQ(response.models(0).version(), "3");
+  EXPECT_TRUE(response.models(0).ready());
+  EXPECT_EQ(response.models(1).name(), "small");
+  EXPECT_EQ(response.models(1).version(), "2");
+  EXPECT_TRUE(response.models(1).ready());
+}
+
+TEST_F(ServerTest, GetModelDescribesLayers) {
+  grpc::ClientContext context;
+  v1::GetModelRequest request;
+  request.set_model("small");
+  v1::GetModelResponse response;
+  ASSERT_TRUE(stub_->GetModel(&context, request, &response).ok());
+  EXPECT_EQ(response.name(), "small");
+  EXPECT_EQ(response.version(), "2");
+  EXPECT_EQ(response.dtype(), v1::DATA_TYPE_FP32);
+  EXPECT_EQ(response.default_act_quant(), v1::ACT_QUANT_NONE);
+  EXPECT_EQ(response.packed_bytes(), small_->packed_bytes());
+  ASSERT_EQ(response.layers_size(), 2);
+  const v1::LayerInfo& fc1 = response.layers(0);
+  EXPECT_EQ(fc1.name(), "fc1");
+  EXPECT_EQ(fc1.in_features(), 256u);
+  EXPECT_EQ(fc1.out_features(), 128u);
+  EXPECT_EQ(fc1.format(), "int4_opaque");
+  EXPECT_EQ(fc1.group_size(), 32u);
+  EXPECT_EQ(fc1.bits(), 4u);
+  EXPECT_EQ(fc1.mapping(), "");
+  EXPECT_TRUE(fc1.bias());
+  EXPECT_EQ(fc1.activation(), "silu");
+  EXPECT_EQ(fc1.kernel(), small_->layer(0).kernel_name());
+  EXPECT_EQ(fc1.packed_bytes(), small_->layer(0).packed_bytes());
+  EXPECT_EQ(response.layers(1).out_features(), 64u);
+  EXPECT_EQ(response.layers(1).activation(), "none");
+
+  grpc::ClientContext intx_context;
+  request.set_model("intx_bf16");
+  ASSERT_TRUE(stub_->GetModel(&intx_context, request, &response).ok());
+  EXPECT_EQ(response.dtype(), v1::DATA_TYPE_BF16);
+  EXPECT_EQ(response.default_act_quant(), v1::ACT_QUANT_INT8_ASYM_PER_TOKEN);
+  ASSERT_EQ(response.layers_size(), 2);
+  EXPECT_EQ(response.layers(0).format(), "intx_opaque");
+  EXPECT_EQ(response.layers(0).bits(), 4u);
+  EXPECT_EQ(response.layers(0).mapping(), "symmetric");
+}
+
+TEST(ServerStartupTest, ServesTheDefaultModelWithoutARepository) {
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  auto server = Server::Create(options);
+  ASSERT_THAT(server, IsOk());
+  auto stub = Connect((*server)->port());
+
+  grpc::ClientContext list_context;
+  v1::ListModelsResponse list;
+  ASSERT_TRUE(
+      stub->ListModels(&list_context, v1::ListModelsRequest(), &list).ok());
+  ASSERT_EQ(list.models_size(), 1);
+  EXPECT_EQ(list.models(0).name(), model::kDefaultModelName);
+  EXPECT_EQ(list.models(0).version(), "1");
+
+  auto reference = model::BuildDefaultModel();
+  ASSERT_THAT(reference, IsOk());
+  v1::ForwardRequest request;
+  request.set_model(model::kDefaultModelName);
+  *request.mutable_input() = RandomTensor(DType::kF32, 1, 1024, 21);
+  v1::ForwardResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub->Forward(&context, request, &response).ok());
+  EXPECT_THAT(response.output().shape(), ElementsAre(1, 1024));
+  EXPECT_EQ(
+      response.output().data(),
+      ReferenceForward(**reference, request.input(), 0, 4, ActQuant::kNone));
+  (*server)->Shutdown();
+}
+
+TEST(ServerStartupTest, FailsWithTheModelNamedWhenALoadFails) {
+  TempDir temp;
+  const fs::path repo = temp.path() / "repo";
+  model::SyntheticModelSpec spec;
+  spec.widths = {64, 32};
+  spec.group_size = 32;
+  WriteModelDir(repo / "good" / "1", spec, ActQuant::kNone);
+  WriteFile(repo / "broken" / "4" / "model.json", "{");
+  WriteFile(repo / "broken" / "4" / "model.safetensors", "");
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.model_repository = repo.string();
+  EXPECT_THAT(Server::Create(options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("loading model 'broken' version 4 from ")));
+}
+
+TEST(ServerStartupTest, FailsForAMissingRepository) {
+  TempDir temp;
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.model_repository = (temp.path() / "absent").string();
+  EXPECT_THAT(Server::Create(options),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+}
+
+TEST(ServerStartupTest, RejectsBadOptionsByName) {
+  ServerOptions options;
+  options.port = 70000;
+  EXPECT_THAT(
+      Server::Create(options),
+      StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("port: 70000")));
+  options.port = 0;
+  options.max_rows_per_request = 0;
+  EXPECT_THAT(Server::Create(options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       StartsWith("max_rows_per_request: 0")));
+}
+
+}  // namespace
+}  // namespace qlinear::server
