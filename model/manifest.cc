@@ -1,24 +1,25 @@
 #include "model/manifest.h"
 
-#include <algorithm>
 #include <initializer_list>
 #include <limits>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "model/internal/strict_json.h"
 #include "nlohmann/json.hpp"
 
 namespace qlinear::model {
 namespace {
 
+using internal::AbslView;
+using internal::Describe;
+using internal::Quote;
 using json = nlohmann::json;
 
 constexpr int64_t kMaxFeatures = int64_t{1} << 20;
@@ -27,12 +28,6 @@ constexpr int64_t kMaxQueueDelayUs = 10'000'000;
 constexpr int64_t kMaxQueueRows = int64_t{1} << 24;
 constexpr int64_t kMinBits = 1;
 constexpr int64_t kMaxBits = 8;
-// Deeper JSON is rejected while parsing (a valid manifest nests 3 levels).
-constexpr size_t kMaxJsonDepth = 64;
-// Keys and values quoted in messages are cut to this many bytes.
-constexpr size_t kMaxQuotedBytes = 128;
-// JSON parse errors in messages are cut to this many bytes.
-constexpr size_t kMaxJsonErrorBytes = 256;
 
 constexpr std::pair<WeightSource, std::string_view> kWeightSourceNames[] = {
     {WeightSource::kFloat, "float"},
@@ -46,46 +41,6 @@ std::optional<WeightSource> ParseWeightSource(std::string_view s) {
   return std::nullopt;
 }
 
-absl::string_view AbslView(std::string_view s) {
-  return absl::string_view(s.data(), s.size());
-}
-
-// A string from the manifest, C-escaped, truncated and single-quoted.
-std::string Quote(std::string_view s) {
-  std::string out = absl::StrCat("'",
-                                 absl::CHexEscape(AbslView(s.substr(
-                                     0, std::min(s.size(), kMaxQuotedBytes)))),
-                                 "'");
-  if (s.size() > kMaxQuotedBytes) out += "...";
-  return out;
-}
-
-// Text for a message with non-printable bytes hex-escaped, cut to `limit`
-// bytes.
-std::string Printable(std::string_view s, size_t limit) {
-  std::string out;
-  for (size_t i = 0; i < s.size() && i < limit; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
-    }
-  }
-  if (s.size() > limit) out += "...";
-  return out;
-}
-
-// A JSON value for a message: scalars as JSON text, containers by kind.
-std::string Describe(const json& v) {
-  if (v.is_object()) return "an object";
-  if (v.is_array()) return "an array";
-  const std::string text =
-      v.dump(-1, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace);
-  if (text.size() <= kMaxQuotedBytes) return text;
-  return absl::StrCat(text.substr(0, kMaxQuotedBytes), "...");
-}
-
 template <typename... Args>
 absl::Status Error(const std::string& path, const Args&... args) {
   return absl::InvalidArgumentError(
@@ -97,93 +52,22 @@ std::string Child(const std::string& path, std::string_view key) {
                       : absl::StrCat(path, ".", AbslView(key));
 }
 
-// Thrown by the parser callback (and caught in ParseStrictJson) to stop
-// parsing at the first duplicate key or at excessive nesting.
-struct DuplicateKeyError {
-  std::string path;  // of the object holding the key, e.g. "layers[1]"
-  std::string key;
-};
-struct TooDeepError {};
-
-// nlohmann's parser keeps the last of duplicate keys silently. This callback
-// tracks the keys of every open object and throws DuplicateKeyError at the
-// first repeated one; it also bounds the nesting depth.
-class StrictJsonChecker {
- public:
-  bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start:
-        if (frames_.size() >= kMaxJsonDepth) throw TooDeepError{};
-        frames_.push_back(Frame{event == json::parse_event_t::object_start});
-        break;
-      case json::parse_event_t::key: {
-        Frame& frame = frames_.back();
-        const std::string& key = parsed.get_ref<const std::string&>();
-        if (!frame.keys.insert(key).second) {
-          throw DuplicateKeyError{PathToTop(), key};
-        }
-        frame.key = key;
-        break;
-      }
-      case json::parse_event_t::object_end:
-      case json::parse_event_t::array_end:
-        frames_.pop_back();
-        ElementDone();
-        break;
-      case json::parse_event_t::value:
-        ElementDone();
-        break;
-    }
-    return true;
-  }
-
- private:
-  struct Frame {
-    bool is_object;
-    std::set<std::string> keys = {};
-    std::string key = {};  // objects: the key being parsed
-    size_t index = 0;      // arrays: the element being parsed
-  };
-
-  void ElementDone() {
-    if (!frames_.empty() && !frames_.back().is_object) ++frames_.back().index;
-  }
-
-  std::string PathToTop() const {
-    std::string path;
-    for (size_t i = 0; i + 1 < frames_.size(); ++i) {
-      if (frames_[i].is_object) {
-        path = Child(path, frames_[i].key);
-      } else {
-        absl::StrAppend(&path, "[", frames_[i].index, "]");
-      }
-    }
-    return path;
-  }
-
-  std::vector<Frame> frames_;
-};
-
 absl::StatusOr<json> ParseStrictJson(std::string_view text) {
-  StrictJsonChecker checker;
-  try {
-    return json::parse(
-        text.begin(), text.end(),
-        [&checker](int depth, json::parse_event_t event, json& parsed) {
-          return checker(depth, event, parsed);
-        });
-  } catch (const DuplicateKeyError& e) {
-    return Error(e.path, "duplicate key ", Quote(e.key));
-  } catch (const TooDeepError&) {
-    return Error("", "JSON nests deeper than ", kMaxJsonDepth, " levels");
-  } catch (const json::exception& e) {
-    // what() is "[json.exception.parse_error.101] parse error at ...".
-    std::string_view what = e.what();
-    const size_t bracket = what.find("] ");
-    if (bracket != std::string_view::npos) what.remove_prefix(bracket + 2);
-    return Error("", "not valid JSON: ", Printable(what, kMaxJsonErrorBytes));
-  }
+  return internal::ParseStrictJson(
+      text, [](const internal::StrictJsonError& e) {
+        switch (e.kind) {
+          case internal::StrictJsonError::Kind::kNotJson:
+            return absl::StrCat("manifest: not valid JSON: ", e.syntax_error);
+          case internal::StrictJsonError::Kind::kTooDeep:
+            return absl::StrCat("manifest: JSON nests deeper than ",
+                                internal::kMaxJsonDepth, " levels");
+          case internal::StrictJsonError::Kind::kDuplicateKey:
+            break;
+        }
+        const std::string path = internal::JsonPath(e.path);
+        return absl::StrCat(path.empty() ? "manifest" : path,
+                            ": duplicate key ", Quote(e.key));
+      });
 }
 
 absl::Status CheckKeys(const json& object, const std::string& path,

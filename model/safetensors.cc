@@ -10,75 +10,30 @@
 #include <cstring>
 #include <limits>
 #include <optional>
-#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "common/status_macros.h"
+#include "model/internal/strict_json.h"
 #include "nlohmann/json.hpp"
 
 namespace qlinear::model {
 namespace {
 
+using internal::AbslView;
+using internal::Describe;
+using internal::Quote;
 using json = nlohmann::json;
 
 // A header longer than this is rejected before it is parsed.
 constexpr uint64_t kMaxHeaderBytes = uint64_t{100} << 20;
-// Deeper JSON is rejected while parsing (a valid header nests 3 levels).
-constexpr size_t kMaxJsonDepth = 64;
-// Names and values quoted in messages are cut to this many bytes.
-constexpr size_t kMaxQuotedBytes = 128;
-// JSON parse errors in messages are cut to this many bytes.
-constexpr size_t kMaxJsonErrorBytes = 256;
 // Shapes printed in messages show at most this many dimensions.
 constexpr size_t kMaxPrintedDims = 16;
-
-absl::string_view AbslView(std::string_view s) {
-  return absl::string_view(s.data(), s.size());
-}
-
-// A string from the file, C-escaped, truncated and single-quoted, so that a
-// message stays printable and short whatever the file holds.
-std::string Quote(std::string_view s) {
-  std::string out = absl::StrCat("'",
-                                 absl::CHexEscape(AbslView(s.substr(
-                                     0, std::min(s.size(), kMaxQuotedBytes)))),
-                                 "'");
-  if (s.size() > kMaxQuotedBytes) out += "...";
-  return out;
-}
-
-// Text for a message with non-printable bytes hex-escaped, cut to `limit`
-// bytes.
-std::string Printable(std::string_view s, size_t limit) {
-  std::string out;
-  for (size_t i = 0; i < s.size() && i < limit; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
-    }
-  }
-  if (s.size() > limit) out += "...";
-  return out;
-}
-
-// A JSON value for a message: scalars as JSON text, containers by kind.
-std::string Describe(const json& v) {
-  if (v.is_object()) return "an object";
-  if (v.is_array()) return "an array";
-  const std::string text =
-      v.dump(-1, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace);
-  if (text.size() <= kMaxQuotedBytes) return text;
-  return absl::StrCat(text.substr(0, kMaxQuotedBytes), "...");
-}
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   std::string out = "[";
@@ -96,72 +51,6 @@ std::string OffsetsString(uint64_t begin, uint64_t end) {
   return absl::StrCat("[", begin, ", ", end, "]");
 }
 
-// Thrown by the parser callback (and caught in ParseHeader) to stop parsing
-// at the first duplicate key or at excessive nesting.
-struct DuplicateKeyError {
-  std::vector<std::string> path;  // object keys / "[i]" down to the object
-  std::string key;
-};
-struct TooDeepError {};
-
-// nlohmann's parser keeps the last of duplicate keys silently. This callback
-// tracks the keys of every open object and throws DuplicateKeyError at the
-// first repeated one; it also bounds the nesting depth.
-class StrictJsonChecker {
- public:
-  bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start:
-        if (frames_.size() >= kMaxJsonDepth) throw TooDeepError{};
-        frames_.push_back(Frame{event == json::parse_event_t::object_start});
-        break;
-      case json::parse_event_t::key: {
-        Frame& frame = frames_.back();
-        const std::string& key = parsed.get_ref<const std::string&>();
-        if (!frame.keys.insert(key).second) {
-          throw DuplicateKeyError{PathToTop(), key};
-        }
-        frame.key = key;
-        break;
-      }
-      case json::parse_event_t::object_end:
-      case json::parse_event_t::array_end:
-        frames_.pop_back();
-        ElementDone();
-        break;
-      case json::parse_event_t::value:
-        ElementDone();
-        break;
-    }
-    return true;
-  }
-
- private:
-  struct Frame {
-    bool is_object;
-    std::set<std::string> keys = {};
-    std::string key = {};  // objects: the key being parsed
-    size_t index = 0;      // arrays: the element being parsed
-  };
-
-  void ElementDone() {
-    if (!frames_.empty() && !frames_.back().is_object) ++frames_.back().index;
-  }
-
-  std::vector<std::string> PathToTop() const {
-    std::vector<std::string> path;
-    for (size_t i = 0; i + 1 < frames_.size(); ++i) {
-      path.push_back(frames_[i].is_object
-                         ? frames_[i].key
-                         : absl::StrCat("[", frames_[i].index, "]"));
-    }
-    return path;
-  }
-
-  std::vector<Frame> frames_;
-};
-
 template <typename... Args>
 absl::Status Corrupt(const std::string& file, const Args&... args) {
   return absl::InvalidArgumentError(absl::StrCat(file, ": ", args...));
@@ -172,38 +61,34 @@ absl::Status TooShort(const std::string& file, uint64_t size) {
                  " bytes, shorter than the 8-byte header length field");
 }
 
+// The message for a header that ParseStrictJson rejects, after "file: ".
+std::string HeaderJsonError(const internal::StrictJsonError& e) {
+  switch (e.kind) {
+    case internal::StrictJsonError::Kind::kNotJson:
+      return absl::StrCat("header is not valid JSON: ", e.syntax_error);
+    case internal::StrictJsonError::Kind::kTooDeep:
+      return absl::StrCat("header JSON nests deeper than ",
+                          internal::kMaxJsonDepth, " levels");
+    case internal::StrictJsonError::Kind::kDuplicateKey:
+      break;
+  }
+  if (e.path.empty()) {
+    if (e.key == "__metadata__") return "duplicate key '__metadata__'";
+    return absl::StrCat("tensor ", Quote(e.key), ": duplicate tensor name");
+  }
+  if (!e.path[0].is_index && e.path[0].key == "__metadata__") {
+    return absl::StrCat("__metadata__: duplicate key ", Quote(e.key));
+  }
+  return absl::StrCat("tensor ", Quote(internal::JsonPath({e.path[0]})),
+                      ": duplicate key ", Quote(e.key));
+}
+
 absl::StatusOr<json> ParseHeader(const std::string& file,
                                  std::string_view text) {
-  StrictJsonChecker checker;
-  try {
-    return json::parse(
-        text.begin(), text.end(),
-        [&checker](int depth, json::parse_event_t event, json& parsed) {
-          return checker(depth, event, parsed);
-        });
-  } catch (const DuplicateKeyError& e) {
-    if (e.path.empty()) {
-      if (e.key == "__metadata__") {
-        return Corrupt(file, "duplicate key '__metadata__'");
-      }
-      return Corrupt(file, "tensor ", Quote(e.key), ": duplicate tensor name");
-    }
-    if (e.path[0] == "__metadata__") {
-      return Corrupt(file, "__metadata__: duplicate key ", Quote(e.key));
-    }
-    return Corrupt(file, "tensor ", Quote(e.path[0]), ": duplicate key ",
-                   Quote(e.key));
-  } catch (const TooDeepError&) {
-    return Corrupt(file, "header JSON nests deeper than ", kMaxJsonDepth,
-                   " levels");
-  } catch (const json::exception& e) {
-    // what() is "[json.exception.parse_error.101] parse error at ...".
-    std::string_view what = e.what();
-    const size_t bracket = what.find("] ");
-    if (bracket != std::string_view::npos) what.remove_prefix(bracket + 2);
-    return Corrupt(file, "header is not valid JSON: ",
-                   Printable(what, kMaxJsonErrorBytes));
-  }
+  return internal::ParseStrictJson(
+      text, [&file](const internal::StrictJsonError& e) {
+        return absl::StrCat(file, ": ", HeaderJsonError(e));
+      });
 }
 
 // A non-negative JSON integer, or nullopt (negative, float, other type).
