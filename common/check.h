@@ -7,13 +7,13 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define QL_CHECK(cond)                                                   \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      std::fprintf(stderr, "%s:%d: QL_CHECK failed: %s\n", __FILE__,     \
-                   __LINE__, #cond);                                     \
-      std::abort();                                                      \
-    }                                                                    \
+#define QL_CHECK(cond)                                                         \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      std::fprintf(stderr, "%s:%d: QL_CHECK failed: %s\n", __FILE__, __LINE__, \
+                   #cond);                                                     \
+      std::abort();                                                            \
+    }                                                                          \
   } while (0)
 
 #ifdef NDEBUG

@@ -14,7 +14,8 @@ inline void DashedFlagNamesToUnderscores(int argc, char** argv) {
     char* arg = argv[i];
     if (arg[0] != '-') continue;
     if (std::strcmp(arg, "--") == 0) break;
-    for (char* p = arg + (arg[1] == '-' ? 2 : 1); *p != '\0' && *p != '='; ++p) {
+    for (char* p = arg + (arg[1] == '-' ? 2 : 1); *p != '\0' && *p != '=';
+         ++p) {
       if (*p == '-') *p = '_';
     }
   }

@@ -11,10 +11,10 @@
 #define QL_STATUS_MACROS_CONCAT_(x, y) QL_STATUS_MACROS_CONCAT_INNER_(x, y)
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define QL_RETURN_IF_ERROR(expr)                   \
-  do {                                             \
-    ::absl::Status ql_status_ = (expr);            \
-    if (!ql_status_.ok()) return ql_status_;       \
+#define QL_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status ql_status_ = (expr);      \
+    if (!ql_status_.ok()) return ql_status_; \
   } while (0)
 
 // `QL_ASSIGN_OR_RETURN(auto x, MakeX());` assigns the value of an

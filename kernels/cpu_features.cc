@@ -1,10 +1,10 @@
 #include "kernels/cpu_features.h"
 
+#include <cpuid.h>
+
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
-
-#include <cpuid.h>
 
 #include "common/check.h"
 
@@ -38,7 +38,8 @@ Isa Detect() {
   const bool avx512vl = ebx & bit_AVX512VL;
   const bool avx512vnni = ecx & bit_AVX512VNNI;
   if (!(ymm_state && avx2 && fma && f16c)) return Isa::kScalar;
-  if (!(zmm_state && avx512f && avx512bw && avx512dq && avx512vl)) return Isa::kAvx2;
+  if (!(zmm_state && avx512f && avx512bw && avx512dq && avx512vl))
+    return Isa::kAvx2;
   return avx512vnni ? Isa::kAvx512Vnni : Isa::kAvx512;
 }
 
@@ -47,7 +48,8 @@ Isa EnvironmentLimited(Isa detected) {
   if (env == nullptr || *env == '\0') return detected;
   const std::optional<Isa> wanted = ParseIsa(env);
   // An unknown or higher value cannot raise the path; it is ignored.
-  if (!wanted.has_value() || static_cast<int>(*wanted) > static_cast<int>(detected)) {
+  if (!wanted.has_value() ||
+      static_cast<int>(*wanted) > static_cast<int>(detected)) {
     return detected;
   }
   return *wanted;

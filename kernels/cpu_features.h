@@ -25,7 +25,9 @@ Isa DetectedIsa();
 Isa ActiveIsa();
 
 // Whether this machine can run `isa`.
-inline bool IsaSupported(Isa isa) { return static_cast<int>(isa) <= static_cast<int>(DetectedIsa()); }
+inline bool IsaSupported(Isa isa) {
+  return static_cast<int>(isa) <= static_cast<int>(DetectedIsa());
+}
 
 // Tests only: forces ActiveIsa() to `isa` (which must be supported) for the
 // object's lifetime. Not thread-safe against concurrent kernel creation.

@@ -1,16 +1,22 @@
 #include "kernels/linear.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/cpu_features.h"
+#include "kernels/epilogue.h"
 #include "kernels/reference/linear.h"
 #include "kernels/reference/quantize.h"
 
 namespace qlinear {
 namespace {
 
-absl::Status Invalid(const std::string& what) { return absl::InvalidArgumentError(what); }
+absl::Status Invalid(const std::string& what) {
+  return absl::InvalidArgumentError(what);
+}
 
 bool AllFinite(const std::vector<float>& v) {
   for (float x : v) {
@@ -22,30 +28,36 @@ bool AllFinite(const std::vector<float>& v) {
 }  // namespace
 
 absl::Status ValidateLinearWeights(const LinearWeights& w) {
-  if (w.n == 0 || w.k == 0) return Invalid("in_features and out_features must be positive");
+  if (w.n == 0 || w.k == 0)
+    return Invalid("in_features and out_features must be positive");
   if (!w.bias.empty() && w.bias.size() != w.n) {
-    return Invalid(absl::StrCat("bias has ", w.bias.size(), " values, expected ", w.n));
+    return Invalid(
+        absl::StrCat("bias has ", w.bias.size(), " values, expected ", w.n));
   }
   if (!AllFinite(w.bias)) return Invalid("bias has a non-finite value");
   switch (w.format) {
     case WeightFormat::kInt4Opaque: {
       const Int4PlainWeights& p = w.int4;
-      if (p.n != w.n || p.k != w.k) return Invalid("int4 weights shape mismatch");
+      if (p.n != w.n || p.k != w.k)
+        return Invalid("int4 weights shape mismatch");
       if (p.group_size != 32 && p.group_size != 64 && p.group_size != 128 &&
           p.group_size != 256) {
         return Invalid(absl::StrCat("int4_opaque group_size ", p.group_size,
                                     " is not one of 32, 64, 128, 256"));
       }
       if (p.k % p.group_size != 0) {
-        return Invalid(absl::StrCat("in_features ", p.k, " is not a multiple of group_size ",
+        return Invalid(absl::StrCat("in_features ", p.k,
+                                    " is not a multiple of group_size ",
                                     p.group_size));
       }
       const size_t gcount = p.n * (p.k / p.group_size);
-      if (p.q.size() != p.n * p.k || p.scale.size() != gcount || p.zero.size() != gcount) {
+      if (p.q.size() != p.n * p.k || p.scale.size() != gcount ||
+          p.zero.size() != gcount) {
         return Invalid("int4 weights: tensor sizes do not match the shape");
       }
       for (uint8_t q : p.q) {
-        if (q > 15) return Invalid(absl::StrCat("int4 code ", q, " out of range 0..15"));
+        if (q > 15)
+          return Invalid(absl::StrCat("int4 code ", q, " out of range 0..15"));
       }
       if (!AllFinite(p.scale) || !AllFinite(p.zero)) {
         return Invalid("int4 weights: non-finite scale or zero");
@@ -54,37 +66,47 @@ absl::Status ValidateLinearWeights(const LinearWeights& w) {
     }
     case WeightFormat::kIntxOpaque: {
       const IntxPlainWeights& p = w.intx;
-      if (p.n != w.n || p.k != w.k) return Invalid("intx weights shape mismatch");
-      if (p.bits < 1 || p.bits > 8) return Invalid(absl::StrCat("bits ", p.bits, " not in 1..8"));
+      if (p.n != w.n || p.k != w.k)
+        return Invalid("intx weights shape mismatch");
+      if (p.bits < 1 || p.bits > 8)
+        return Invalid(absl::StrCat("bits ", p.bits, " not in 1..8"));
       const bool per_channel = p.group_size == p.k;
-      if (!per_channel && (p.group_size < 16 || p.group_size > 256 || p.group_size % 16 != 0)) {
-        return Invalid(absl::StrCat("intx_opaque group_size ", p.group_size,
-                                    " must be a multiple of 16 in 16..256, or in_features"));
+      if (!per_channel &&
+          (p.group_size < 16 || p.group_size > 256 || p.group_size % 16 != 0)) {
+        return Invalid(absl::StrCat(
+            "intx_opaque group_size ", p.group_size,
+            " must be a multiple of 16 in 16..256, or in_features"));
       }
       if (p.k % p.group_size != 0) {
-        return Invalid(absl::StrCat("in_features ", p.k, " is not a multiple of group_size ",
+        return Invalid(absl::StrCat("in_features ", p.k,
+                                    " is not a multiple of group_size ",
                                     p.group_size));
       }
       const size_t gcount = p.n * (p.k / p.group_size);
-      if (p.q.size() != p.n * p.k || p.scale.size() != gcount || p.zero_point.size() != gcount) {
+      if (p.q.size() != p.n * p.k || p.scale.size() != gcount ||
+          p.zero_point.size() != gcount) {
         return Invalid("intx weights: tensor sizes do not match the shape");
       }
-      const int qmin = reference::IntxQMin(p.bits), qmax = reference::IntxQMax(p.bits);
+      const int qmin = reference::IntxQMin(p.bits),
+                qmax = reference::IntxQMax(p.bits);
       for (int8_t q : p.q) {
         if (q < qmin || q > qmax) {
-          return Invalid(absl::StrCat("intx code ", q, " out of range ", qmin, "..", qmax));
+          return Invalid(absl::StrCat("intx code ", q, " out of range ", qmin,
+                                      "..", qmax));
         }
       }
       for (int8_t z : p.zero_point) {
         if (z < qmin || z > qmax) {
-          return Invalid(absl::StrCat("intx zero point ", z, " out of range ", qmin, "..", qmax));
+          return Invalid(absl::StrCat("intx zero point ", z, " out of range ",
+                                      qmin, "..", qmax));
         }
       }
       if (!AllFinite(p.scale)) return Invalid("intx weights: non-finite scale");
       return absl::OkStatus();
     }
     case WeightFormat::kFp32:
-      if (w.fp32.size() != w.n * w.k) return Invalid("fp32 weights: size does not match shape");
+      if (w.fp32.size() != w.n * w.k)
+        return Invalid("fp32 weights: size does not match shape");
       if (!AllFinite(w.fp32)) return Invalid("fp32 weights: non-finite value");
       return absl::OkStatus();
   }
@@ -94,13 +116,104 @@ absl::Status ValidateLinearWeights(const LinearWeights& w) {
 absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(LinearWeights weights) {
   absl::Status s = ValidateLinearWeights(weights);
   if (!s.ok()) return s;
-  return std::unique_ptr<Linear>(new Linear(std::move(weights)));
+  std::unique_ptr<Linear> linear(new Linear(std::move(weights)));
+  if (linear->weights_.format == WeightFormat::kInt4Opaque) {
+    const Isa isa = ActiveIsa();
+    // The list is lowest ISA first: the last entry the CPU runs wins.
+#define QL_W4_F32_KERNEL(fn, min_isa)                            \
+  if (static_cast<int>(isa) >= static_cast<int>(Isa::min_isa)) { \
+    linear->w4_f32_ = fn;                                        \
+    linear->w4_f32_name_ = #fn;                                  \
+  }
+#define QL_W4_DQ8_KERNEL(fn, min_isa)                            \
+  if (static_cast<int>(isa) >= static_cast<int>(Isa::min_isa)) { \
+    linear->w4_dq8_ = fn;                                        \
+    linear->w4_dq8_name_ = #fn;                                  \
+  }
+#include "kernels/gemm/gemm_kernels.inc"
+#undef QL_W4_F32_KERNEL
+#undef QL_W4_DQ8_KERNEL
+    linear->packed_w4_ = PackW4(linear->weights_.int4);
+  }
+  return linear;
+}
+
+std::string_view Linear::kernel_name(ActQuant mode) const {
+  if (weights_.format != WeightFormat::kInt4Opaque) return "reference";
+  return mode == ActQuant::kInt8AsymPerToken ? w4_dq8_name_ : w4_f32_name_;
 }
 
 void Linear::Run(const float* x, size_t m, ActQuant mode, bool apply_activation,
-                 float* y) const {
-  reference::Linear(weights_, x, m, mode, apply_activation ? weights_.activation : Activation::kNone,
-                    y);
+                 float* y, ThreadPool* pool) const {
+  const Activation activation =
+      apply_activation ? weights_.activation : Activation::kNone;
+  if (weights_.format == WeightFormat::kInt4Opaque) {
+    RunW4(x, m, mode, activation, y, pool != nullptr ? pool : &ComputePool());
+    return;
+  }
+  reference::Linear(weights_, x, m, mode, activation, y);
+}
+
+void Linear::RunW4(const float* x, size_t m, ActQuant mode,
+                   Activation activation, float* y, ThreadPool* pool) const {
+  const PackedW4& p = packed_w4_;
+  const size_t groups = p.k / p.group_size;
+  const bool dq8 = mode == ActQuant::kInt8AsymPerToken;
+
+  // Per-row activation quantization (docs/numerics.md): ua = qa + 128.
+  std::vector<uint8_t> ua;
+  std::vector<int32_t> group_sums;
+  std::vector<Dq8Row> rows;
+  if (dq8) {
+    ua.resize(m * p.k);
+    group_sums.resize(m * groups);
+    rows.resize(m);
+    std::vector<int8_t> qa(p.k);
+    for (size_t r = 0; r < m; ++r) {
+      const reference::RowQParams rq = reference::QuantizeActivationRow(
+          x + r * p.k, p.k, weights_.act_scale_floor, qa.data());
+      for (size_t g = 0; g < groups; ++g) {
+        int32_t sum = 0;
+        for (size_t i = g * p.group_size; i < (g + 1) * p.group_size; ++i) {
+          const uint8_t u = static_cast<uint8_t>(qa[i] + 128);
+          ua[r * p.k + i] = u;
+          sum += u;
+        }
+        group_sums[r * groups + g] = sum;
+      }
+      rows[r] = {rq.scale, rq.zero_point + 128, group_sums.data() + r * groups};
+    }
+  }
+
+  const float* bias = weights_.bias.empty() ? nullptr : weights_.bias.data();
+  const size_t blocks_per_task = std::max<size_t>(
+      1, p.blocks / (4 * static_cast<size_t>(pool->num_threads())));
+  const size_t tasks = (p.blocks + blocks_per_task - 1) / blocks_per_task;
+  pool->ParallelFor(tasks, [&](size_t task) {
+    float tile[kW4MaxRows * kW4BlockColumns];
+    const size_t b_end = std::min(p.blocks, (task + 1) * blocks_per_task);
+    for (size_t b = task * blocks_per_task; b < b_end; ++b) {
+      const size_t n0 = b * kW4BlockColumns;
+      const size_t cols = std::min(kW4BlockColumns, p.n - n0);
+      for (size_t r0 = 0; r0 < m; r0 += kW4MaxRows) {
+        const size_t rows_here = std::min(kW4MaxRows, m - r0);
+        if (dq8) {
+          w4_dq8_(rows_here, p.k, p.group_size, ua.data() + r0 * p.k, p.k,
+                  rows.data() + r0, p.block(b), tile, kW4BlockColumns);
+        } else {
+          w4_f32_(rows_here, p.k, p.group_size, x + r0 * p.k, p.k, p.block(b),
+                  tile, kW4BlockColumns);
+        }
+        for (size_t r = 0; r < rows_here; ++r) {
+          for (size_t j = 0; j < cols; ++j) {
+            y[(r0 + r) * p.n + n0 + j] =
+                EpilogueValue(tile[r * kW4BlockColumns + j], bias, n0 + j,
+                              activation, weights_.dtype);
+          }
+        }
+      }
+    }
+  });
 }
 
 size_t Linear::packed_bytes() const {
@@ -108,10 +221,11 @@ size_t Linear::packed_bytes() const {
   size_t bytes = w.bias.size() * sizeof(float);
   switch (w.format) {
     case WeightFormat::kInt4Opaque:
-      bytes += w.int4.q.size() + (w.int4.scale.size() + w.int4.zero.size()) * sizeof(float);
+      bytes += packed_w4_.bytes();
       break;
     case WeightFormat::kIntxOpaque:
-      bytes += w.intx.q.size() + w.intx.scale.size() * sizeof(float) + w.intx.zero_point.size();
+      bytes += w.intx.q.size() + w.intx.scale.size() * sizeof(float) +
+               w.intx.zero_point.size();
       break;
     case WeightFormat::kFp32:
       bytes += w.fp32.size() * sizeof(float);

@@ -12,14 +12,18 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "kernels/gemm/gemm.h"
+#include "kernels/thread_pool.h"
+#include "kernels/w4_packing.h"
 #include "kernels/weights.h"
 
 namespace qlinear {
 
 class Linear {
  public:
-  // Validates `weights` and packs them. Returns INVALID_ARGUMENT naming the
-  // inconsistency (sizes, group size, code range, non-finite scale).
+  // Validates `weights` and packs them for the kernels of ActiveIsa().
+  // Returns INVALID_ARGUMENT naming the inconsistency (sizes, group size,
+  // code range, non-finite scale).
   static absl::StatusOr<std::unique_ptr<Linear>> Create(LinearWeights weights);
 
   Linear(const Linear&) = delete;
@@ -28,17 +32,20 @@ class Linear {
   // y[m, N] = activation(x[m, K] · Wᵀ + bias) rounded to dtype(), in `mode`
   // (fp32 layers ignore the mode). With apply_activation false the
   // activation function is skipped (the Matmul RPC). x holds values
-  // representable in dtype(). A row's result depends only on that row.
+  // representable in dtype(). A row's result bits depend only on that row:
+  // never on m, its batch-mates, the thread count or the kernel tile.
+  // Work is split over `pool` (nullptr: the process's ComputePool()).
   // REQUIRES: x has m*k() floats, y has room for m*n() floats.
-  void Run(const float* x, size_t m, ActQuant mode, bool apply_activation, float* y) const;
+  void Run(const float* x, size_t m, ActQuant mode, bool apply_activation,
+           float* y, ThreadPool* pool = nullptr) const;
 
   size_t n() const { return weights_.n; }
   size_t k() const { return weights_.k; }
   WeightFormat format() const { return weights_.format; }
   DType dtype() const { return weights_.dtype; }
   Activation activation() const { return weights_.activation; }
-  // Name of the kernel path Run() uses (a metric label; stable).
-  std::string_view kernel_name() const { return "reference"; }
+  // Name of the kernel Run() uses in `mode` (a metric label; stable).
+  std::string_view kernel_name(ActQuant mode) const;
   // Bytes of weight data held for compute.
   size_t packed_bytes() const;
   // The plain weights this layer was created from.
@@ -47,7 +54,16 @@ class Linear {
  private:
   explicit Linear(LinearWeights weights) : weights_(std::move(weights)) {}
 
+  void RunW4(const float* x, size_t m, ActQuant mode, Activation activation,
+             float* y, ThreadPool* pool) const;
+
   const LinearWeights weights_;
+  // int4_opaque only: packed weights and the kernels chosen at Create().
+  PackedW4 packed_w4_;
+  W4F32GemmFn w4_f32_ = nullptr;
+  W4Dq8GemmFn w4_dq8_ = nullptr;
+  std::string_view w4_f32_name_;
+  std::string_view w4_dq8_name_;
 };
 
 // Checks the internal consistency of `w` (what Create() validates).

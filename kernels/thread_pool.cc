@@ -1,5 +1,7 @@
 #include "kernels/thread_pool.h"
 
+#include <algorithm>
+
 #include "common/check.h"
 
 namespace qlinear {
@@ -7,7 +9,8 @@ namespace qlinear {
 ThreadPool::ThreadPool(int num_threads) {
   QL_CHECK(num_threads >= 1);
   workers_.reserve(num_threads - 1);
-  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  for (int i = 1; i < num_threads; ++i)
+    workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -19,7 +22,8 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::RunTasks(const std::function<void(size_t)>& task, size_t num_tasks) {
+void ThreadPool::RunTasks(const std::function<void(size_t)>& task,
+                          size_t num_tasks) {
   for (size_t i = next_.fetch_add(1, std::memory_order_relaxed); i < num_tasks;
        i = next_.fetch_add(1, std::memory_order_relaxed)) {
     task(i);
@@ -42,7 +46,8 @@ void ThreadPool::WorkerLoop() {
   }
 }
 
-void ThreadPool::ParallelFor(size_t num_tasks, const std::function<void(size_t)>& task) {
+void ThreadPool::ParallelFor(size_t num_tasks,
+                             const std::function<void(size_t)>& task) {
   if (num_tasks == 0) return;
   if (workers_.empty() || num_tasks == 1) {
     for (size_t i = 0; i < num_tasks; ++i) task(i);
@@ -64,6 +69,31 @@ void ThreadPool::ParallelFor(size_t num_tasks, const std::function<void(size_t)>
   std::unique_lock<std::mutex> lock(mu_);
   done_cv_.wait(lock, [&] { return workers_done_ == workers_.size(); });
   task_ = nullptr;
+}
+
+namespace {
+std::mutex g_pool_mu;
+int g_pool_threads = 0;  // 0: not configured
+ThreadPool* g_pool = nullptr;
+}  // namespace
+
+ThreadPool& ComputePool() {
+  std::lock_guard<std::mutex> lock(g_pool_mu);
+  if (g_pool == nullptr) {
+    int threads = g_pool_threads;
+    if (threads <= 0)
+      threads = std::max(1u, std::thread::hardware_concurrency());
+    g_pool = new ThreadPool(threads);  // lives until exit
+  }
+  return *g_pool;
+}
+
+bool ConfigureComputePool(int num_threads) {
+  QL_CHECK(num_threads >= 1);
+  std::lock_guard<std::mutex> lock(g_pool_mu);
+  if (g_pool != nullptr) return false;
+  g_pool_threads = num_threads;
+  return true;
 }
 
 }  // namespace qlinear

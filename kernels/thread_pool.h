@@ -52,6 +52,14 @@ class ThreadPool {
   std::atomic<size_t> next_{0};
 };
 
+// The process's compute pool, created on first use with the size given to
+// ConfigureComputePool() (default: the number of online CPUs).
+ThreadPool& ComputePool();
+
+// Sets the size of ComputePool(). Returns false (and changes nothing) once
+// the pool exists. REQUIRES: num_threads >= 1.
+bool ConfigureComputePool(int num_threads);
+
 }  // namespace qlinear
 
 #endif  // QLINEAR_KERNELS_THREAD_POOL_H_

@@ -49,13 +49,21 @@ constexpr std::pair<ScaleFloor, std::string_view> kScaleFloorNames[] = {
 }  // namespace
 
 std::string_view DTypeName(DType t) { return NameOf(t, kDTypeNames); }
-std::string_view WeightFormatName(WeightFormat f) { return NameOf(f, kFormatNames); }
+std::string_view WeightFormatName(WeightFormat f) {
+  return NameOf(f, kFormatNames);
+}
 std::string_view ActQuantName(ActQuant a) { return NameOf(a, kActQuantNames); }
-std::string_view ActivationName(Activation a) { return NameOf(a, kActivationNames); }
+std::string_view ActivationName(Activation a) {
+  return NameOf(a, kActivationNames);
+}
 std::string_view MappingName(Mapping m) { return NameOf(m, kMappingNames); }
-std::string_view ScaleFloorName(ScaleFloor f) { return NameOf(f, kScaleFloorNames); }
+std::string_view ScaleFloorName(ScaleFloor f) {
+  return NameOf(f, kScaleFloorNames);
+}
 
-std::optional<DType> ParseDType(std::string_view s) { return ParseByName(s, kDTypeNames); }
+std::optional<DType> ParseDType(std::string_view s) {
+  return ParseByName(s, kDTypeNames);
+}
 std::optional<WeightFormat> ParseWeightFormat(std::string_view s) {
   return ParseByName(s, kFormatNames);
 }
@@ -65,7 +73,9 @@ std::optional<ActQuant> ParseActQuant(std::string_view s) {
 std::optional<Activation> ParseActivation(std::string_view s) {
   return ParseByName(s, kActivationNames);
 }
-std::optional<Mapping> ParseMapping(std::string_view s) { return ParseByName(s, kMappingNames); }
+std::optional<Mapping> ParseMapping(std::string_view s) {
+  return ParseByName(s, kMappingNames);
+}
 std::optional<ScaleFloor> ParseScaleFloor(std::string_view s) {
   return ParseByName(s, kScaleFloorNames);
 }
@@ -104,14 +114,16 @@ float Fp16ToFloat(uint16_t h) {
 float ScaleFloorValue(DType t, ScaleFloor floor) {
   switch (t) {
     case DType::kF32:
-      return floor == ScaleFloor::kSmallestNormal ? std::numeric_limits<float>::min()
-                                                  : std::numeric_limits<float>::epsilon();
+      return floor == ScaleFloor::kSmallestNormal
+                 ? std::numeric_limits<float>::min()
+                 : std::numeric_limits<float>::epsilon();
     case DType::kBF16:
-      return floor == ScaleFloor::kSmallestNormal ? std::numeric_limits<float>::min()
-                                                  : 0.0078125f;  // 2^-7
+      return floor == ScaleFloor::kSmallestNormal
+                 ? std::numeric_limits<float>::min()
+                 : 0.0078125f;  // 2^-7
     case DType::kF16:
-      return floor == ScaleFloor::kSmallestNormal ? 6.103515625e-05f    // 2^-14
-                                                  : 9.765625e-04f;      // 2^-10
+      return floor == ScaleFloor::kSmallestNormal ? 6.103515625e-05f  // 2^-14
+                                                  : 9.765625e-04f;    // 2^-10
   }
   return std::numeric_limits<float>::min();
 }

@@ -26,8 +26,8 @@ struct Int4PlainWeights {
 struct IntxPlainWeights {
   size_t n = 0, k = 0, group_size = 0;  // group_size == k: per channel
   int bits = 8;
-  std::vector<int8_t> q;           // [N, K], values in [-2^(bits-1), 2^(bits-1)-1]
-  std::vector<float> scale;        // [N, K / group_size]
+  std::vector<int8_t> q;     // [N, K], values in [-2^(bits-1), 2^(bits-1)-1]
+  std::vector<float> scale;  // [N, K / group_size]
   std::vector<int8_t> zero_point;  // [N, K / group_size]
 };
 
@@ -36,10 +36,10 @@ struct LinearWeights {
   WeightFormat format = WeightFormat::kFp32;
   DType dtype = DType::kF32;  // T: activation, output, scale/zero/bias dtype
   size_t n = 0, k = 0;
-  Int4PlainWeights int4;     // format == kInt4Opaque
-  IntxPlainWeights intx;     // format == kIntxOpaque
-  std::vector<float> fp32;   // format == kFp32: [N, K], values in T
-  std::vector<float> bias;   // [N] or empty (no bias)
+  Int4PlainWeights int4;    // format == kInt4Opaque
+  IntxPlainWeights intx;    // format == kIntxOpaque
+  std::vector<float> fp32;  // format == kFp32: [N, K], values in T
+  std::vector<float> bias;  // [N] or empty (no bias)
   Activation activation = Activation::kNone;
   // Floor of the activation scale in int8_asym_per_token mode.
   ScaleFloor act_scale_floor = ScaleFloor::kSmallestNormal;

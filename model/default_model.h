@@ -1,7 +1,7 @@
 // The embedded default model served when no repository is given: 4 layers
 // 1024 -> 4096 -> 4096 -> 4096 -> 1024, int4_opaque gs 128, bias, SiLU
-// between, fp32. Its float weights come from a fixed-seed generator, so every start
-// (and every test) gets the same model.
+// between, fp32. Its float weights come from a fixed-seed generator, so every
+// start (and every test) gets the same model.
 #ifndef QLINEAR_MODEL_DEFAULT_MODEL_H_
 #define QLINEAR_MODEL_DEFAULT_MODEL_H_
 
@@ -37,7 +37,8 @@ struct SyntheticModelFiles {
 SyntheticModelFiles MakeSyntheticModelFiles(const SyntheticModelSpec& spec);
 
 // Builds the synthetic model through the normal loading path.
-absl::StatusOr<std::unique_ptr<LinearStack>> BuildSyntheticModel(const SyntheticModelSpec& spec);
+absl::StatusOr<std::unique_ptr<LinearStack>> BuildSyntheticModel(
+    const SyntheticModelSpec& spec);
 
 // The default model (SyntheticModelSpec{}).
 absl::StatusOr<std::unique_ptr<LinearStack>> BuildDefaultModel();

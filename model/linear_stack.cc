@@ -52,7 +52,8 @@ absl::Status LinearStack::Forward(const float* x, size_t m, size_t begin,
     std::vector<float> out(m * l.n());
     const auto start = std::chrono::steady_clock::now();
     l.Run(in, m, mode, /*apply_activation=*/true, out.data());
-    if (timings != nullptr) timings->push_back({i, SecondsSince(start)});
+    if (timings != nullptr)
+      timings->push_back({i, l.kernel_name(mode), SecondsSince(start)});
     current = std::move(out);
     in = current.data();
   }
@@ -71,7 +72,8 @@ absl::Status LinearStack::Matmul(size_t layer, const float* x, size_t m,
   y->resize(m * l.n());
   const auto start = std::chrono::steady_clock::now();
   l.Run(x, m, mode, /*apply_activation=*/false, y->data());
-  if (timings != nullptr) timings->push_back({layer, SecondsSince(start)});
+  if (timings != nullptr)
+    timings->push_back({layer, l.kernel_name(mode), SecondsSince(start)});
   return absl::OkStatus();
 }
 

@@ -20,6 +20,7 @@ namespace qlinear::model {
 // Wall time spent in each layer's kernel during one call.
 struct LayerTiming {
   size_t layer = 0;
+  std::string_view kernel;  // Linear::kernel_name() of the mode used
   double kernel_seconds = 0.0;
 };
 
@@ -36,14 +37,15 @@ class LinearStack {
   // Runs layers [begin, end) on x [m, in_features(begin)] and writes
   // [m, out_features(end - 1)] floats to `y` (resized). Values are in dtype().
   // Errors: INVALID_ARGUMENT for an empty or out-of-range layer range.
-  absl::Status Forward(const float* x, size_t m, size_t begin, size_t end, ActQuant mode,
-                       std::vector<float>* y,
+  absl::Status Forward(const float* x, size_t m, size_t begin, size_t end,
+                       ActQuant mode, std::vector<float>* y,
                        std::vector<LayerTiming>* timings = nullptr) const;
 
   // One layer with its bias and no activation function.
   // Errors: INVALID_ARGUMENT for a layer index out of range.
   absl::Status Matmul(size_t layer, const float* x, size_t m, ActQuant mode,
-                      std::vector<float>* y, std::vector<LayerTiming>* timings = nullptr) const;
+                      std::vector<float>* y,
+                      std::vector<LayerTiming>* timings = nullptr) const;
 
   const Manifest& manifest() const { return manifest_; }
   DType dtype() const { return manifest_.dtype; }

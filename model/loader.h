@@ -17,13 +17,14 @@ namespace qlinear::model {
 // Quantizes/validates every layer of `manifest` from `tensors` and packs it.
 // Errors: INVALID_ARGUMENT naming the tensor and the problem (missing key,
 // wrong dtype or shape, code out of range, non-finite value).
-absl::StatusOr<std::unique_ptr<LinearStack>> BuildLinearStack(const Manifest& manifest,
-                                                              const SafetensorsFile& tensors);
+absl::StatusOr<std::unique_ptr<LinearStack>> BuildLinearStack(
+    const Manifest& manifest, const SafetensorsFile& tensors);
 
 // Loads the model directory `dir` (model.json + model.safetensors).
 // Errors: NOT_FOUND (missing file), INVALID_ARGUMENT (corrupt file; the
 // message starts with the file name).
-absl::StatusOr<std::unique_ptr<LinearStack>> LoadModelDir(const std::string& dir);
+absl::StatusOr<std::unique_ptr<LinearStack>> LoadModelDir(
+    const std::string& dir);
 
 }  // namespace qlinear::model
 

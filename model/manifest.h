@@ -19,7 +19,8 @@ namespace qlinear::model {
 // contract: do not rename.
 enum class WeightSource { kFloat, kInt4Plain, kTorchaoIntx };
 
-std::string_view WeightSourceName(WeightSource s);  // "float", "int4_plain", ...
+std::string_view WeightSourceName(
+    WeightSource s);  // "float", "int4_plain", ...
 
 struct LayerSpec {
   std::string name;

@@ -22,7 +22,8 @@ struct ModelVersionDir {
 // by name. Entries that are not directories or whose version is not a
 // non-negative integer are skipped. Errors: NOT_FOUND if `root` is not a
 // directory.
-absl::StatusOr<std::vector<ModelVersionDir>> ScanRepository(const std::string& root);
+absl::StatusOr<std::vector<ModelVersionDir>> ScanRepository(
+    const std::string& root);
 
 }  // namespace qlinear::model
 

@@ -40,12 +40,13 @@ class SafetensorsFile {
   // Maps `path` read-only and validates it.
   // Errors: NOT_FOUND (no such file), INVALID_ARGUMENT (corrupt: the message
   // names the file, the tensor or field, and the problem).
-  static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(
+      const std::string& path);
 
   // Validates a buffer already in memory; views point into `data`, which the
   // caller keeps alive. Same errors as Open(). Used by tests and fuzzers.
-  static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Parse(const uint8_t* data,
-                                                                size_t size);
+  static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Parse(
+      const uint8_t* data, size_t size);
 
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
@@ -56,7 +57,9 @@ class SafetensorsFile {
   // All tensors, in file order of their data offsets.
   const std::vector<TensorView>& tensors() const { return tensors_; }
   // The optional "__metadata__" string map.
-  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::map<std::string, std::string>& metadata() const {
+    return metadata_;
+  }
 
  private:
   SafetensorsFile() = default;
@@ -69,8 +72,9 @@ class SafetensorsFile {
 
 // Serializes tensors to the safetensors format (for tests, qlinear-convert
 // and the default model). `data` of each view is copied.
-std::string WriteSafetensors(const std::vector<TensorView>& tensors,
-                             const std::map<std::string, std::string>& metadata = {});
+std::string WriteSafetensors(
+    const std::vector<TensorView>& tensors,
+    const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace qlinear::model
 

@@ -10,11 +10,11 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "common/flags.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "common/flags.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, host, "0.0.0.0",

@@ -51,7 +51,7 @@ void FillTimings(const model::LinearStack& stack,
   for (const model::LayerTiming& t : layers) {
     v1::LayerTiming* out = timings->add_layers();
     out->set_layer(stack.layer_spec(t.layer).name);
-    out->set_kernel(std::string(stack.layer(t.layer).kernel_name()));
+    out->set_kernel(std::string(t.kernel));
     out->set_kernel_seconds(t.kernel_seconds);
   }
   timings->set_total_seconds(SecondsSince(start));
@@ -179,7 +179,12 @@ absl::Status QLinearService::DoGetModel(const v1::GetModelRequest& request,
     }
     layer->set_bias(spec.bias);
     layer->set_activation(std::string(ActivationName(spec.activation)));
-    layer->set_kernel(std::string(stack.layer(i).kernel_name()));
+    const Linear& linear = stack.layer(i);
+    layer->set_kernel(
+        std::string(linear.kernel_name(stack.manifest().default_act_quant)));
+    layer->set_kernel_none(std::string(linear.kernel_name(ActQuant::kNone)));
+    layer->set_kernel_int8_asym_per_token(
+        std::string(linear.kernel_name(ActQuant::kInt8AsymPerToken)));
     layer->set_packed_bytes(stack.layer(i).packed_bytes());
   }
   return absl::OkStatus();

@@ -25,12 +25,12 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "common/flags.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
+#include "common/flags.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "qlinear/v1/qlinear.grpc.pb.h"

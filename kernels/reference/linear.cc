@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "common/check.h"
-#include "kernels/activation.h"
+#include "kernels/epilogue.h"
 #include "kernels/reference/quantize.h"
 
 namespace qlinear::reference {
@@ -14,8 +14,8 @@ struct Epilogue {
   const LinearWeights& w;
   Activation activation;
   float operator()(size_t n, float acc) const {
-    if (!w.bias.empty()) acc = acc + w.bias[n];
-    return RoundTo(w.dtype, ApplyActivation(activation, acc));
+    return EpilogueValue(acc, w.bias.empty() ? nullptr : w.bias.data(), n,
+                         activation, w.dtype);
   }
 };
 
@@ -36,7 +36,8 @@ void DequantizeRow(const LinearWeights& w, size_t n, float* out) {
       const size_t groups = p.k / p.group_size;
       for (size_t k = 0; k < p.k; ++k) {
         const size_t g = n * groups + k / p.group_size;
-        out[k] = DequantizeIntx(p.q[n * p.k + k], p.zero_point[g], p.scale[g], w.dtype);
+        out[k] = DequantizeIntx(p.q[n * p.k + k], p.zero_point[g], p.scale[g],
+                                w.dtype);
       }
       return;
     }
@@ -47,8 +48,8 @@ void DequantizeRow(const LinearWeights& w, size_t n, float* out) {
 }
 
 // Weight-only: fp32 FMA dot products with ŵ, k ascending.
-void FloatLinear(const LinearWeights& w, const float* x, size_t m, const Epilogue& epilogue,
-                 float* y) {
+void FloatLinear(const LinearWeights& w, const float* x, size_t m,
+                 const Epilogue& epilogue, float* y) {
   std::vector<float> w_hat(w.k);
   for (size_t n = 0; n < w.n; ++n) {
     DequantizeRow(w, n, w_hat.data());
@@ -61,13 +62,14 @@ void FloatLinear(const LinearWeights& w, const float* x, size_t m, const Epilogu
   }
 }
 
-void Int4Dq8Linear(const LinearWeights& w, const float* x, size_t m, const Epilogue& epilogue,
-                   float* y) {
+void Int4Dq8Linear(const LinearWeights& w, const float* x, size_t m,
+                   const Epilogue& epilogue, float* y) {
   const Int4PlainWeights& p = w.int4;
   const size_t groups = p.k / p.group_size;
   std::vector<int8_t> qa(p.k);
   for (size_t i = 0; i < m; ++i) {
-    const RowQParams rq = QuantizeActivationRow(x + i * p.k, p.k, w.act_scale_floor, qa.data());
+    const RowQParams rq =
+        QuantizeActivationRow(x + i * p.k, p.k, w.act_scale_floor, qa.data());
     for (size_t n = 0; n < p.n; ++n) {
       float acc = 0.0f;
       for (size_t g = 0; g < groups; ++g) {
@@ -85,22 +87,25 @@ void Int4Dq8Linear(const LinearWeights& w, const float* x, size_t m, const Epilo
   }
 }
 
-void IntxDq8Linear(const LinearWeights& w, const float* x, size_t m, const Epilogue& epilogue,
-                   float* y) {
+void IntxDq8Linear(const LinearWeights& w, const float* x, size_t m,
+                   const Epilogue& epilogue, float* y) {
   const IntxPlainWeights& p = w.intx;
   const size_t groups = p.k / p.group_size;
   std::vector<int8_t> qa(p.k);
   for (size_t i = 0; i < m; ++i) {
-    const RowQParams rq = QuantizeActivationRow(x + i * p.k, p.k, w.act_scale_floor, qa.data());
+    const RowQParams rq =
+        QuantizeActivationRow(x + i * p.k, p.k, w.act_scale_floor, qa.data());
     for (size_t n = 0; n < p.n; ++n) {
       float acc = 0.0f;
       for (size_t g = 0; g < groups; ++g) {
         const int32_t zw = p.zero_point[n * groups + g];
         int32_t isum = 0;
         for (size_t j = g * p.group_size; j < (g + 1) * p.group_size; ++j) {
-          isum += (qa[j] - rq.zero_point) * (static_cast<int32_t>(p.q[n * p.k + j]) - zw);
+          isum += (qa[j] - rq.zero_point) *
+                  (static_cast<int32_t>(p.q[n * p.k + j]) - zw);
         }
-        acc = std::fma(rq.scale * p.scale[n * groups + g], static_cast<float>(isum), acc);
+        acc = std::fma(rq.scale * p.scale[n * groups + g],
+                       static_cast<float>(isum), acc);
       }
       y[i * p.n + n] = epilogue(n, acc);
     }
@@ -116,23 +121,28 @@ void DequantizeWeights(const LinearWeights& w, float* w_hat) {
 void Linear(const LinearWeights& w, const float* x, size_t m, ActQuant mode,
             Activation activation, float* y) {
   const Epilogue epilogue{w, activation};
-  if (mode == ActQuant::kInt8AsymPerToken && w.format == WeightFormat::kInt4Opaque) {
+  if (mode == ActQuant::kInt8AsymPerToken &&
+      w.format == WeightFormat::kInt4Opaque) {
     Int4Dq8Linear(w, x, m, epilogue, y);
-  } else if (mode == ActQuant::kInt8AsymPerToken && w.format == WeightFormat::kIntxOpaque) {
+  } else if (mode == ActQuant::kInt8AsymPerToken &&
+             w.format == WeightFormat::kIntxOpaque) {
     IntxDq8Linear(w, x, m, epilogue, y);
   } else {
-    FloatLinear(w, x, m, epilogue, y);  // weight-only; fp32 layers ignore the mode
+    FloatLinear(w, x, m, epilogue,
+                y);  // weight-only; fp32 layers ignore the mode
   }
 }
 
-void LinearDouble(const LinearWeights& w, const float* x, size_t m, double* acc) {
+void LinearDouble(const LinearWeights& w, const float* x, size_t m,
+                  double* acc) {
   std::vector<float> w_hat(w.k);
   for (size_t n = 0; n < w.n; ++n) {
     DequantizeRow(w, n, w_hat.data());
     for (size_t i = 0; i < m; ++i) {
       double s = 0.0;
       for (size_t k = 0; k < w.k; ++k) {
-        s += static_cast<double>(x[i * w.k + k]) * static_cast<double>(w_hat[k]);
+        s +=
+            static_cast<double>(x[i * w.k + k]) * static_cast<double>(w_hat[k]);
       }
       acc[i * w.n + n] = s;
     }

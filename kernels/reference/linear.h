@@ -4,12 +4,12 @@
 //
 // The exact fp32 operation sequence, per output y[m, n]:
 //   int4_opaque, none:   acc = fma(x[k], (q-8)*scale + zero, acc), k ascending
-//   intx_opaque, none:   acc = fma(x[k], R_T(R_T(q-zp)*scale), acc), k ascending
-//   fp32, any mode:      acc = fma(x[k], w[k], acc), k ascending
+//   intx_opaque, none:   acc = fma(x[k], R_T(R_T(q-zp)*scale), acc), k
+//   ascending fp32, any mode:      acc = fma(x[k], w[k], acc), k ascending
 //   int4_opaque, int8:   per group g ascending, with exact int32 sums
 //                          isum = Σ(qa-zp_a)(q-8), asum = Σ(qa-zp_a):
-//                        acc = fma(scale, isum, acc); acc = fma(zero, asum, acc);
-//                        then acc = s_a * acc
+//                        acc = fma(scale, isum, acc); acc = fma(zero, asum,
+//                        acc); then acc = s_a * acc
 //   intx_opaque, int8:   per group g ascending, isum = Σ(qa-zp_a)(q-zp_w):
 //                        acc = fma(s_a * s_w, isum, acc)
 //   epilogue (all):      y = R_T(activation(acc + bias[n]))
@@ -31,7 +31,8 @@ void Linear(const LinearWeights& w, const float* x, size_t m, ActQuant mode,
 // The same products evaluated in double precision with no rounding of the
 // dequantized weights beyond their definition (for accuracy tests of the
 // `none` mode). Returns the pre-epilogue sums x · ŵᵀ as doubles.
-void LinearDouble(const LinearWeights& w, const float* x, size_t m, double* acc);
+void LinearDouble(const LinearWeights& w, const float* x, size_t m,
+                  double* acc);
 
 // The fake-quant (dequantized) weight matrix ŵ [N, K] in fp32.
 void DequantizeWeights(const LinearWeights& w, float* w_hat);

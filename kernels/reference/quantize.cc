@@ -60,8 +60,10 @@ IntxGroupQParams ChooseIntxQParams(const float* group, size_t n, int bits,
     }
     case Mapping::kAsymmetric: {
       const float range = RoundTo(t, mx_pos - mn_neg);
-      const float scale = std::max(RoundTo(t, range / static_cast<float>(qmax - qmin)), eps);
-      const float zp = static_cast<float>(qmin) - Rne(RoundTo(t, mn_neg / scale));
+      const float scale =
+          std::max(RoundTo(t, range / static_cast<float>(qmax - qmin)), eps);
+      const float zp =
+          static_cast<float>(qmin) - Rne(RoundTo(t, mn_neg / scale));
       return {scale, ClampInt(zp, qmin, qmax)};
     }
   }
@@ -74,7 +76,8 @@ int8_t QuantizeIntx(float w, IntxGroupQParams qp, int bits, DType t) {
   return static_cast<int8_t>(ClampInt(v, IntxQMin(bits), IntxQMax(bits)));
 }
 
-RowQParams QuantizeActivationRow(const float* x, size_t k, ScaleFloor floor, int8_t* q) {
+RowQParams QuantizeActivationRow(const float* x, size_t k, ScaleFloor floor,
+                                 int8_t* q) {
   float mn = 0.0f, mx = 0.0f;  // the range always includes 0
   for (size_t i = 0; i < k; ++i) {
     mn = std::min(mn, x[i]);
@@ -85,13 +88,14 @@ RowQParams QuantizeActivationRow(const float* x, size_t k, ScaleFloor floor, int
   const int zp = ClampInt(-128.0f - Rne(mn / scale), -128, 127);
   const float inv = 1.0f / scale;
   for (size_t i = 0; i < k; ++i) {
-    q[i] = static_cast<int8_t>(ClampInt(Rne(x[i] * inv) + static_cast<float>(zp), -128, 127));
+    q[i] = static_cast<int8_t>(
+        ClampInt(Rne(x[i] * inv) + static_cast<float>(zp), -128, 127));
   }
   return {scale, zp};
 }
 
-Int4PlainWeights QuantizeInt4Weights(const float* w, size_t n, size_t k, size_t group_size,
-                                     DType t) {
+Int4PlainWeights QuantizeInt4Weights(const float* w, size_t n, size_t k,
+                                     size_t group_size, DType t) {
   QL_CHECK(group_size > 0 && k % group_size == 0);
   const size_t groups = k / group_size;
   Int4PlainWeights out;
@@ -108,15 +112,18 @@ Int4PlainWeights QuantizeInt4Weights(const float* w, size_t n, size_t k, size_t 
       out.scale[r * groups + g] = qp.scale;
       out.zero[r * groups + g] = qp.zero;
       for (size_t i = 0; i < group_size; ++i) {
-        out.q[r * k + g * group_size + i] = static_cast<uint8_t>(QuantizeInt4(src[i], qp, t));
+        out.q[r * k + g * group_size + i] =
+            static_cast<uint8_t>(QuantizeInt4(src[i], qp, t));
       }
     }
   }
   return out;
 }
 
-IntxPlainWeights QuantizeIntxWeights(const float* w, size_t n, size_t k, size_t group_size,
-                                     int bits, Mapping mapping, DType t, ScaleFloor floor) {
+IntxPlainWeights QuantizeIntxWeights(const float* w, size_t n, size_t k,
+                                     size_t group_size, int bits,
+                                     Mapping mapping, DType t,
+                                     ScaleFloor floor) {
   QL_CHECK(group_size > 0 && k % group_size == 0);
   const size_t groups = k / group_size;
   IntxPlainWeights out;
@@ -130,7 +137,8 @@ IntxPlainWeights QuantizeIntxWeights(const float* w, size_t n, size_t k, size_t 
   for (size_t r = 0; r < n; ++r) {
     for (size_t g = 0; g < groups; ++g) {
       const float* src = w + r * k + g * group_size;
-      const IntxGroupQParams qp = ChooseIntxQParams(src, group_size, bits, mapping, t, floor);
+      const IntxGroupQParams qp =
+          ChooseIntxQParams(src, group_size, bits, mapping, t, floor);
       out.scale[r * groups + g] = qp.scale;
       out.zero_point[r * groups + g] = static_cast<int8_t>(qp.zero_point);
       for (size_t i = 0; i < group_size; ++i) {

@@ -65,16 +65,19 @@ struct RowQParams {
 };
 
 // Quantizes one row of `k` fp32 values into `q` (k entries).
-RowQParams QuantizeActivationRow(const float* x, size_t k, ScaleFloor floor, int8_t* q);
+RowQParams QuantizeActivationRow(const float* x, size_t k, ScaleFloor floor,
+                                 int8_t* q);
 
 // --- Whole-matrix helpers: plain weights of one layer ----------------------
 
 // Quantizes a row-major [n, k] matrix whose values are in T.
 // REQUIRES: k % group_size == 0.
-Int4PlainWeights QuantizeInt4Weights(const float* w, size_t n, size_t k, size_t group_size,
-                                     DType t);
-IntxPlainWeights QuantizeIntxWeights(const float* w, size_t n, size_t k, size_t group_size,
-                                     int bits, Mapping mapping, DType t, ScaleFloor floor);
+Int4PlainWeights QuantizeInt4Weights(const float* w, size_t n, size_t k,
+                                     size_t group_size, DType t);
+IntxPlainWeights QuantizeIntxWeights(const float* w, size_t n, size_t k,
+                                     size_t group_size, int bits,
+                                     Mapping mapping, DType t,
+                                     ScaleFloor floor);
 
 }  // namespace qlinear::reference
 

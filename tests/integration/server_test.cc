@@ -336,7 +336,8 @@ TEST_F(ServerTest, TimingsAreReturnedWhenAsked) {
   ASSERT_EQ(t.layers_size(), 2);
   EXPECT_EQ(t.layers(0).layer(), "fc1");
   EXPECT_EQ(t.layers(1).layer(), "fc2");
-  EXPECT_EQ(t.layers(0).kernel(), small_->layer(0).kernel_name());
+  EXPECT_EQ(t.layers(0).kernel(),
+            small_->layer(0).kernel_name(ActQuant::kNone));
   EXPECT_GE(t.layers(0).kernel_seconds(), 0.0);
   EXPECT_LE(t.layers(0).kernel_seconds() + t.layers(1).kernel_seconds(),
             t.total_seconds());
@@ -515,7 +516,11 @@ TEST_F(ServerTest, GetModelDescribesLayers) {
   EXPECT_EQ(fc1.mapping(), "");
   EXPECT_TRUE(fc1.bias());
   EXPECT_EQ(fc1.activation(), "silu");
-  EXPECT_EQ(fc1.kernel(), small_->layer(0).kernel_name());
+  EXPECT_EQ(fc1.kernel(), small_->layer(0).kernel_name(ActQuant::kNone));
+  EXPECT_EQ(fc1.kernel_none(), small_->layer(0).kernel_name(ActQuant::kNone));
+  EXPECT_EQ(fc1.kernel_int8_asym_per_token(),
+            small_->layer(0).kernel_name(ActQuant::kInt8AsymPerToken));
+  EXPECT_NE(fc1.kernel_none(), fc1.kernel_int8_asym_per_token());
   EXPECT_EQ(fc1.packed_bytes(), small_->layer(0).packed_bytes());
   EXPECT_EQ(response.layers(1).out_features(), 64u);
   EXPECT_EQ(response.layers(1).activation(), "none");

@@ -1,8 +1,6 @@
 // Randomized checks of the reference linear layers: the integer identity of
 // QUANT_FORMATS.md §b.4 against a float64 fake-quant evaluation, the
 // weight-only path against float64, and the SQNR bars of §d.
-#include "kernels/reference/linear.h"
-
 #include <cmath>
 #include <random>
 #include <vector>
@@ -10,13 +8,14 @@
 #include "gtest/gtest.h"
 #include "kernels/activation.h"
 #include "kernels/linear.h"
+#include "kernels/reference/linear.h"
 #include "kernels/reference/quantize.h"
 
 namespace qlinear::reference {
 namespace {
 
-std::vector<float> RandomMatrix(size_t rows, size_t cols, uint32_t seed, DType t,
-                                float scale = 1.0f) {
+std::vector<float> RandomMatrix(size_t rows, size_t cols, uint32_t seed,
+                                DType t, float scale = 1.0f) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist(0.0f, scale);
   std::vector<float> v(rows * cols);
@@ -24,8 +23,9 @@ std::vector<float> RandomMatrix(size_t rows, size_t cols, uint32_t seed, DType t
   return v;
 }
 
-LinearWeights MakeLayer(WeightFormat format, DType t, size_t n, size_t k, size_t gs, int bits,
-                        Mapping mapping, uint32_t seed, bool bias = false) {
+LinearWeights MakeLayer(WeightFormat format, DType t, size_t n, size_t k,
+                        size_t gs, int bits, Mapping mapping, uint32_t seed,
+                        bool bias = false) {
   const std::vector<float> w = RandomMatrix(n, k, seed, t, 0.05f);
   LinearWeights layer;
   layer.format = format;
@@ -45,19 +45,20 @@ LinearWeights MakeLayer(WeightFormat format, DType t, size_t n, size_t k, size_t
 }
 
 // F.linear(x_hat, w_hat) in float64, with x_hat from §b.3 (pre-epilogue).
-std::vector<double> FakeQuantDouble(const LinearWeights& layer, const std::vector<float>& x,
-                                    size_t m) {
+std::vector<double> FakeQuantDouble(const LinearWeights& layer,
+                                    const std::vector<float>& x, size_t m) {
   std::vector<float> w_hat(layer.n * layer.k);
   DequantizeWeights(layer, w_hat.data());
   std::vector<double> out(m * layer.n);
   std::vector<int8_t> qa(layer.k);
   for (size_t i = 0; i < m; ++i) {
-    const RowQParams rq =
-        QuantizeActivationRow(x.data() + i * layer.k, layer.k, layer.act_scale_floor, qa.data());
+    const RowQParams rq = QuantizeActivationRow(
+        x.data() + i * layer.k, layer.k, layer.act_scale_floor, qa.data());
     for (size_t n = 0; n < layer.n; ++n) {
       double s = 0.0;
       for (size_t k = 0; k < layer.k; ++k) {
-        const double x_hat = static_cast<double>(qa[k] - rq.zero_point) * rq.scale;
+        const double x_hat =
+            static_cast<double>(qa[k] - rq.zero_point) * rq.scale;
         s += x_hat * w_hat[n * layer.k + k];
       }
       out[i * layer.n + n] = s;
@@ -83,8 +84,8 @@ struct IdentityCase {
 };
 
 void PrintTo(const IdentityCase& c, std::ostream* os) {
-  *os << WeightFormatName(c.format) << " bits " << c.bits << " " << MappingName(c.mapping)
-      << " gs " << c.gs;
+  *os << WeightFormatName(c.format) << " bits " << c.bits << " "
+      << MappingName(c.mapping) << " gs " << c.gs;
 }
 
 class IntegerIdentityTest : public ::testing::TestWithParam<IdentityCase> {};
@@ -93,11 +94,13 @@ TEST_P(IntegerIdentityTest, MatchesFloat64FakeQuant) {
   const IdentityCase c = GetParam();
   const size_t m = 5, n = 37, k = 256;
   for (uint32_t seed = 1; seed <= 4; ++seed) {
-    const LinearWeights layer = MakeLayer(c.format, DType::kF32, n, k, c.gs == 0 ? k : c.gs,
-                                          c.bits, c.mapping, seed);
+    const LinearWeights layer =
+        MakeLayer(c.format, DType::kF32, n, k, c.gs == 0 ? k : c.gs, c.bits,
+                  c.mapping, seed);
     const std::vector<float> x = RandomMatrix(m, k, 100 + seed, DType::kF32);
     std::vector<float> y(m * n);
-    Linear(layer, x.data(), m, ActQuant::kInt8AsymPerToken, Activation::kNone, y.data());
+    Linear(layer, x.data(), m, ActQuant::kInt8AsymPerToken, Activation::kNone,
+           y.data());
     const std::vector<double> ref = FakeQuantDouble(layer, x, m);
     for (size_t i = 0; i < y.size(); ++i) {
       // Exact integer sums, then a few fp32 roundings per group.
@@ -109,32 +112,37 @@ TEST_P(IntegerIdentityTest, MatchesFloat64FakeQuant) {
 
 INSTANTIATE_TEST_SUITE_P(
     Formats, IntegerIdentityTest,
-    ::testing::Values(IdentityCase{WeightFormat::kInt4Opaque, 4, Mapping::kSymmetric, 32},
-                      IdentityCase{WeightFormat::kInt4Opaque, 4, Mapping::kSymmetric, 128},
-                      IdentityCase{WeightFormat::kIntxOpaque, 1, Mapping::kSymmetric, 32},
-                      IdentityCase{WeightFormat::kIntxOpaque, 2, Mapping::kAsymmetric, 64},
-                      IdentityCase{WeightFormat::kIntxOpaque, 4, Mapping::kSymmetric, 32},
-                      IdentityCase{WeightFormat::kIntxOpaque, 4,
-                                   Mapping::kSymmetricNoClippingErr, 16},
-                      IdentityCase{WeightFormat::kIntxOpaque, 8, Mapping::kAsymmetric, 0},
-                      IdentityCase{WeightFormat::kIntxOpaque, 6, Mapping::kSymmetric, 256}));
+    ::testing::Values(
+        IdentityCase{WeightFormat::kInt4Opaque, 4, Mapping::kSymmetric, 32},
+        IdentityCase{WeightFormat::kInt4Opaque, 4, Mapping::kSymmetric, 128},
+        IdentityCase{WeightFormat::kIntxOpaque, 1, Mapping::kSymmetric, 32},
+        IdentityCase{WeightFormat::kIntxOpaque, 2, Mapping::kAsymmetric, 64},
+        IdentityCase{WeightFormat::kIntxOpaque, 4, Mapping::kSymmetric, 32},
+        IdentityCase{WeightFormat::kIntxOpaque, 4,
+                     Mapping::kSymmetricNoClippingErr, 16},
+        IdentityCase{WeightFormat::kIntxOpaque, 8, Mapping::kAsymmetric, 0},
+        IdentityCase{WeightFormat::kIntxOpaque, 6, Mapping::kSymmetric, 256}));
 
 TEST(WeightOnlyTest, WithinFewUlpsOfFloat64) {
   for (WeightFormat f : {WeightFormat::kInt4Opaque, WeightFormat::kIntxOpaque,
                          WeightFormat::kFp32}) {
     for (DType t : {DType::kF32, DType::kBF16, DType::kF16}) {
       const size_t m = 3, n = 17, k = 512;
-      const LinearWeights layer = MakeLayer(f, t, n, k, 64, 5, Mapping::kAsymmetric, 7);
+      const LinearWeights layer =
+          MakeLayer(f, t, n, k, 64, 5, Mapping::kAsymmetric, 7);
       const std::vector<float> x = RandomMatrix(m, k, 8, t);
       std::vector<float> y(m * n);
       Linear(layer, x.data(), m, ActQuant::kNone, Activation::kNone, y.data());
       std::vector<double> ref(m * n);
       LinearDouble(layer, x.data(), m, ref.data());
       for (size_t i = 0; i < y.size(); ++i) {
-        const double ulp = std::abs(RoundTo(t, static_cast<float>(ref[i]))) *
-                           (t == DType::kF32 ? 0x1p-23 : (t == DType::kBF16 ? 0x1p-7 : 0x1p-10));
+        const double ulp =
+            std::abs(RoundTo(t, static_cast<float>(ref[i]))) *
+            (t == DType::kF32 ? 0x1p-23
+                              : (t == DType::kBF16 ? 0x1p-7 : 0x1p-10));
         // fp32 accumulation error over K terms is bounded relative to Σ|x·w|.
-        EXPECT_NEAR(y[i], ref[i], 4 * ulp + 1e-4) << static_cast<int>(f) << " " << i;
+        EXPECT_NEAR(y[i], ref[i], 4 * ulp + 1e-4)
+            << static_cast<int>(f) << " " << i;
       }
     }
   }
@@ -158,7 +166,8 @@ TEST(SqnrTest, Int4AboveTwentyDbAgainstFloatLinear) {
     std::vector<double> ref(m * n, 0.0);
     for (size_t i = 0; i < m; ++i) {
       for (size_t j = 0; j < n; ++j) {
-        for (size_t kk = 0; kk < k; ++kk) ref[i * n + j] += double(x[i * k + kk]) * w[j * k + kk];
+        for (size_t kk = 0; kk < k; ++kk)
+          ref[i * n + j] += double(x[i * k + kk]) * w[j * k + kk];
       }
     }
     for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
@@ -172,21 +181,23 @@ TEST(SqnrTest, Int4AboveTwentyDbAgainstFloatLinear) {
 TEST(SqnrTest, IntxInt8ModeAboveThirtyDbAgainstFakeQuant) {
   for (int bits = 2; bits <= 8; ++bits) {
     const LinearWeights layer =
-        MakeLayer(WeightFormat::kIntxOpaque, DType::kF32, 48, 256, 32, bits, Mapping::kSymmetric, 3);
+        MakeLayer(WeightFormat::kIntxOpaque, DType::kF32, 48, 256, 32, bits,
+                  Mapping::kSymmetric, 3);
     const std::vector<float> x = RandomMatrix(4, 256, 4, DType::kF32);
     std::vector<float> y(4 * 48);
-    Linear(layer, x.data(), 4, ActQuant::kInt8AsymPerToken, Activation::kNone, y.data());
+    Linear(layer, x.data(), 4, ActQuant::kInt8AsymPerToken, Activation::kNone,
+           y.data());
     EXPECT_GT(Sqnr(FakeQuantDouble(layer, x, 4), y), 30.0) << bits;
   }
 }
 
 TEST(EpilogueTest, BiasThenActivationThenRounding) {
-  LinearWeights layer = MakeLayer(WeightFormat::kFp32, DType::kBF16, 9, 32, 0, 0,
-                                  Mapping::kSymmetric, 5, /*bias=*/true);
+  LinearWeights layer = MakeLayer(WeightFormat::kFp32, DType::kBF16, 9, 32, 0,
+                                  0, Mapping::kSymmetric, 5, /*bias=*/true);
   const std::vector<float> x = RandomMatrix(2, 32, 6, DType::kBF16);
   std::vector<float> plain(2 * 9), activated(2 * 9);
-  for (Activation a : {Activation::kRelu, Activation::kGelu, Activation::kGeluTanh,
-                       Activation::kSilu}) {
+  for (Activation a : {Activation::kRelu, Activation::kGelu,
+                       Activation::kGeluTanh, Activation::kSilu}) {
     LinearWeights no_bias = layer;
     no_bias.bias.clear();
     std::vector<double> acc(2 * 9);
@@ -194,8 +205,10 @@ TEST(EpilogueTest, BiasThenActivationThenRounding) {
     Linear(layer, x.data(), 2, ActQuant::kNone, a, activated.data());
     for (size_t i = 0; i < acc.size(); ++i) {
       const float pre = static_cast<float>(acc[i]) + layer.bias[i % 9];
-      EXPECT_NEAR(activated[i], ApplyActivation(a, pre), 0.02 * std::abs(pre) + 1e-3);
-      EXPECT_EQ(activated[i], RoundTo(DType::kBF16, activated[i]));  // output is bf16-exact
+      EXPECT_NEAR(activated[i], ApplyActivation(a, pre),
+                  0.02 * std::abs(pre) + 1e-3);
+      EXPECT_EQ(activated[i],
+                RoundTo(DType::kBF16, activated[i]));  // output is bf16-exact
     }
   }
   EXPECT_EQ(ApplyActivation(Activation::kRelu, -1.5f), 0.0f);
@@ -205,16 +218,19 @@ TEST(EpilogueTest, BiasThenActivationThenRounding) {
 }
 
 TEST(BatchInvarianceTest, RowBitsDoNotDependOnBatchMates) {
-  const LinearWeights layer = MakeLayer(WeightFormat::kInt4Opaque, DType::kF32, 33, 256, 64, 4,
-                                        Mapping::kSymmetric, 9, true);
+  const LinearWeights layer =
+      MakeLayer(WeightFormat::kInt4Opaque, DType::kF32, 33, 256, 64, 4,
+                Mapping::kSymmetric, 9, true);
   const std::vector<float> x = RandomMatrix(7, 256, 10, DType::kF32);
   for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
     std::vector<float> batch(7 * 33);
     Linear(layer, x.data(), 7, mode, Activation::kNone, batch.data());
     for (size_t i = 0; i < 7; ++i) {
       std::vector<float> solo(33);
-      Linear(layer, x.data() + i * 256, 1, mode, Activation::kNone, solo.data());
-      for (size_t j = 0; j < 33; ++j) EXPECT_EQ(FloatBits(solo[j]), FloatBits(batch[i * 33 + j]));
+      Linear(layer, x.data() + i * 256, 1, mode, Activation::kNone,
+             solo.data());
+      for (size_t j = 0; j < 33; ++j)
+        EXPECT_EQ(FloatBits(solo[j]), FloatBits(batch[i * 33 + j]));
     }
   }
 }

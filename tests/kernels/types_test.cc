@@ -35,8 +35,10 @@ TEST(TypesTest, Fp16RoundsToNearestEvenAndSaturatesToInf) {
   EXPECT_EQ(FloatToFp16(65520.0f), 0x7C00u);
   EXPECT_EQ(FloatToFp16(1.0f + 1.0f / 2048.0f), 0x3C00u);  // tie to even
   EXPECT_EQ(FloatToFp16(1.0f + 3.0f / 2048.0f), 0x3C02u);  // tie to even (up)
-  EXPECT_EQ(FloatToFp16(5.9604644775390625e-08f), 0x0001u);  // smallest subnormal
-  EXPECT_EQ(FloatToFp16(2.98023223876953125e-08f), 0x0000u);  // half of it: to even (0)
+  EXPECT_EQ(FloatToFp16(5.9604644775390625e-08f),
+            0x0001u);  // smallest subnormal
+  EXPECT_EQ(FloatToFp16(2.98023223876953125e-08f),
+            0x0000u);  // half of it: to even (0)
   EXPECT_EQ(FloatToFp16(-0.0f), 0x8000u);
   EXPECT_EQ(Fp16ToFloat(0x7C00u), INFINITY);
 }
@@ -51,7 +53,8 @@ TEST(TypesTest, NamesRoundTrip) {
   }
   EXPECT_EQ(ParseWeightFormat("int4_opaque"), WeightFormat::kInt4Opaque);
   EXPECT_EQ(ParseActQuant("int8_asym_per_token"), ActQuant::kInt8AsymPerToken);
-  EXPECT_EQ(ParseMapping("symmetric_no_clipping_err"), Mapping::kSymmetricNoClippingErr);
+  EXPECT_EQ(ParseMapping("symmetric_no_clipping_err"),
+            Mapping::kSymmetricNoClippingErr);
   EXPECT_FALSE(ParseDType("float32").has_value());
 }
 
@@ -59,7 +62,8 @@ TEST(TypesTest, ScaleFloors) {
   EXPECT_EQ(ScaleFloorValue(DType::kF32, ScaleFloor::kSmallestNormal),
             std::numeric_limits<float>::min());
   EXPECT_EQ(ScaleFloorValue(DType::kBF16, ScaleFloor::kFinfoEps), 0.0078125f);
-  EXPECT_EQ(ScaleFloorValue(DType::kF16, ScaleFloor::kSmallestNormal), 6.103515625e-05f);
+  EXPECT_EQ(ScaleFloorValue(DType::kF16, ScaleFloor::kSmallestNormal),
+            6.103515625e-05f);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // of corrupt files that must be rejected with the tensor and problem named.
 #include "model/loader.h"
 
+#include <unistd.h>
+
 #include <cctype>
 #include <cmath>
 #include <cstring>
@@ -13,8 +15,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -35,8 +35,8 @@ using ::testing::StartsWith;
 // Owns tensor bytes and builds a safetensors file from them.
 class TensorSet {
  public:
-  void Add(const std::string& name, TensorDType dtype, std::vector<int64_t> shape,
-           std::string bytes) {
+  void Add(const std::string& name, TensorDType dtype,
+           std::vector<int64_t> shape, std::string bytes) {
     blobs_.push_back(std::move(bytes));
     views_.push_back({name, dtype, std::move(shape),
                       reinterpret_cast<const uint8_t*>(blobs_.back().data()),
@@ -45,15 +45,16 @@ class TensorSet {
   void AddFloats(const std::string& name, DType t, std::vector<int64_t> shape,
                  const std::vector<float>& v) {
     std::string bytes(v.size() * DTypeSize(t), '\0');
-    for (size_t i = 0; i < v.size(); ++i) StoreFromFloat(t, v[i], bytes.data(), i);
+    for (size_t i = 0; i < v.size(); ++i)
+      StoreFromFloat(t, v[i], bytes.data(), i);
     const TensorDType dt = t == DType::kF32    ? TensorDType::kF32
                            : t == DType::kBF16 ? TensorDType::kBF16
                                                : TensorDType::kF16;
     Add(name, dt, std::move(shape), std::move(bytes));
   }
   template <typename T>
-  void AddInts(const std::string& name, TensorDType dtype, std::vector<int64_t> shape,
-               const std::vector<T>& v) {
+  void AddInts(const std::string& name, TensorDType dtype,
+               std::vector<int64_t> shape, const std::vector<T>& v) {
     std::string bytes(v.size(), '\0');
     std::memcpy(bytes.data(), v.data(), v.size());
     Add(name, dtype, std::move(shape), std::move(bytes));
@@ -65,8 +66,10 @@ class TensorSet {
   std::vector<TensorView> views_;
 };
 
-absl::StatusOr<std::unique_ptr<LinearStack>> Build(const Manifest& m, const std::string& bytes) {
-  auto file = SafetensorsFile::Parse(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+absl::StatusOr<std::unique_ptr<LinearStack>> Build(const Manifest& m,
+                                                   const std::string& bytes) {
+  auto file = SafetensorsFile::Parse(
+      reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   if (!file.ok()) return file.status();
   return BuildLinearStack(m, **file);
 }
@@ -80,7 +83,8 @@ std::vector<float> Random(size_t count, uint32_t seed, float scale) {
 }
 
 // A one-layer manifest: 64 -> 16.
-Manifest OneLayer(WeightFormat format, WeightSource source, size_t gs = 32, int bits = 4) {
+Manifest OneLayer(WeightFormat format, WeightSource source, size_t gs = 32,
+                  int bits = 4) {
   Manifest m;
   m.dtype = DType::kF32;
   LayerSpec l;
@@ -113,10 +117,12 @@ TEST(LoaderTest, Int4PlainSourceEqualsFloatSource) {
   floats.AddFloats("fc.weight", DType::kF32, {16, 64}, kWeight);
   floats.AddFloats("fc.bias", DType::kF32, {16}, kBias);
   auto from_float =
-      Build(OneLayer(WeightFormat::kInt4Opaque, WeightSource::kFloat), floats.Serialize());
+      Build(OneLayer(WeightFormat::kInt4Opaque, WeightSource::kFloat),
+            floats.Serialize());
   ASSERT_THAT(from_float, IsOk());
 
-  const Int4PlainWeights q = reference::QuantizeInt4Weights(kWeight.data(), 16, 64, 32, DType::kF32);
+  const Int4PlainWeights q =
+      reference::QuantizeInt4Weights(kWeight.data(), 16, 64, 32, DType::kF32);
   std::vector<uint8_t> packed(16 * 32);
   for (size_t i = 0; i < packed.size(); ++i) {
     packed[i] = static_cast<uint8_t>(q.q[2 * i] | (q.q[2 * i + 1] << 4));
@@ -127,7 +133,8 @@ TEST(LoaderTest, Int4PlainSourceEqualsFloatSource) {
   plain.AddFloats("fc.zeros", DType::kF32, {16, 2}, q.zero);
   plain.AddFloats("fc.bias", DType::kF32, {16}, kBias);
   auto from_plain =
-      Build(OneLayer(WeightFormat::kInt4Opaque, WeightSource::kInt4Plain), plain.Serialize());
+      Build(OneLayer(WeightFormat::kInt4Opaque, WeightSource::kInt4Plain),
+            plain.Serialize());
   ASSERT_THAT(from_plain, IsOk());
 
   for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
@@ -145,20 +152,23 @@ TEST(LoaderTest, TorchaoIntxSourceEqualsFloatSource) {
   TensorSet floats;
   floats.AddFloats("fc.weight", DType::kF32, {16, 64}, kWeight);
   floats.AddFloats("fc.bias", DType::kF32, {16}, kBias);
-  auto from_float = Build(OneLayer(WeightFormat::kIntxOpaque, WeightSource::kFloat, 16, 3),
-                          floats.Serialize());
+  auto from_float =
+      Build(OneLayer(WeightFormat::kIntxOpaque, WeightSource::kFloat, 16, 3),
+            floats.Serialize());
   ASSERT_THAT(from_float, IsOk());
 
-  const IntxPlainWeights q =
-      reference::QuantizeIntxWeights(kWeight.data(), 16, 64, 16, 3, Mapping::kAsymmetric,
-                                     DType::kF32, ScaleFloor::kSmallestNormal);
+  const IntxPlainWeights q = reference::QuantizeIntxWeights(
+      kWeight.data(), 16, 64, 16, 3, Mapping::kAsymmetric, DType::kF32,
+      ScaleFloor::kSmallestNormal);
   TensorSet torchao;
   torchao.AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64}, q.q);
   torchao.AddFloats("fc._weight_scale", DType::kF32, {16, 4}, q.scale);
-  torchao.AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 4}, q.zero_point);
+  torchao.AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 4},
+                  q.zero_point);
   torchao.AddFloats("fc.bias", DType::kF32, {16}, kBias);
-  auto from_torchao = Build(OneLayer(WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx, 16, 3),
-                            torchao.Serialize());
+  auto from_torchao = Build(
+      OneLayer(WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx, 16, 3),
+      torchao.Serialize());
   ASSERT_THAT(from_torchao, IsOk());
   for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
     EXPECT_EQ(ForwardAll(**from_float, mode), ForwardAll(**from_torchao, mode));
@@ -169,9 +179,11 @@ TEST(LoaderTest, Fp32LayerIgnoresActQuantMode) {
   TensorSet floats;
   floats.AddFloats("fc.weight", DType::kF32, {16, 64}, kWeight);
   floats.AddFloats("fc.bias", DType::kF32, {16}, kBias);
-  auto stack = Build(OneLayer(WeightFormat::kFp32, WeightSource::kFloat), floats.Serialize());
+  auto stack = Build(OneLayer(WeightFormat::kFp32, WeightSource::kFloat),
+                     floats.Serialize());
   ASSERT_THAT(stack, IsOk());
-  EXPECT_EQ(ForwardAll(**stack, ActQuant::kNone), ForwardAll(**stack, ActQuant::kInt8AsymPerToken));
+  EXPECT_EQ(ForwardAll(**stack, ActQuant::kNone),
+            ForwardAll(**stack, ActQuant::kInt8AsymPerToken));
 }
 
 struct CorruptCase {
@@ -182,7 +194,8 @@ struct CorruptCase {
   std::string message;
 };
 
-std::vector<int8_t> Codes(int8_t fill_value, int8_t bad_value, size_t bad_index, size_t count) {
+std::vector<int8_t> Codes(int8_t fill_value, int8_t bad_value, size_t bad_index,
+                          size_t count) {
   std::vector<int8_t> v(count, fill_value);
   v[bad_index] = bad_value;
   return v;
@@ -195,19 +208,24 @@ TEST_P(CorruptTensorsTest, RejectedWithTensorAndProblemNamed) {
   TensorSet set;
   c.fill(&set);
   auto stack = Build(OneLayer(c.format, c.source), set.Serialize());
-  EXPECT_THAT(stack, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)))
+  EXPECT_THAT(
+      stack, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)))
       << c.label;
 }
 
 std::vector<CorruptCase> CorruptCases() {
-  const auto bias = [](TensorSet* s) { s->AddFloats("fc.bias", DType::kF32, {16}, kBias); };
+  const auto bias = [](TensorSet* s) {
+    s->AddFloats("fc.bias", DType::kF32, {16}, kBias);
+  };
   std::vector<float> nan_weight = kWeight;
   nan_weight[5] = std::nanf("");
   return {
       {"missing weight", WeightFormat::kInt4Opaque, WeightSource::kFloat, bias,
        "tensor 'fc.weight': missing (needed by layer 'fc')"},
       {"missing bias", WeightFormat::kInt4Opaque, WeightSource::kFloat,
-       [](TensorSet* s) { s->AddFloats("fc.weight", DType::kF32, {16, 64}, kWeight); },
+       [](TensorSet* s) {
+         s->AddFloats("fc.weight", DType::kF32, {16, 64}, kWeight);
+       },
        "tensor 'fc.bias': missing"},
       {"transposed weight", WeightFormat::kInt4Opaque, WeightSource::kFloat,
        [=](TensorSet* s) {
@@ -217,7 +235,8 @@ std::vector<CorruptCase> CorruptCases() {
        "tensor 'fc.weight': shape [64, 16], expected [16, 64]"},
       {"integer weight", WeightFormat::kInt4Opaque, WeightSource::kFloat,
        [=](TensorSet* s) {
-         s->AddInts("fc.weight", TensorDType::kI8, {16, 64}, std::vector<int8_t>(1024, 1));
+         s->AddInts("fc.weight", TensorDType::kI8, {16, 64},
+                    std::vector<int8_t>(1024, 1));
          bias(s);
        },
        "tensor 'fc.weight': dtype I8, expected F32 or BF16 or F16"},
@@ -227,55 +246,75 @@ std::vector<CorruptCase> CorruptCases() {
          bias(s);
        },
        "tensor 'fc.weight': element 5 is not finite"},
-      {"int4 qweight as I8", WeightFormat::kInt4Opaque, WeightSource::kInt4Plain,
+      {"int4 qweight as I8", WeightFormat::kInt4Opaque,
+       WeightSource::kInt4Plain,
        [=](TensorSet* s) {
-         s->AddInts("fc.qweight", TensorDType::kI8, {16, 32}, std::vector<int8_t>(512, 0));
+         s->AddInts("fc.qweight", TensorDType::kI8, {16, 32},
+                    std::vector<int8_t>(512, 0));
          bias(s);
        },
        "tensor 'fc.qweight': dtype I8, expected U8"},
       {"int4 scales in bf16 for an fp32 model", WeightFormat::kInt4Opaque,
        WeightSource::kInt4Plain,
        [=](TensorSet* s) {
-         s->AddInts("fc.qweight", TensorDType::kU8, {16, 32}, std::vector<uint8_t>(512, 0));
-         s->AddFloats("fc.scales", DType::kBF16, {16, 2}, std::vector<float>(32, 1.0f));
+         s->AddInts("fc.qweight", TensorDType::kU8, {16, 32},
+                    std::vector<uint8_t>(512, 0));
+         s->AddFloats("fc.scales", DType::kBF16, {16, 2},
+                      std::vector<float>(32, 1.0f));
          bias(s);
        },
        "tensor 'fc.scales': dtype BF16, expected F32"},
-      {"int4 zeros missing", WeightFormat::kInt4Opaque, WeightSource::kInt4Plain,
+      {"int4 zeros missing", WeightFormat::kInt4Opaque,
+       WeightSource::kInt4Plain,
        [=](TensorSet* s) {
-         s->AddInts("fc.qweight", TensorDType::kU8, {16, 32}, std::vector<uint8_t>(512, 0));
-         s->AddFloats("fc.scales", DType::kF32, {16, 2}, std::vector<float>(32, 1.0f));
+         s->AddInts("fc.qweight", TensorDType::kU8, {16, 32},
+                    std::vector<uint8_t>(512, 0));
+         s->AddFloats("fc.scales", DType::kF32, {16, 2},
+                      std::vector<float>(32, 1.0f));
          bias(s);
        },
        "tensor 'fc.zeros': missing"},
-      {"intx code out of range", WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx,
+      {"intx code out of range", WeightFormat::kIntxOpaque,
+       WeightSource::kTorchaoIntx,
        [=](TensorSet* s) {
-         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64}, Codes(1, 9, 67, 1024));
-         s->AddFloats("fc._weight_scale", DType::kF32, {16, 2}, std::vector<float>(32, 0.1f));
+         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64},
+                    Codes(1, 9, 67, 1024));
+         s->AddFloats("fc._weight_scale", DType::kF32, {16, 2},
+                      std::vector<float>(32, 0.1f));
          s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 2},
                     std::vector<int8_t>(32, 0));
          bias(s);
        },
-       "tensor 'fc._weight_qdata': code 9 at [1, 3] is out of range -8..7 for 4 bits"},
-      {"intx zero point out of range", WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx,
+       "tensor 'fc._weight_qdata': code 9 at [1, 3] is out of range -8..7 for "
+       "4 bits"},
+      {"intx zero point out of range", WeightFormat::kIntxOpaque,
+       WeightSource::kTorchaoIntx,
        [=](TensorSet* s) {
-         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64}, std::vector<int8_t>(1024, 0));
-         s->AddFloats("fc._weight_scale", DType::kF32, {16, 2}, std::vector<float>(32, 0.1f));
-         s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 2}, Codes(0, -9, 4, 32));
+         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64},
+                    std::vector<int8_t>(1024, 0));
+         s->AddFloats("fc._weight_scale", DType::kF32, {16, 2},
+                      std::vector<float>(32, 0.1f));
+         s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 2},
+                    Codes(0, -9, 4, 32));
          bias(s);
        },
-       "tensor 'fc._weight_zero_point': zero point -9 at index 4 is out of range"},
+       "tensor 'fc._weight_zero_point': zero point -9 at index 4 is out of "
+       "range"},
       {"intx scale shape for another group size", WeightFormat::kIntxOpaque,
        WeightSource::kTorchaoIntx,
        [=](TensorSet* s) {
-         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64}, std::vector<int8_t>(1024, 0));
-         s->AddFloats("fc._weight_scale", DType::kF32, {16, 4}, std::vector<float>(64, 0.1f));
+         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64},
+                    std::vector<int8_t>(1024, 0));
+         s->AddFloats("fc._weight_scale", DType::kF32, {16, 4},
+                      std::vector<float>(64, 0.1f));
          bias(s);
        },
        "tensor 'fc._weight_scale': shape [16, 4], expected [16, 2]"},
-      {"intx infinite scale", WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx,
+      {"intx infinite scale", WeightFormat::kIntxOpaque,
+       WeightSource::kTorchaoIntx,
        [=](TensorSet* s) {
-         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64}, std::vector<int8_t>(1024, 0));
+         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64},
+                    std::vector<int8_t>(1024, 0));
          std::vector<float> scale(32, 0.1f);
          scale[7] = INFINITY;
          s->AddFloats("fc._weight_scale", DType::kF32, {16, 2}, scale);
@@ -289,11 +328,15 @@ std::vector<CorruptCase> CorruptCases() {
 
 void PrintTo(const CorruptCase& c, std::ostream* os) { *os << c.label; }
 
-INSTANTIATE_TEST_SUITE_P(Table, CorruptTensorsTest, ::testing::ValuesIn(CorruptCases()),
+INSTANTIATE_TEST_SUITE_P(Table, CorruptTensorsTest,
+                         ::testing::ValuesIn(CorruptCases()),
                          [](const ::testing::TestParamInfo<CorruptCase>& info) {
                            std::string name;
                            for (char ch : info.param.label) {
-                             name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                             name +=
+                                 std::isalnum(static_cast<unsigned char>(ch))
+                                     ? ch
+                                     : '_';
                            }
                            return name;
                          });
@@ -335,26 +378,31 @@ TEST(LoadModelDirTest, LoadsAndReportsFileErrors) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("model.json")));
 
   dir.Write("truncated/model.json", ManifestToJson(files.manifest));
-  dir.Write("truncated/model.safetensors", files.safetensors.substr(0, files.safetensors.size() / 2));
+  dir.Write("truncated/model.safetensors",
+            files.safetensors.substr(0, files.safetensors.size() / 2));
   EXPECT_THAT(LoadModelDir(dir.path() + "/truncated"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("model.safetensors")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("model.safetensors")));
 
   dir.Write("badjson/model.json", "{\"dtype\": \"fp32\", \"layerz\": []}");
   dir.Write("badjson/model.safetensors", files.safetensors);
-  EXPECT_THAT(LoadModelDir(dir.path() + "/badjson"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       ::testing::AllOf(HasSubstr("model.json"), HasSubstr("layerz"))));
+  EXPECT_THAT(
+      LoadModelDir(dir.path() + "/badjson"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               ::testing::AllOf(HasSubstr("model.json"), HasSubstr("layerz"))));
 
   // A manifest whose layer is wider than the tensors in the file.
   Manifest wider = files.manifest;
   wider.layers[1].out_features = 24;
   dir.Write("mismatch/model.json", ManifestToJson(wider));
   dir.Write("mismatch/model.safetensors", files.safetensors);
-  EXPECT_THAT(LoadModelDir(dir.path() + "/mismatch"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       ::testing::AllOf(StartsWith(dir.path() + "/mismatch/model.safetensors"),
-                                        HasSubstr("tensor 'fc2.weight': shape [16, 32], "
-                                                  "expected [24, 32]"))));
+  EXPECT_THAT(
+      LoadModelDir(dir.path() + "/mismatch"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               ::testing::AllOf(
+                   StartsWith(dir.path() + "/mismatch/model.safetensors"),
+                   HasSubstr("tensor 'fc2.weight': shape [16, 32], "
+                             "expected [24, 32]"))));
 }
 
 TEST(LinearStackTest, ForwardChainsLayersAndHonoursRanges) {
@@ -366,9 +414,13 @@ TEST(LinearStackTest, ForwardChainsLayersAndHonoursRanges) {
   const std::vector<float> x = Random(2 * 64, 4, 1.0f);
   std::vector<float> hidden, out, direct;
   std::vector<LayerTiming> timings;
-  ASSERT_THAT((*stack)->Forward(x.data(), 2, 0, 1, ActQuant::kNone, &hidden), IsOk());
-  ASSERT_THAT((*stack)->Forward(hidden.data(), 2, 1, 2, ActQuant::kNone, &out), IsOk());
-  ASSERT_THAT((*stack)->Forward(x.data(), 2, 0, 2, ActQuant::kNone, &direct, &timings), IsOk());
+  ASSERT_THAT((*stack)->Forward(x.data(), 2, 0, 1, ActQuant::kNone, &hidden),
+              IsOk());
+  ASSERT_THAT((*stack)->Forward(hidden.data(), 2, 1, 2, ActQuant::kNone, &out),
+              IsOk());
+  ASSERT_THAT(
+      (*stack)->Forward(x.data(), 2, 0, 2, ActQuant::kNone, &direct, &timings),
+      IsOk());
   EXPECT_EQ(out, direct);
   ASSERT_EQ(timings.size(), 2u);
   EXPECT_EQ(timings[1].layer, 1u);
@@ -383,10 +435,12 @@ TEST(LinearStackTest, ForwardChainsLayersAndHonoursRanges) {
   }
   EXPECT_EQ((*stack)->FindLayer("fc2"), 1);
   EXPECT_EQ((*stack)->FindLayer("nope"), -1);
-  EXPECT_THAT((*stack)->Forward(x.data(), 2, 1, 1, ActQuant::kNone, &out),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("layer range")));
-  EXPECT_THAT((*stack)->Forward(x.data(), 2, 0, 3, ActQuant::kNone, &out),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("layer range")));
+  EXPECT_THAT(
+      (*stack)->Forward(x.data(), 2, 1, 1, ActQuant::kNone, &out),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("layer range")));
+  EXPECT_THAT(
+      (*stack)->Forward(x.data(), 2, 0, 3, ActQuant::kNone, &out),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("layer range")));
 }
 
 TEST(DefaultModelTest, ShapeAndDeterminism) {
@@ -421,7 +475,9 @@ TEST(RepositoryTest, PicksLatestNumericVersion) {
   EXPECT_EQ((*models)[0].path, dir.path() + "/alpha/3");
   EXPECT_EQ((*models)[1].name, "beta");
   EXPECT_EQ((*models)[1].version, 2);
-  EXPECT_THAT(ScanRepository(dir.path() + "/nope"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("not a directory")));
+  EXPECT_THAT(
+      ScanRepository(dir.path() + "/nope"),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr("not a directory")));
 }
 
 }  // namespace

@@ -23,7 +23,8 @@ MATCHER(IsOk, "is OK") {
   return s.ok();
 }
 
-// EXPECT_THAT(x, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("...")));
+// EXPECT_THAT(x, StatusIs(absl::StatusCode::kInvalidArgument,
+// HasSubstr("...")));
 MATCHER_P2(StatusIs, code, message_matcher, "") {
   const absl::Status& s = ::qlinear::testing::GetStatus(arg);
   *result_listener << "status is " << s.ToString();

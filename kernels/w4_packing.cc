@@ -1,0 +1,62 @@
+#include "kernels/w4_packing.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "common/check.h"
+#include "kernels/gemm/gemm.h"
+
+namespace qlinear {
+
+void FreeDeleter::operator()(void* p) const { std::free(p); }
+
+AlignedBytes AllocateAligned(size_t bytes) {
+  const size_t rounded = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  QL_CHECK(p != nullptr);
+  std::memset(p, 0, rounded == 0 ? 64 : rounded);
+  return AlignedBytes(static_cast<uint8_t*>(p));
+}
+
+PackedW4 PackW4(const Int4PlainWeights& w) {
+  QL_CHECK(w.group_size % 8 == 0 && w.k % w.group_size == 0);
+  PackedW4 p;
+  p.n = w.n;
+  p.k = w.k;
+  p.group_size = w.group_size;
+  p.blocks = (w.n + kW4BlockColumns - 1) / kW4BlockColumns;
+  const size_t groups = w.k / w.group_size;
+  const size_t segment = W4SegmentBytes(w.group_size);
+  p.block_bytes = groups * segment;
+  p.data = AllocateAligned(p.bytes());
+  for (size_t b = 0; b < p.blocks; ++b) {
+    for (size_t g = 0; g < groups; ++g) {
+      uint8_t* seg = p.data.get() + b * p.block_bytes + g * segment;
+      float* scale = reinterpret_cast<float*>(seg);
+      float* zero = scale + kW4BlockColumns;
+      uint8_t* codes = seg + 128;
+      for (size_t j = 0; j < kW4BlockColumns; ++j) {
+        const size_t n = b * kW4BlockColumns + j;
+        if (n >= w.n) {
+          // Padding columns: code 8, scale 0, zero 0, so ŵ = 0. Never stored.
+          for (size_t o = 0; o < w.group_size / 8; ++o) {
+            for (size_t i = 0; i < 4; ++i) codes[o * 64 + j * 4 + i] = 0x88;
+          }
+          continue;
+        }
+        scale[j] = w.scale[n * groups + g];
+        zero[j] = w.zero[n * groups + g];
+        const uint8_t* q = w.q.data() + n * w.k + g * w.group_size;
+        for (size_t o = 0; o < w.group_size / 8; ++o) {
+          for (size_t i = 0; i < 4; ++i) {
+            codes[o * 64 + j * 4 + i] =
+                static_cast<uint8_t>(q[o * 8 + i] | (q[o * 8 + 4 + i] << 4));
+          }
+        }
+      }
+    }
+  }
+  return p;
+}
+
+}  // namespace qlinear
