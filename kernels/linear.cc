@@ -25,6 +25,28 @@ bool AllFinite(const std::vector<float>& v) {
   return true;
 }
 
+// Per-thread scratch that only grows, so the hot path allocates only the first
+// time a thread sees a larger shape.
+float* GrowScratch(AlignedBytes* buffer, size_t* capacity, size_t floats) {
+  if (floats > *capacity) {
+    *buffer = AllocateAligned(floats * sizeof(float));
+    *capacity = floats;
+  }
+  return reinterpret_cast<float*>(buffer->get());
+}
+
+float* TileScratch(size_t floats) {
+  thread_local AlignedBytes buffer;
+  thread_local size_t capacity = 0;
+  return GrowScratch(&buffer, &capacity, floats);
+}
+
+float* UnpackScratch(size_t floats) {
+  thread_local AlignedBytes buffer;
+  thread_local size_t capacity = 0;
+  return GrowScratch(&buffer, &capacity, floats);
+}
+
 }  // namespace
 
 absl::Status ValidateLinearWeights(const LinearWeights& w) {
@@ -130,9 +152,15 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(LinearWeights weights) {
     linear->w4_dq8_ = fn;                                        \
     linear->w4_dq8_name_ = #fn;                                  \
   }
+#define QL_W4_F32_TILED(unpack, gemm, min_isa)                   \
+  if (static_cast<int>(isa) >= static_cast<int>(Isa::min_isa)) { \
+    linear->w4_f32_unpack_ = unpack;                             \
+    linear->w4_f32_tile_gemm_ = gemm;                            \
+  }
 #include "kernels/gemm/gemm_kernels.inc"
 #undef QL_W4_F32_KERNEL
 #undef QL_W4_DQ8_KERNEL
+#undef QL_W4_F32_TILED
     linear->packed_w4_ = PackW4(linear->weights_.int4);
   }
   return linear;
@@ -186,34 +214,69 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
   }
 
   const float* bias = weights_.bias.empty() ? nullptr : weights_.bias.data();
-  const size_t blocks_per_task = std::max<size_t>(
-      1, p.blocks / (4 * static_cast<size_t>(pool->num_threads())));
-  const size_t tasks = (p.blocks + blocks_per_task - 1) / blocks_per_task;
-  pool->ParallelFor(tasks, [&](size_t task) {
-    float tile[kW4MaxRows * kW4BlockColumns];
-    const size_t b_end = std::min(p.blocks, (task + 1) * blocks_per_task);
-    for (size_t b = task * blocks_per_task; b < b_end; ++b) {
+  const bool tiled = !dq8 && w4_f32_tile_gemm_ != nullptr && m >= kW4TiledMinRows;
+  // Tasks split N into block ranges and, when there are few blocks, M into
+  // row ranges. A row's outputs never depend on the split.
+  const size_t threads = static_cast<size_t>(pool->num_threads());
+  const size_t blocks_per_task = std::max<size_t>(1, p.blocks / (4 * threads));
+  const size_t block_tasks = (p.blocks + blocks_per_task - 1) / blocks_per_task;
+  size_t rows_per_task = m;
+  if (block_tasks < 2 * threads && m > 2 * kW4MaxRows) {
+    const size_t splits = (2 * threads + block_tasks - 1) / block_tasks;
+    rows_per_task = ((m + splits - 1) / splits + kW4MaxRows - 1) / kW4MaxRows * kW4MaxRows;
+  }
+  const size_t row_tasks = (m + rows_per_task - 1) / rows_per_task;
+
+  pool->ParallelFor(block_tasks * row_tasks, [&](size_t task) {
+    const size_t b_begin = (task / row_tasks) * blocks_per_task;
+    const size_t b_end = std::min(p.blocks, b_begin + blocks_per_task);
+    const size_t m_begin = (task % row_tasks) * rows_per_task;
+    const size_t m_end = std::min(m, m_begin + rows_per_task);
+    float* acc = TileScratch((m_end - m_begin) * kW4BlockColumns);
+    for (size_t b = b_begin; b < b_end; ++b) {
+      if (tiled) {
+        RunW4TiledBlock(b, x + m_begin * p.k, m_end - m_begin, acc);
+      } else {
+        for (size_t r0 = m_begin; r0 < m_end; r0 += kW4MaxRows) {
+          const size_t rows_here = std::min(kW4MaxRows, m_end - r0);
+          float* c = acc + (r0 - m_begin) * kW4BlockColumns;
+          if (dq8) {
+            w4_dq8_(rows_here, p.k, p.group_size, ua.data() + r0 * p.k, p.k, rows.data() + r0,
+                    p.block(b), c, kW4BlockColumns);
+          } else {
+            w4_f32_(rows_here, p.k, p.group_size, x + r0 * p.k, p.k, p.block(b), c,
+                    kW4BlockColumns);
+          }
+        }
+      }
       const size_t n0 = b * kW4BlockColumns;
       const size_t cols = std::min(kW4BlockColumns, p.n - n0);
-      for (size_t r0 = 0; r0 < m; r0 += kW4MaxRows) {
-        const size_t rows_here = std::min(kW4MaxRows, m - r0);
-        if (dq8) {
-          w4_dq8_(rows_here, p.k, p.group_size, ua.data() + r0 * p.k, p.k,
-                  rows.data() + r0, p.block(b), tile, kW4BlockColumns);
-        } else {
-          w4_f32_(rows_here, p.k, p.group_size, x + r0 * p.k, p.k, p.block(b),
-                  tile, kW4BlockColumns);
-        }
-        for (size_t r = 0; r < rows_here; ++r) {
-          for (size_t j = 0; j < cols; ++j) {
-            y[(r0 + r) * p.n + n0 + j] =
-                EpilogueValue(tile[r * kW4BlockColumns + j], bias, n0 + j,
-                              activation, weights_.dtype);
-          }
+      for (size_t r = m_begin; r < m_end; ++r) {
+        const float* c = acc + (r - m_begin) * kW4BlockColumns;
+        for (size_t j = 0; j < cols; ++j) {
+          y[r * p.n + n0 + j] = EpilogueValue(c[j], bias, n0 + j, activation, weights_.dtype);
         }
       }
     }
   });
+}
+
+void Linear::RunW4TiledBlock(size_t block, const float* x, size_t m, float* acc) const {
+  const PackedW4& p = packed_w4_;
+  const size_t groups = p.k / p.group_size;
+  // Dequantize about 1024 k at a time (64 KiB of fp32), reused by every row.
+  const size_t chunk_groups = std::max<size_t>(1, kW4TiledChunkK / p.group_size);
+  float* w = UnpackScratch(chunk_groups * p.group_size * kW4BlockColumns);
+  for (size_t g0 = 0; g0 < groups; g0 += chunk_groups) {
+    const size_t g_count = std::min(chunk_groups, groups - g0);
+    w4_f32_unpack_(g_count, p.group_size,
+                   p.block(block) + g0 * W4SegmentBytes(p.group_size), w);
+    for (size_t r0 = 0; r0 < m; r0 += kW4MaxRows) {
+      w4_f32_tile_gemm_(std::min(kW4MaxRows, m - r0), g_count * p.group_size,
+                        x + r0 * p.k + g0 * p.group_size, p.k, w,
+                        acc + r0 * kW4BlockColumns, kW4BlockColumns, /*accumulate=*/g0 > 0);
+    }
+  }
 }
 
 size_t Linear::packed_bytes() const {

@@ -19,7 +19,7 @@
 namespace qlinear {
 
 inline constexpr size_t kW4BlockColumns = 16;
-inline constexpr size_t kW4MaxRows = 4;
+inline constexpr size_t kW4MaxRows = 8;
 
 // Weight-only mode ("f32" activations: fp32 values, also holding bf16/fp16).
 using W4F32GemmFn = void (*)(size_t m, size_t k, size_t group_size,
@@ -48,6 +48,17 @@ inline constexpr size_t W4SegmentBytes(size_t group_size) {
   return 128 + group_size * 8;
 }
 
+// Large-M path of the weight-only mode: a block's weights are dequantized once
+// into a buffer ([k][16] fp32, 64-byte aligned; the same ŵ values as the
+// direct kernels), then a plain fp32 tile kernel runs every row over it.
+// With `accumulate`, c already holds the sums of the previous k and the new
+// products continue each output's chain in k order (bit-identical to one
+// pass).
+using W4F32UnpackFn = void (*)(size_t groups, size_t group_size, const uint8_t* segments,
+                               float* w);
+using F32TileGemmFn = void (*)(size_t m, size_t k, const float* a, size_t a_stride,
+                               const float* w, float* c, size_t c_stride, bool accumulate);
+
 // --- Kernels, one family per ISA (kernels/gemm/<name>.cc) -------------------
 void w4_f32_gemm_scalar(size_t m, size_t k, size_t group_size, const float* a,
                         size_t a_stride, const uint8_t* packed_block, float* c,
@@ -58,6 +69,10 @@ void w4_f32_gemm_avx2(size_t m, size_t k, size_t group_size, const float* a,
 void w4_f32_gemm_avx512(size_t m, size_t k, size_t group_size, const float* a,
                         size_t a_stride, const uint8_t* packed_block, float* c,
                         size_t c_stride);
+
+void w4_f32_unpack_avx512(size_t groups, size_t group_size, const uint8_t* segments, float* w);
+void f32_tile_gemm_avx512(size_t m, size_t k, const float* a, size_t a_stride, const float* w,
+                          float* c, size_t c_stride, bool accumulate);
 
 void w4_dq8_gemm_scalar(size_t m, size_t k, size_t group_size, const uint8_t* a,
                         size_t a_stride, const Dq8Row* rows,
