@@ -214,7 +214,8 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
   }
 
   const float* bias = weights_.bias.empty() ? nullptr : weights_.bias.data();
-  const bool tiled = !dq8 && w4_f32_tile_gemm_ != nullptr && m >= kW4TiledMinRows;
+  const bool tiled =
+      !dq8 && w4_f32_tile_gemm_ != nullptr && m >= kW4TiledMinRows;
   // Tasks split N into block ranges and, when there are few blocks, M into
   // row ranges. A row's outputs never depend on the split.
   const size_t threads = static_cast<size_t>(pool->num_threads());
@@ -223,7 +224,8 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
   size_t rows_per_task = m;
   if (block_tasks < 2 * threads && m > 2 * kW4MaxRows) {
     const size_t splits = (2 * threads + block_tasks - 1) / block_tasks;
-    rows_per_task = ((m + splits - 1) / splits + kW4MaxRows - 1) / kW4MaxRows * kW4MaxRows;
+    rows_per_task =
+        ((m + splits - 1) / splits + kW4MaxRows - 1) / kW4MaxRows * kW4MaxRows;
   }
   const size_t row_tasks = (m + rows_per_task - 1) / rows_per_task;
 
@@ -241,11 +243,11 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
           const size_t rows_here = std::min(kW4MaxRows, m_end - r0);
           float* c = acc + (r0 - m_begin) * kW4BlockColumns;
           if (dq8) {
-            w4_dq8_(rows_here, p.k, p.group_size, ua.data() + r0 * p.k, p.k, rows.data() + r0,
-                    p.block(b), c, kW4BlockColumns);
+            w4_dq8_(rows_here, p.k, p.group_size, ua.data() + r0 * p.k, p.k,
+                    rows.data() + r0, p.block(b), c, kW4BlockColumns);
           } else {
-            w4_f32_(rows_here, p.k, p.group_size, x + r0 * p.k, p.k, p.block(b), c,
-                    kW4BlockColumns);
+            w4_f32_(rows_here, p.k, p.group_size, x + r0 * p.k, p.k, p.block(b),
+                    c, kW4BlockColumns);
           }
         }
       }
@@ -254,18 +256,21 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
       for (size_t r = m_begin; r < m_end; ++r) {
         const float* c = acc + (r - m_begin) * kW4BlockColumns;
         for (size_t j = 0; j < cols; ++j) {
-          y[r * p.n + n0 + j] = EpilogueValue(c[j], bias, n0 + j, activation, weights_.dtype);
+          y[r * p.n + n0 + j] =
+              EpilogueValue(c[j], bias, n0 + j, activation, weights_.dtype);
         }
       }
     }
   });
 }
 
-void Linear::RunW4TiledBlock(size_t block, const float* x, size_t m, float* acc) const {
+void Linear::RunW4TiledBlock(size_t block, const float* x, size_t m,
+                             float* acc) const {
   const PackedW4& p = packed_w4_;
   const size_t groups = p.k / p.group_size;
   // Dequantize about 1024 k at a time (64 KiB of fp32), reused by every row.
-  const size_t chunk_groups = std::max<size_t>(1, kW4TiledChunkK / p.group_size);
+  const size_t chunk_groups =
+      std::max<size_t>(1, kW4TiledChunkK / p.group_size);
   float* w = UnpackScratch(chunk_groups * p.group_size * kW4BlockColumns);
   for (size_t g0 = 0; g0 < groups; g0 += chunk_groups) {
     const size_t g_count = std::min(chunk_groups, groups - g0);
@@ -274,7 +279,8 @@ void Linear::RunW4TiledBlock(size_t block, const float* x, size_t m, float* acc)
     for (size_t r0 = 0; r0 < m; r0 += kW4MaxRows) {
       w4_f32_tile_gemm_(std::min(kW4MaxRows, m - r0), g_count * p.group_size,
                         x + r0 * p.k + g0 * p.group_size, p.k, w,
-                        acc + r0 * kW4BlockColumns, kW4BlockColumns, /*accumulate=*/g0 > 0);
+                        acc + r0 * kW4BlockColumns, kW4BlockColumns,
+                        /*accumulate=*/g0 > 0);
     }
   }
 }

@@ -63,14 +63,15 @@ class Linear {
   void RunW4(const float* x, size_t m, ActQuant mode, Activation activation,
              float* y, ThreadPool* pool) const;
   // Weight-only large-M path for one block: acc[m][16] = x · ŵᵀ.
-  void RunW4TiledBlock(size_t block, const float* x, size_t m, float* acc) const;
+  void RunW4TiledBlock(size_t block, const float* x, size_t m,
+                       float* acc) const;
 
   const LinearWeights weights_;
   // int4_opaque only: packed weights and the kernels chosen at Create().
   PackedW4 packed_w4_;
   W4F32GemmFn w4_f32_ = nullptr;
   W4Dq8GemmFn w4_dq8_ = nullptr;
-  W4F32UnpackFn w4_f32_unpack_ = nullptr;        // null: no large-M path
+  W4F32UnpackFn w4_f32_unpack_ = nullptr;  // null: no large-M path
   F32TileGemmFn w4_f32_tile_gemm_ = nullptr;
   std::string_view w4_f32_name_;
   std::string_view w4_dq8_name_;

@@ -54,10 +54,11 @@ inline constexpr size_t W4SegmentBytes(size_t group_size) {
 // With `accumulate`, c already holds the sums of the previous k and the new
 // products continue each output's chain in k order (bit-identical to one
 // pass).
-using W4F32UnpackFn = void (*)(size_t groups, size_t group_size, const uint8_t* segments,
-                               float* w);
-using F32TileGemmFn = void (*)(size_t m, size_t k, const float* a, size_t a_stride,
-                               const float* w, float* c, size_t c_stride, bool accumulate);
+using W4F32UnpackFn = void (*)(size_t groups, size_t group_size,
+                               const uint8_t* segments, float* w);
+using F32TileGemmFn = void (*)(size_t m, size_t k, const float* a,
+                               size_t a_stride, const float* w, float* c,
+                               size_t c_stride, bool accumulate);
 
 // --- Kernels, one family per ISA (kernels/gemm/<name>.cc) -------------------
 void w4_f32_gemm_scalar(size_t m, size_t k, size_t group_size, const float* a,
@@ -70,9 +71,11 @@ void w4_f32_gemm_avx512(size_t m, size_t k, size_t group_size, const float* a,
                         size_t a_stride, const uint8_t* packed_block, float* c,
                         size_t c_stride);
 
-void w4_f32_unpack_avx512(size_t groups, size_t group_size, const uint8_t* segments, float* w);
-void f32_tile_gemm_avx512(size_t m, size_t k, const float* a, size_t a_stride, const float* w,
-                          float* c, size_t c_stride, bool accumulate);
+void w4_f32_unpack_avx512(size_t groups, size_t group_size,
+                          const uint8_t* segments, float* w);
+void f32_tile_gemm_avx512(size_t m, size_t k, const float* a, size_t a_stride,
+                          const float* w, float* c, size_t c_stride,
+                          bool accumulate);
 
 void w4_dq8_gemm_scalar(size_t m, size_t k, size_t group_size, const uint8_t* a,
                         size_t a_stride, const Dq8Row* rows,

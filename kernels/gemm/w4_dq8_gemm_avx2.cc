@@ -88,8 +88,8 @@ void w4_dq8_gemm_avx2(size_t m, size_t k, size_t group_size, const uint8_t* a,
   // Sixteen ymm registers hold at most four rows of accumulators.
   if (m > 4) {
     Dq8Gemm<4>(k, group_size, a, a_stride, rows, packed_block, c, c_stride);
-    return w4_dq8_gemm_avx2(m - 4, k, group_size, a + 4 * a_stride, a_stride, rows + 4,
-                            packed_block, c + 4 * c_stride, c_stride);
+    return w4_dq8_gemm_avx2(m - 4, k, group_size, a + 4 * a_stride, a_stride,
+                            rows + 4, packed_block, c + 4 * c_stride, c_stride);
   }
   switch (m) {
     case 1:

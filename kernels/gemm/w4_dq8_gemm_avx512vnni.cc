@@ -73,14 +73,30 @@ void w4_dq8_gemm_avx512vnni(size_t m, size_t k, size_t group_size,
   assert(m >= 1 && m <= kW4MaxRows && k % group_size == 0 &&
          group_size % 8 == 0);
   switch (m) {
-    case 1: return Dq8Gemm<1>(k, group_size, a, a_stride, rows, packed_block, c, c_stride);
-    case 2: return Dq8Gemm<2>(k, group_size, a, a_stride, rows, packed_block, c, c_stride);
-    case 3: return Dq8Gemm<3>(k, group_size, a, a_stride, rows, packed_block, c, c_stride);
-    case 4: return Dq8Gemm<4>(k, group_size, a, a_stride, rows, packed_block, c, c_stride);
-    case 5: return Dq8Gemm<5>(k, group_size, a, a_stride, rows, packed_block, c, c_stride);
-    case 6: return Dq8Gemm<6>(k, group_size, a, a_stride, rows, packed_block, c, c_stride);
-    case 7: return Dq8Gemm<7>(k, group_size, a, a_stride, rows, packed_block, c, c_stride);
-    default: return Dq8Gemm<8>(k, group_size, a, a_stride, rows, packed_block, c, c_stride);
+    case 1:
+      return Dq8Gemm<1>(k, group_size, a, a_stride, rows, packed_block, c,
+                        c_stride);
+    case 2:
+      return Dq8Gemm<2>(k, group_size, a, a_stride, rows, packed_block, c,
+                        c_stride);
+    case 3:
+      return Dq8Gemm<3>(k, group_size, a, a_stride, rows, packed_block, c,
+                        c_stride);
+    case 4:
+      return Dq8Gemm<4>(k, group_size, a, a_stride, rows, packed_block, c,
+                        c_stride);
+    case 5:
+      return Dq8Gemm<5>(k, group_size, a, a_stride, rows, packed_block, c,
+                        c_stride);
+    case 6:
+      return Dq8Gemm<6>(k, group_size, a, a_stride, rows, packed_block, c,
+                        c_stride);
+    case 7:
+      return Dq8Gemm<7>(k, group_size, a, a_stride, rows, packed_block, c,
+                        c_stride);
+    default:
+      return Dq8Gemm<8>(k, group_size, a, a_stride, rows, packed_block, c,
+                        c_stride);
   }
 }
 

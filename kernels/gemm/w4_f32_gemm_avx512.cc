@@ -56,16 +56,18 @@ void F32Gemm(size_t k, size_t group_size, const float* a, size_t a_stride,
 }
 
 template <size_t MR>
-void TileGemm(size_t k, const float* a, size_t a_stride, const float* w, float* c,
-              size_t c_stride, bool accumulate) {
+void TileGemm(size_t k, const float* a, size_t a_stride, const float* w,
+              float* c, size_t c_stride, bool accumulate) {
   __m512 acc[MR];
   for (size_t r = 0; r < MR; ++r) {
-    acc[r] = accumulate ? _mm512_loadu_ps(c + r * c_stride) : _mm512_setzero_ps();
+    acc[r] =
+        accumulate ? _mm512_loadu_ps(c + r * c_stride) : _mm512_setzero_ps();
   }
   for (size_t kk = 0; kk < k; ++kk) {
     const __m512 wv = _mm512_load_ps(w + kk * kW4BlockColumns);
     for (size_t r = 0; r < MR; ++r) {
-      acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * a_stride + kk]), wv, acc[r]);
+      acc[r] =
+          _mm512_fmadd_ps(_mm512_set1_ps(a[r * a_stride + kk]), wv, acc[r]);
     }
   }
   for (size_t r = 0; r < MR; ++r) _mm512_storeu_ps(c + r * c_stride, acc[r]);
@@ -73,7 +75,8 @@ void TileGemm(size_t k, const float* a, size_t a_stride, const float* w, float* 
 
 }  // namespace
 
-void w4_f32_unpack_avx512(size_t groups, size_t group_size, const uint8_t* segments, float* w) {
+void w4_f32_unpack_avx512(size_t groups, size_t group_size,
+                          const uint8_t* segments, float* w) {
   assert(group_size % 8 == 0);
   const size_t segment = W4SegmentBytes(group_size);
   for (size_t g = 0; g < groups; ++g) {
@@ -85,30 +88,55 @@ void w4_f32_unpack_avx512(size_t groups, size_t group_size, const uint8_t* segme
       const __m512i octet = _mm512_loadu_si512(seg + 128 + o * 64);
       float* dst = out + o * 8 * kW4BlockColumns;
       // Same ŵ as FmaCode: (q - 8) * scale + zero, two roundings.
-      _mm512_store_ps(dst + 0 * 16, _mm512_add_ps(_mm512_mul_ps(CodeMinus8<0>(octet), scale), zero));
-      _mm512_store_ps(dst + 1 * 16, _mm512_add_ps(_mm512_mul_ps(CodeMinus8<1>(octet), scale), zero));
-      _mm512_store_ps(dst + 2 * 16, _mm512_add_ps(_mm512_mul_ps(CodeMinus8<2>(octet), scale), zero));
-      _mm512_store_ps(dst + 3 * 16, _mm512_add_ps(_mm512_mul_ps(CodeMinus8<3>(octet), scale), zero));
-      _mm512_store_ps(dst + 4 * 16, _mm512_add_ps(_mm512_mul_ps(CodeMinus8<4>(octet), scale), zero));
-      _mm512_store_ps(dst + 5 * 16, _mm512_add_ps(_mm512_mul_ps(CodeMinus8<5>(octet), scale), zero));
-      _mm512_store_ps(dst + 6 * 16, _mm512_add_ps(_mm512_mul_ps(CodeMinus8<6>(octet), scale), zero));
-      _mm512_store_ps(dst + 7 * 16, _mm512_add_ps(_mm512_mul_ps(CodeMinus8<7>(octet), scale), zero));
+      _mm512_store_ps(
+          dst + 0 * 16,
+          _mm512_add_ps(_mm512_mul_ps(CodeMinus8<0>(octet), scale), zero));
+      _mm512_store_ps(
+          dst + 1 * 16,
+          _mm512_add_ps(_mm512_mul_ps(CodeMinus8<1>(octet), scale), zero));
+      _mm512_store_ps(
+          dst + 2 * 16,
+          _mm512_add_ps(_mm512_mul_ps(CodeMinus8<2>(octet), scale), zero));
+      _mm512_store_ps(
+          dst + 3 * 16,
+          _mm512_add_ps(_mm512_mul_ps(CodeMinus8<3>(octet), scale), zero));
+      _mm512_store_ps(
+          dst + 4 * 16,
+          _mm512_add_ps(_mm512_mul_ps(CodeMinus8<4>(octet), scale), zero));
+      _mm512_store_ps(
+          dst + 5 * 16,
+          _mm512_add_ps(_mm512_mul_ps(CodeMinus8<5>(octet), scale), zero));
+      _mm512_store_ps(
+          dst + 6 * 16,
+          _mm512_add_ps(_mm512_mul_ps(CodeMinus8<6>(octet), scale), zero));
+      _mm512_store_ps(
+          dst + 7 * 16,
+          _mm512_add_ps(_mm512_mul_ps(CodeMinus8<7>(octet), scale), zero));
     }
   }
 }
 
-void f32_tile_gemm_avx512(size_t m, size_t k, const float* a, size_t a_stride, const float* w,
-                          float* c, size_t c_stride, bool accumulate) {
+void f32_tile_gemm_avx512(size_t m, size_t k, const float* a, size_t a_stride,
+                          const float* w, float* c, size_t c_stride,
+                          bool accumulate) {
   assert(m >= 1 && m <= kW4MaxRows);
   switch (m) {
-    case 1: return TileGemm<1>(k, a, a_stride, w, c, c_stride, accumulate);
-    case 2: return TileGemm<2>(k, a, a_stride, w, c, c_stride, accumulate);
-    case 3: return TileGemm<3>(k, a, a_stride, w, c, c_stride, accumulate);
-    case 4: return TileGemm<4>(k, a, a_stride, w, c, c_stride, accumulate);
-    case 5: return TileGemm<5>(k, a, a_stride, w, c, c_stride, accumulate);
-    case 6: return TileGemm<6>(k, a, a_stride, w, c, c_stride, accumulate);
-    case 7: return TileGemm<7>(k, a, a_stride, w, c, c_stride, accumulate);
-    default: return TileGemm<8>(k, a, a_stride, w, c, c_stride, accumulate);
+    case 1:
+      return TileGemm<1>(k, a, a_stride, w, c, c_stride, accumulate);
+    case 2:
+      return TileGemm<2>(k, a, a_stride, w, c, c_stride, accumulate);
+    case 3:
+      return TileGemm<3>(k, a, a_stride, w, c, c_stride, accumulate);
+    case 4:
+      return TileGemm<4>(k, a, a_stride, w, c, c_stride, accumulate);
+    case 5:
+      return TileGemm<5>(k, a, a_stride, w, c, c_stride, accumulate);
+    case 6:
+      return TileGemm<6>(k, a, a_stride, w, c, c_stride, accumulate);
+    case 7:
+      return TileGemm<7>(k, a, a_stride, w, c, c_stride, accumulate);
+    default:
+      return TileGemm<8>(k, a, a_stride, w, c, c_stride, accumulate);
   }
 }
 
@@ -118,14 +146,22 @@ void w4_f32_gemm_avx512(size_t m, size_t k, size_t group_size, const float* a,
   assert(m >= 1 && m <= kW4MaxRows && k % group_size == 0 &&
          group_size % 8 == 0);
   switch (m) {
-    case 1: return F32Gemm<1>(k, group_size, a, a_stride, packed_block, c, c_stride);
-    case 2: return F32Gemm<2>(k, group_size, a, a_stride, packed_block, c, c_stride);
-    case 3: return F32Gemm<3>(k, group_size, a, a_stride, packed_block, c, c_stride);
-    case 4: return F32Gemm<4>(k, group_size, a, a_stride, packed_block, c, c_stride);
-    case 5: return F32Gemm<5>(k, group_size, a, a_stride, packed_block, c, c_stride);
-    case 6: return F32Gemm<6>(k, group_size, a, a_stride, packed_block, c, c_stride);
-    case 7: return F32Gemm<7>(k, group_size, a, a_stride, packed_block, c, c_stride);
-    default: return F32Gemm<8>(k, group_size, a, a_stride, packed_block, c, c_stride);
+    case 1:
+      return F32Gemm<1>(k, group_size, a, a_stride, packed_block, c, c_stride);
+    case 2:
+      return F32Gemm<2>(k, group_size, a, a_stride, packed_block, c, c_stride);
+    case 3:
+      return F32Gemm<3>(k, group_size, a, a_stride, packed_block, c, c_stride);
+    case 4:
+      return F32Gemm<4>(k, group_size, a, a_stride, packed_block, c, c_stride);
+    case 5:
+      return F32Gemm<5>(k, group_size, a, a_stride, packed_block, c, c_stride);
+    case 6:
+      return F32Gemm<6>(k, group_size, a, a_stride, packed_block, c, c_stride);
+    case 7:
+      return F32Gemm<7>(k, group_size, a, a_stride, packed_block, c, c_stride);
+    default:
+      return F32Gemm<8>(k, group_size, a, a_stride, packed_block, c, c_stride);
   }
 }
 
