@@ -17,6 +17,7 @@
 
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "model/default_model.h"
 #include "model/loader.h"
@@ -478,6 +479,28 @@ TEST_F(ServerTest, HealthIsServing) {
     EXPECT_EQ(response.status(),
               grpc::health::v1::HealthCheckResponse::SERVING);
   }
+}
+
+TEST_F(ServerTest, ReflectionListsTheServices) {
+  auto reflection =
+      grpc::reflection::v1alpha::ServerReflection::NewStub(*channel_);
+  grpc::ClientContext context;
+  auto stream = reflection->ServerReflectionInfo(&context);
+  grpc::reflection::v1alpha::ServerReflectionRequest request;
+  request.set_list_services("");
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  std::vector<std::string> services;
+  grpc::reflection::v1alpha::ServerReflectionResponse response;
+  while (stream->Read(&response)) {
+    for (const auto& service : response.list_services_response().service()) {
+      services.push_back(service.name());
+    }
+  }
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_THAT(services, ::testing::UnorderedElementsAre(
+                            "qlinear.v1.QLinear", "grpc.health.v1.Health",
+                            "grpc.reflection.v1alpha.ServerReflection"));
 }
 
 TEST_F(ServerTest, ListModelsShowsTheLatestVersionOfEachModel) {
