@@ -25,26 +25,27 @@ bool AllFinite(const std::vector<float>& v) {
   return true;
 }
 
-// Per-thread scratch that only grows, so the hot path allocates only the first
-// time a thread sees a larger shape.
-float* GrowScratch(AlignedBytes* buffer, size_t* capacity, size_t floats) {
-  if (floats > *capacity) {
-    *buffer = AllocateAligned(floats * sizeof(float));
-    *capacity = floats;
+// Per-thread scratch arrays that only grow, so the hot path allocates only
+// the first time a thread sees a larger shape. One slot per use.
+enum ScratchSlot {
+  kTileSlot,
+  kUnpackSlot,
+  kCodesSlot,
+  kGroupSumsSlot,
+  kRowsSlot,
+  kNumSlots
+};
+
+template <typename T>
+T* Scratch(ScratchSlot slot, size_t count) {
+  thread_local AlignedBytes buffers[kNumSlots];
+  thread_local size_t capacity[kNumSlots] = {};
+  const size_t bytes = count * sizeof(T);
+  if (bytes > capacity[slot]) {
+    buffers[slot] = AllocateAligned(bytes);
+    capacity[slot] = bytes;
   }
-  return reinterpret_cast<float*>(buffer->get());
-}
-
-float* TileScratch(size_t floats) {
-  thread_local AlignedBytes buffer;
-  thread_local size_t capacity = 0;
-  return GrowScratch(&buffer, &capacity, floats);
-}
-
-float* UnpackScratch(size_t floats) {
-  thread_local AlignedBytes buffer;
-  thread_local size_t capacity = 0;
-  return GrowScratch(&buffer, &capacity, floats);
+  return reinterpret_cast<T*>(buffers[slot].get());
 }
 
 }  // namespace
@@ -189,27 +190,27 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
   const bool dq8 = mode == ActQuant::kInt8AsymPerToken;
 
   // Per-row activation quantization (docs/numerics.md): ua = qa + 128.
-  std::vector<uint8_t> ua;
-  std::vector<int32_t> group_sums;
-  std::vector<Dq8Row> rows;
+  uint8_t* ua = nullptr;
+  Dq8Row* rows = nullptr;
   if (dq8) {
-    ua.resize(m * p.k);
-    group_sums.resize(m * groups);
-    rows.resize(m);
-    std::vector<int8_t> qa(p.k);
+    ua = Scratch<uint8_t>(kCodesSlot, m * p.k);
+    int32_t* group_sums = Scratch<int32_t>(kGroupSumsSlot, m * groups);
+    rows = Scratch<Dq8Row>(kRowsSlot, m);
     for (size_t r = 0; r < m; ++r) {
+      // Quantize into the row's slot of `ua` as int8, then shift in place.
+      int8_t* qa = reinterpret_cast<int8_t*>(ua + r * p.k);
       const reference::RowQParams rq = reference::QuantizeActivationRow(
-          x + r * p.k, p.k, weights_.act_scale_floor, qa.data());
+          x + r * p.k, p.k, weights_.act_scale_floor, qa);
       for (size_t g = 0; g < groups; ++g) {
         int32_t sum = 0;
         for (size_t i = g * p.group_size; i < (g + 1) * p.group_size; ++i) {
           const uint8_t u = static_cast<uint8_t>(qa[i] + 128);
-          ua[r * p.k + i] = u;
+          ua[r * p.k + i] = u;  // same byte: qa[i] is read first
           sum += u;
         }
         group_sums[r * groups + g] = sum;
       }
-      rows[r] = {rq.scale, rq.zero_point + 128, group_sums.data() + r * groups};
+      rows[r] = {rq.scale, rq.zero_point + 128, group_sums + r * groups};
     }
   }
 
@@ -234,7 +235,7 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
     const size_t b_end = std::min(p.blocks, b_begin + blocks_per_task);
     const size_t m_begin = (task % row_tasks) * rows_per_task;
     const size_t m_end = std::min(m, m_begin + rows_per_task);
-    float* acc = TileScratch((m_end - m_begin) * kW4BlockColumns);
+    float* acc = Scratch<float>(kTileSlot, (m_end - m_begin) * kW4BlockColumns);
     for (size_t b = b_begin; b < b_end; ++b) {
       if (tiled) {
         RunW4TiledBlock(b, x + m_begin * p.k, m_end - m_begin, acc);
@@ -243,8 +244,8 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
           const size_t rows_here = std::min(kW4MaxRows, m_end - r0);
           float* c = acc + (r0 - m_begin) * kW4BlockColumns;
           if (dq8) {
-            w4_dq8_(rows_here, p.k, p.group_size, ua.data() + r0 * p.k, p.k,
-                    rows.data() + r0, p.block(b), c, kW4BlockColumns);
+            w4_dq8_(rows_here, p.k, p.group_size, ua + r0 * p.k, p.k, rows + r0,
+                    p.block(b), c, kW4BlockColumns);
           } else {
             w4_f32_(rows_here, p.k, p.group_size, x + r0 * p.k, p.k, p.block(b),
                     c, kW4BlockColumns);
@@ -271,7 +272,8 @@ void Linear::RunW4TiledBlock(size_t block, const float* x, size_t m,
   // Dequantize about 1024 k at a time (64 KiB of fp32), reused by every row.
   const size_t chunk_groups =
       std::max<size_t>(1, kW4TiledChunkK / p.group_size);
-  float* w = UnpackScratch(chunk_groups * p.group_size * kW4BlockColumns);
+  float* w = Scratch<float>(kUnpackSlot,
+                            chunk_groups * p.group_size * kW4BlockColumns);
   for (size_t g0 = 0; g0 < groups; g0 += chunk_groups) {
     const size_t g_count = std::min(chunk_groups, groups - g0);
     w4_f32_unpack_(g_count, p.group_size,
