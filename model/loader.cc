@@ -250,6 +250,9 @@ absl::Status Prefixed(const std::string& prefix, const absl::Status& s) {
 
 absl::StatusOr<std::unique_ptr<LinearStack>> BuildLinearStack(
     const Manifest& manifest, const SafetensorsFile& tensors) {
+  // A manifest built in code gets the same checks as one read from a file.
+  absl::StatusOr<Manifest> checked = ParseManifest(ManifestToJson(manifest));
+  if (!checked.ok()) return checked.status();
   std::vector<std::unique_ptr<Linear>> layers;
   layers.reserve(manifest.layers.size());
   for (const LayerSpec& spec : manifest.layers) {

@@ -1,0 +1,109 @@
+#include "server/batching/batch_runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+namespace qlinear::server::batching {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+}  // namespace
+
+void RunBatch(Batch batch, const Clock& clock, ThreadPool* pool) {
+  if (batch.tasks.empty()) return;
+  const absl::Time start = clock.Now();
+  // Rows of one mode together, so each layer is one kernel call per mode.
+  std::stable_sort(
+      batch.tasks.begin(), batch.tasks.end(),
+      [](const std::unique_ptr<Task>& a, const std::unique_ptr<Task>& b) {
+        return a->act_quant < b->act_quant;
+      });
+  const BatchKey key = batch.tasks.front()->key;
+  const model::LinearStack& stack = *batch.tasks.front()->stack;
+  const size_t batch_rows = batch.rows();
+
+  std::vector<std::unique_ptr<Task>>& tasks = batch.tasks;
+  size_t width = stack.layer(key.layer_begin).k();
+  std::vector<float> current;
+  current.reserve(batch_rows * width);
+  for (const auto& t : tasks)
+    current.insert(current.end(), t->input.begin(), t->input.end());
+  std::vector<float> next;
+  std::vector<model::LayerTiming> timings;
+  size_t layers_done = 0;
+
+  for (size_t layer = key.layer_begin; layer < key.layer_end; ++layer) {
+    // Drop cancelled tasks (and their rows) before spending this layer.
+    size_t kept_rows = 0, offset = 0;
+    auto keep = tasks.begin();
+    for (auto it = tasks.begin(); it != tasks.end(); ++it) {
+      Task& t = **it;
+      if (t.is_cancelled && t.is_cancelled()) {
+        TaskResult result;
+        result.layers_executed = layers_done;
+        result.batch_rows = batch_rows;
+        t.done(absl::CancelledError("cancelled by the client; compute stopped"),
+               std::move(result));
+      } else {
+        if (kept_rows != offset) {
+          std::memmove(current.data() + kept_rows * width,
+                       current.data() + offset * width,
+                       t.rows * width * sizeof(float));
+        }
+        kept_rows += t.rows;
+        if (keep != it) *keep = std::move(*it);
+        ++keep;
+      }
+      offset += t.rows;
+    }
+    tasks.erase(keep, tasks.end());
+    if (tasks.empty()) return;
+
+    const Linear& linear = stack.layer(layer);
+    next.resize(kept_rows * linear.n());
+    const auto layer_start = std::chrono::steady_clock::now();
+    size_t row = 0;
+    for (size_t i = 0; i < tasks.size();) {
+      const ActQuant mode = tasks[i]->act_quant;
+      size_t rows = 0;
+      for (; i < tasks.size() && tasks[i]->act_quant == mode; ++i)
+        rows += tasks[i]->rows;
+      linear.Run(current.data() + row * width, rows, mode,
+                 /*apply_activation=*/!key.matmul,
+                 next.data() + row * linear.n(), pool);
+      row += rows;
+    }
+    // One wall time per layer; each task's copy names its own mode's kernel.
+    timings.push_back({layer, linear.kernel_name(ActQuant::kNone),
+                       SecondsSince(layer_start)});
+    ++layers_done;
+    std::swap(current, next);
+    width = linear.n();
+  }
+
+  size_t row = 0;
+  for (auto& t : tasks) {
+    TaskResult result;
+    result.cols = width;
+    result.output.assign(current.begin() + row * width,
+                         current.begin() + (row + t->rows) * width);
+    result.queue_seconds = absl::ToDoubleSeconds(start - t->enqueued);
+    result.batch_rows = batch_rows;
+    result.layers_executed = layers_done;
+    result.layers = timings;
+    for (model::LayerTiming& lt : result.layers) {
+      lt.kernel = stack.layer(lt.layer).kernel_name(t->act_quant);
+    }
+    row += t->rows;
+    t->done(absl::OkStatus(), std::move(result));
+  }
+}
+
+}  // namespace qlinear::server::batching
