@@ -14,6 +14,7 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/time/time.h"
 #include "common/flags.h"
 #include "server/server.h"
 
@@ -28,6 +29,15 @@ ABSL_FLAG(std::string, model_repository, "",
 ABSL_FLAG(
     int64_t, max_rows_per_request, 4096,
     "Most rows (M) one request may carry; also bounds the max message size.");
+ABSL_FLAG(int, threads, 0,
+          "Compute threads. 0: the process's CPU budget (cgroup quota and "
+          "affinity).");
+ABSL_FLAG(int64_t, max_queued_rows, 0,
+          "Most rows queued per model before RESOURCE_EXHAUSTED. 0: the "
+          "model manifest's batching.max_queue_rows.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
+          "On SIGTERM, how long queued and in-flight calls may take to finish "
+          "before they are cancelled (e.g. 30s).");
 ABSL_FLAG(std::string, log_level, "info",
           "Log level: trace, debug, info, warn, error, critical or off.");
 
@@ -56,6 +66,9 @@ int Run() {
   options.port = absl::GetFlag(FLAGS_port);
   options.model_repository = absl::GetFlag(FLAGS_model_repository);
   options.max_rows_per_request = absl::GetFlag(FLAGS_max_rows_per_request);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.max_queued_rows = absl::GetFlag(FLAGS_max_queued_rows);
+  options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   auto server = qlinear::server::Server::Create(options);
   if (!server.ok()) {
     spdlog::critical("start-up failed: {}", server.status().ToString());

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "server/status_util.h"
 
@@ -25,12 +26,6 @@ absl::StatusOr<ModelEntry> LookupModel(const ModelRegistry& registry,
   return registry.Get(model, version);
 }
 
-absl::Status CheckNotCancelled(grpc::ServerContext* context) {
-  if (context->IsCancelled())
-    return absl::CancelledError("the client cancelled the call");
-  return absl::OkStatus();
-}
-
 // Fills the fields that ForwardResponse and MatmulResponse share.
 template <typename Response>
 void FillResponse(const ModelEntry& entry, const std::string& request_id,
@@ -44,11 +39,11 @@ void FillResponse(const ModelEntry& entry, const std::string& request_id,
 }
 
 void FillTimings(const model::LinearStack& stack,
-                 const std::vector<model::LayerTiming>& layers, size_t rows,
-                 Clock::time_point start, v1::Timings* timings) {
-  timings->set_queue_seconds(0.0);
-  timings->set_batch_rows(static_cast<int64_t>(rows));
-  for (const model::LayerTiming& t : layers) {
+                 const batching::TaskResult& result, Clock::time_point start,
+                 v1::Timings* timings) {
+  timings->set_queue_seconds(result.queue_seconds);
+  timings->set_batch_rows(static_cast<int64_t>(result.batch_rows));
+  for (const model::LayerTiming& t : result.layers) {
     v1::LayerTiming* out = timings->add_layers();
     out->set_layer(stack.layer_spec(t.layer).name);
     out->set_kernel(std::string(t.kernel));
@@ -57,93 +52,129 @@ void FillTimings(const model::LinearStack& stack,
   timings->set_total_seconds(SecondsSince(start));
 }
 
+absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
+  const auto deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(deadline);
+}
+
+// A task for `entry` whose completion fills `response` and finishes
+// `reactor`. The context outlives the task: the reactor is finished only by
+// the task's completion (or by the caller when scheduling fails).
+template <typename Response>
+std::unique_ptr<batching::Task> MakeTask(
+    grpc::CallbackServerContext* context, const ModelEntry& entry,
+    batching::BatchKey key, DecodedInput input, ActQuant act_quant,
+    int32_t priority, std::string request_id, bool want_timings,
+    Response* response, grpc::ServerUnaryReactor* reactor) {
+  const Clock::time_point start = Clock::now();
+  auto task = std::make_unique<batching::Task>();
+  task->key = key;
+  task->stack = entry.stack;
+  task->rows = input.rows;
+  task->input = std::move(input.values);
+  task->act_quant = act_quant;
+  task->priority = priority;
+  task->deadline = DeadlineOf(*context);
+  task->is_cancelled = [context] { return context->IsCancelled(); };
+  task->done = [entry, request_id = std::move(request_id), want_timings,
+                response, reactor,
+                start](absl::Status status, batching::TaskResult result) {
+    if (!status.ok()) {
+      reactor->Finish(ToGrpcStatus(status));
+      return;
+    }
+    const size_t rows = result.output.size() / result.cols;
+    FillResponse(entry, request_id, rows, result.cols, result.output, response);
+    if (want_timings) {
+      FillTimings(*entry.stack, result, start, response->mutable_timings());
+    }
+    reactor->Finish(grpc::Status::OK);
+  };
+  return task;
+}
+
 }  // namespace
 
 QLinearService::QLinearService(const ModelRegistry* registry,
-                               RequestLimits limits)
-    : registry_(registry), limits_(limits) {}
+                               batching::Batcher* batcher, RequestLimits limits)
+    : registry_(registry), batcher_(batcher), limits_(limits) {}
 
-grpc::Status QLinearService::Forward(grpc::ServerContext* context,
-                                     const v1::ForwardRequest* request,
-                                     v1::ForwardResponse* response) {
-  return ToGrpcStatus(DoForward(context, *request, response));
+grpc::ServerUnaryReactor* QLinearService::Forward(
+    grpc::CallbackServerContext* context, const v1::ForwardRequest* request,
+    v1::ForwardResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Status status =
+      StartForward(context, *request, response, reactor);
+  if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
+  return reactor;
 }
 
-grpc::Status QLinearService::Matmul(grpc::ServerContext* context,
-                                    const v1::MatmulRequest* request,
-                                    v1::MatmulResponse* response) {
-  return ToGrpcStatus(DoMatmul(context, *request, response));
+grpc::ServerUnaryReactor* QLinearService::Matmul(
+    grpc::CallbackServerContext* context, const v1::MatmulRequest* request,
+    v1::MatmulResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Status status = StartMatmul(context, *request, response, reactor);
+  if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
+  return reactor;
 }
 
-grpc::Status QLinearService::ListModels(grpc::ServerContext* context,
-                                        const v1::ListModelsRequest* request,
-                                        v1::ListModelsResponse* response) {
+grpc::ServerUnaryReactor* QLinearService::ListModels(
+    grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
+    v1::ListModelsResponse* response) {
   for (const ModelEntry& entry : registry_->List()) {
     v1::ModelVersionStatus* status = response->add_models();
     status->set_name(entry.name);
     status->set_version(entry.version);
     status->set_ready(true);  // The registry holds only fully loaded models.
   }
-  return grpc::Status::OK;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
-grpc::Status QLinearService::GetModel(grpc::ServerContext* context,
-                                      const v1::GetModelRequest* request,
-                                      v1::GetModelResponse* response) {
-  return ToGrpcStatus(DoGetModel(*request, response));
+grpc::ServerUnaryReactor* QLinearService::GetModel(
+    grpc::CallbackServerContext* context, const v1::GetModelRequest* request,
+    v1::GetModelResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(DoGetModel(*request, response)));
+  return reactor;
 }
 
-absl::Status QLinearService::DoForward(grpc::ServerContext* context,
-                                       const v1::ForwardRequest& request,
-                                       v1::ForwardResponse* response) const {
-  const Clock::time_point start = Clock::now();
+absl::Status QLinearService::StartForward(grpc::CallbackServerContext* context,
+                                          const v1::ForwardRequest& request,
+                                          v1::ForwardResponse* response,
+                                          grpc::ServerUnaryReactor* reactor) {
   QL_ASSIGN_OR_RETURN(ModelEntry entry, LookupModel(*registry_, request.model(),
                                                     request.version()));
-  const model::LinearStack& stack = *entry.stack;
   QL_ASSIGN_OR_RETURN(ForwardCall call,
-                      ValidateForwardRequest(request, stack, limits_));
-  QL_RETURN_IF_ERROR(CheckNotCancelled(context));
-
-  std::vector<float> output;
-  std::vector<model::LayerTiming> layer_timings;
-  QL_RETURN_IF_ERROR(
-      stack.Forward(call.input.values.data(), call.input.rows, call.layer_begin,
-                    call.layer_end, call.act_quant, &output,
-                    request.return_timings() ? &layer_timings : nullptr));
-  const size_t cols = stack.layer_spec(call.layer_end - 1).out_features;
-  FillResponse(entry, request.request_id(), call.input.rows, cols, output,
-               response);
-  if (request.return_timings()) {
-    FillTimings(stack, layer_timings, call.input.rows, start,
-                response->mutable_timings());
-  }
-  return absl::OkStatus();
+                      ValidateForwardRequest(request, *entry.stack, limits_));
+  const batching::BatchKey key{entry.stack.get(), call.layer_begin,
+                               call.layer_end, /*matmul=*/false};
+  std::unique_ptr<batching::Task> task =
+      MakeTask(context, entry, key, std::move(call.input), call.act_quant,
+               request.priority(), request.request_id(),
+               request.return_timings(), response, reactor);
+  return batcher_->Schedule(entry.name, &task);
 }
 
-absl::Status QLinearService::DoMatmul(grpc::ServerContext* context,
-                                      const v1::MatmulRequest& request,
-                                      v1::MatmulResponse* response) const {
-  const Clock::time_point start = Clock::now();
+absl::Status QLinearService::StartMatmul(grpc::CallbackServerContext* context,
+                                         const v1::MatmulRequest& request,
+                                         v1::MatmulResponse* response,
+                                         grpc::ServerUnaryReactor* reactor) {
   QL_ASSIGN_OR_RETURN(ModelEntry entry, LookupModel(*registry_, request.model(),
                                                     request.version()));
-  const model::LinearStack& stack = *entry.stack;
   QL_ASSIGN_OR_RETURN(MatmulCall call,
-                      ValidateMatmulRequest(request, stack, limits_));
-  QL_RETURN_IF_ERROR(CheckNotCancelled(context));
-
-  std::vector<float> output;
-  std::vector<model::LayerTiming> layer_timings;
-  QL_RETURN_IF_ERROR(stack.Matmul(
-      call.layer, call.input.values.data(), call.input.rows, call.act_quant,
-      &output, request.return_timings() ? &layer_timings : nullptr));
-  const size_t cols = stack.layer_spec(call.layer).out_features;
-  FillResponse(entry, request.request_id(), call.input.rows, cols, output,
-               response);
-  if (request.return_timings()) {
-    FillTimings(stack, layer_timings, call.input.rows, start,
-                response->mutable_timings());
-  }
-  return absl::OkStatus();
+                      ValidateMatmulRequest(request, *entry.stack, limits_));
+  const batching::BatchKey key{entry.stack.get(), call.layer, call.layer + 1,
+                               /*matmul=*/true};
+  std::unique_ptr<batching::Task> task =
+      MakeTask(context, entry, key, std::move(call.input), call.act_quant,
+               request.priority(), request.request_id(),
+               request.return_timings(), response, reactor);
+  return batcher_->Schedule(entry.name, &task);
 }
 
 absl::Status QLinearService::DoGetModel(const v1::GetModelRequest& request,

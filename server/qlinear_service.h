@@ -1,55 +1,63 @@
-// QLinearService: the synchronous implementation of qlinear.v1.QLinear
-// (Forward, Matmul, ListModels, GetModel) over a ModelRegistry. Each call
-// runs on the gRPC handler thread: validate, compute, encode.
+// QLinearService: qlinear.v1.QLinear on gRPC's callback API. Handlers
+// validate a request and enqueue it on the model's batcher queue; the
+// executor thread runs the batch and finishes the reactors. No thread waits
+// per request.
 //
-// Thread-safe: the handlers share only the (thread-safe) registry.
+// Thread-safe: the handlers share only thread-safe objects.
 #ifndef QLINEAR_SERVER_QLINEAR_SERVICE_H_
 #define QLINEAR_SERVER_QLINEAR_SERVICE_H_
 
 #include "absl/status/status.h"
 #include "qlinear/v1/qlinear.grpc.pb.h"
+#include "server/batching/batcher.h"
 #include "server/model_registry.h"
 #include "server/validation.h"
 
 namespace qlinear::server {
 
-class QLinearService final : public v1::QLinear::Service {
+class QLinearService final : public v1::QLinear::CallbackService {
  public:
-  // `registry` is not owned and must outlive the service.
-  QLinearService(const ModelRegistry* registry, RequestLimits limits);
+  // `registry` and `batcher` are not owned and must outlive the service.
+  QLinearService(const ModelRegistry* registry, batching::Batcher* batcher,
+                 RequestLimits limits);
   QLinearService(const QLinearService&) = delete;
   QLinearService& operator=(const QLinearService&) = delete;
 
   // Status codes: INVALID_ARGUMENT (malformed request, field named),
-  // NOT_FOUND (unknown model or version), CANCELLED (client gone before
-  // compute).
-  grpc::Status Forward(grpc::ServerContext* context,
-                       const v1::ForwardRequest* request,
-                       v1::ForwardResponse* response) override;
-  grpc::Status Matmul(grpc::ServerContext* context,
-                      const v1::MatmulRequest* request,
-                      v1::MatmulResponse* response) override;
+  // NOT_FOUND (unknown model or version), RESOURCE_EXHAUSTED (queue full,
+  // with a retry hint), DEADLINE_EXCEEDED (expired while queued),
+  // CANCELLED (client gone; no further compute), UNAVAILABLE (draining).
+  grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* context,
+                                    const v1::ForwardRequest* request,
+                                    v1::ForwardResponse* response) override;
+  grpc::ServerUnaryReactor* Matmul(grpc::CallbackServerContext* context,
+                                   const v1::MatmulRequest* request,
+                                   v1::MatmulResponse* response) override;
   // Always OK.
-  grpc::Status ListModels(grpc::ServerContext* context,
-                          const v1::ListModelsRequest* request,
-                          v1::ListModelsResponse* response) override;
+  grpc::ServerUnaryReactor* ListModels(
+      grpc::CallbackServerContext* context,
+      const v1::ListModelsRequest* request,
+      v1::ListModelsResponse* response) override;
   // Status codes: INVALID_ARGUMENT (no model name), NOT_FOUND.
-  grpc::Status GetModel(grpc::ServerContext* context,
-                        const v1::GetModelRequest* request,
-                        v1::GetModelResponse* response) override;
+  grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* context,
+                                     const v1::GetModelRequest* request,
+                                     v1::GetModelResponse* response) override;
 
  private:
-  absl::Status DoForward(grpc::ServerContext* context,
-                         const v1::ForwardRequest& request,
-                         v1::ForwardResponse* response) const;
-  absl::Status DoMatmul(grpc::ServerContext* context,
-                        const v1::MatmulRequest& request,
-                        v1::MatmulResponse* response) const;
+  absl::Status StartForward(grpc::CallbackServerContext* context,
+                            const v1::ForwardRequest& request,
+                            v1::ForwardResponse* response,
+                            grpc::ServerUnaryReactor* reactor);
+  absl::Status StartMatmul(grpc::CallbackServerContext* context,
+                           const v1::MatmulRequest& request,
+                           v1::MatmulResponse* response,
+                           grpc::ServerUnaryReactor* reactor);
   absl::Status DoGetModel(const v1::GetModelRequest& request,
                           v1::GetModelResponse* response) const;
 
   // Constant after construction.
   const ModelRegistry* const registry_;
+  batching::Batcher* const batcher_;
   const RequestLimits limits_;
 };
 

@@ -18,6 +18,7 @@
 #include "model/default_model.h"
 #include "model/loader.h"
 #include "model/repository.h"
+#include "server/cpu_budget.h"
 
 namespace qlinear::server {
 namespace {
@@ -28,8 +29,6 @@ using Clock = std::chrono::steady_clock;
 constexpr char kHealthServiceName[] = "qlinear.v1.QLinear";
 // Bytes added to the largest request tensor for the rest of the message.
 constexpr int64_t kMessageSlackBytes = 64 << 10;
-// How long Shutdown() lets in-flight calls finish before cancelling them.
-constexpr std::chrono::seconds kShutdownGrace{10};
 constexpr int64_t kMaxRowsLimit = int64_t{1} << 24;
 
 absl::Status ValidateOptions(const ServerOptions& options) {
@@ -38,6 +37,17 @@ absl::Status ValidateOptions(const ServerOptions& options) {
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("port: ", options.port, " is not in 0..65535"));
+  }
+  if (options.threads < 0 || options.threads > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("threads: ", options.threads, " is not in 0..1024"));
+  }
+  if (options.max_queued_rows < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_queued_rows: ", options.max_queued_rows, " is negative"));
+  }
+  if (options.drain_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("drain_timeout: negative");
   }
   if (options.max_rows_per_request < 1 ||
       options.max_rows_per_request > kMaxRowsLimit) {
@@ -108,6 +118,17 @@ int MaxReceiveMessageBytes(const ModelRegistry& registry, int64_t max_rows) {
   return static_cast<int>(std::min<int64_t>(bytes, INT_MAX));
 }
 
+// The model's batching section, with the server's queue bound when set.
+batching::QueueOptions QueueOptionsFor(const model::LinearStack& stack,
+                                       int64_t max_queued_rows) {
+  const model::BatchingConfig& b = stack.manifest().batching;
+  batching::QueueOptions q;
+  q.max_batch_rows = b.max_batch_rows;
+  q.max_queue_delay = absl::Microseconds(b.max_queue_delay_us);
+  q.max_queue_rows = max_queued_rows > 0 ? max_queued_rows : b.max_queue_rows;
+  return q;
+}
+
 std::string ListenAddress(const std::string& host, int port) {
   const bool ipv6 = host.find(':') != std::string::npos && host.front() != '[';
   return ipv6 ? absl::StrCat("[", host, "]:", port)
@@ -138,7 +159,16 @@ Server::~Server() {
 absl::Status Server::Start() {
   RequestLimits limits;
   limits.max_rows_per_request = options_.max_rows_per_request;
-  service_ = std::make_unique<QLinearService>(registry_.get(), limits);
+  const int threads = options_.threads > 0 ? options_.threads : CpuBudget();
+  pool_ = std::make_unique<ThreadPool>(threads);
+  batcher_ = std::make_unique<batching::Batcher>(batching::RealClock::Get());
+  for (const ModelEntry& entry : registry_->List()) {
+    batcher_->SetQueue(entry.name,
+                       QueueOptionsFor(*entry.stack, options_.max_queued_rows));
+  }
+  service_ =
+      std::make_unique<QLinearService>(registry_.get(), batcher_.get(), limits);
+  executor_ = std::make_unique<batching::Executor>(batcher_.get(), pool_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -159,8 +189,9 @@ absl::Status Server::Start() {
   }
   port_ = selected_port;
   server_->GetHealthCheckService()->SetServingStatus(kHealthServiceName, true);
-  spdlog::info("listening on {}:{} (max receive message {} bytes)",
-               options_.host, port_, max_receive);
+  spdlog::info(
+      "listening on {}:{} (max receive message {} bytes, {} compute threads)",
+      options_.host, port_, max_receive, threads);
   return absl::OkStatus();
 }
 
@@ -168,9 +199,12 @@ void Server::Wait() { server_->Wait(); }
 
 void Server::Shutdown() {
   absl::call_once(shutdown_once_, [this] {
-    spdlog::info("shutting down");
+    spdlog::info("draining: new calls get UNAVAILABLE, in-flight calls finish");
     server_->GetHealthCheckService()->Shutdown();
-    server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+    batcher_->Shutdown();
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      absl::ToChronoMilliseconds(options_.drain_timeout));
+    executor_.reset();  // runs whatever is still queued, then joins
   });
 }
 

@@ -15,6 +15,10 @@
 
 #include "absl/base/call_once.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "kernels/thread_pool.h"
+#include "server/batching/batcher.h"
+#include "server/batching/executor.h"
 #include "server/model_registry.h"
 #include "server/qlinear_service.h"
 
@@ -34,6 +38,15 @@ struct ServerOptions {
   // message size (these rows of the widest layer input, plus slack), so a
   // larger value admits bigger messages and more memory per call.
   int64_t max_rows_per_request = 4096;
+  // Threads of the compute pool. 0: the CPU budget of the process (cgroup
+  // quota and affinity), so compute never oversubscribes the container.
+  int threads = 0;
+  // Bound on rows queued per model. 0: each model's manifest value
+  // (batching.max_queue_rows).
+  int64_t max_queued_rows = 0;
+  // How long Shutdown() lets queued and in-flight calls finish before
+  // cancelling what is left.
+  absl::Duration drain_timeout = absl::Seconds(30);
 };
 
 class Server {
@@ -57,9 +70,10 @@ class Server {
   // Blocks until the server has shut down (after Shutdown()).
   void Wait();
 
-  // Marks every service NOT_SERVING in the health service, stops accepting
-  // calls, and lets in-flight calls finish for a grace period before
-  // cancelling them. Idempotent; returns once the server has stopped.
+  // Drains: marks every service NOT_SERVING in the health service, answers
+  // new calls UNAVAILABLE, lets queued and in-flight calls finish within
+  // options.drain_timeout, then cancels what is left. Idempotent; returns
+  // once the server has stopped.
   void Shutdown();
 
  private:
@@ -67,11 +81,15 @@ class Server {
 
   absl::Status Start();
 
-  // Constant after Create(). Destroyed in reverse order: the gRPC server
-  // before the service before the registry.
+  // Constant after Create(). Destroyed in reverse order: the gRPC server,
+  // then the executor (which completes what is queued), the service, the
+  // batcher, the pool and the registry.
   const ServerOptions options_;
   const std::unique_ptr<ModelRegistry> registry_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<batching::Batcher> batcher_;
   std::unique_ptr<QLinearService> service_;
+  std::unique_ptr<batching::Executor> executor_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 
