@@ -67,6 +67,11 @@ class Server {
   // The port the server listens on (the chosen one when options.port was 0).
   int port() const { return port_; }
 
+  // Rows queued for `model` (0 for an unknown model).
+  int64_t queued_rows(const std::string& model) const {
+    return batcher_->queued_rows(model);
+  }
+
   // Blocks until the server has shut down (after Shutdown()).
   void Wait();
 

@@ -23,6 +23,7 @@
 #include "model/loader.h"
 #include "model/manifest.h"
 #include "qlinear/v1/qlinear.grpc.pb.h"
+#include "tests/testing/serving_test_util.h"
 #include "tests/testing/status_matchers.h"
 
 namespace qlinear::server {
@@ -35,98 +36,15 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// A fresh directory under the test temp dir; removed by the destructor.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = ::testing::TempDir() + "qlinear_server_test_XXXXXX";
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void WriteFile(const fs::path& path, const std::string& bytes) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
-
-// Writes a synthetic model directory (model.json + model.safetensors).
-void WriteModelDir(const fs::path& dir, const model::SyntheticModelSpec& spec,
-                   ActQuant default_act_quant) {
-  model::SyntheticModelFiles files = model::MakeSyntheticModelFiles(spec);
-  files.manifest.default_act_quant = default_act_quant;
-  WriteFile(dir / "model.json", model::ManifestToJson(files.manifest));
-  WriteFile(dir / "model.safetensors", files.safetensors);
-}
-
-// A [rows, cols] tensor of random values in [-1, 1] rounded to `dtype`.
-v1::Tensor RandomTensor(DType dtype, size_t rows, size_t cols, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  v1::Tensor tensor;
-  tensor.set_dtype(dtype == DType::kF32    ? v1::DATA_TYPE_FP32
-                   : dtype == DType::kBF16 ? v1::DATA_TYPE_BF16
-                                           : v1::DATA_TYPE_FP16);
-  tensor.add_shape(static_cast<int64_t>(rows));
-  tensor.add_shape(static_cast<int64_t>(cols));
-  std::string* data = tensor.mutable_data();
-  data->resize(rows * cols * DTypeSize(dtype));
-  for (size_t i = 0; i < rows * cols; ++i)
-    StoreFromFloat(dtype, dist(rng), data->data(), i);
-  return tensor;
-}
-
-std::vector<float> Decode(DType dtype, const v1::Tensor& tensor) {
-  std::vector<float> values(tensor.data().size() / DTypeSize(dtype));
-  for (size_t i = 0; i < values.size(); ++i)
-    values[i] = LoadAsFloat(dtype, tensor.data().data(), i);
-  return values;
-}
-
-std::string Encode(DType dtype, const std::vector<float>& values) {
-  std::string bytes(values.size() * DTypeSize(dtype), '\0');
-  for (size_t i = 0; i < values.size(); ++i)
-    StoreFromFloat(dtype, values[i], bytes.data(), i);
-  return bytes;
-}
-
-// The output bytes of layers [begin, end) of `stack` on `input`, computed
-// locally.
-std::string ReferenceForward(const model::LinearStack& stack,
-                             const v1::Tensor& input, size_t begin, size_t end,
-                             ActQuant mode) {
-  const std::vector<float> x = Decode(stack.dtype(), input);
-  std::vector<float> y;
-  EXPECT_THAT(stack.Forward(x.data(), static_cast<size_t>(input.shape(0)),
-                            begin, end, mode, &y),
-              IsOk());
-  return Encode(stack.dtype(), y);
-}
-
-std::string ReferenceMatmul(const model::LinearStack& stack,
-                            const v1::Tensor& input, size_t layer,
-                            ActQuant mode) {
-  const std::vector<float> x = Decode(stack.dtype(), input);
-  std::vector<float> y;
-  EXPECT_THAT(stack.Matmul(layer, x.data(), static_cast<size_t>(input.shape(0)),
-                           mode, &y),
-              IsOk());
-  return Encode(stack.dtype(), y);
-}
-
-std::unique_ptr<v1::QLinear::Stub> Connect(int port) {
-  return v1::QLinear::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
-}
+using ::qlinear::testing::Connect;
+using ::qlinear::testing::Decode;
+using ::qlinear::testing::Encode;
+using ::qlinear::testing::RandomTensor;
+using ::qlinear::testing::ReferenceForward;
+using ::qlinear::testing::ReferenceMatmul;
+using ::qlinear::testing::TempDir;
+using ::qlinear::testing::WriteFile;
+using ::qlinear::testing::WriteModelDir;
 
 // The server for most tests: a repository with
 //   small/1, small/2 (served: the latest): fp32, int4 gs 32, 256 -> 128 -> 64,
