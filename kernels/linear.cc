@@ -140,36 +140,67 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(LinearWeights weights) {
   absl::Status s = ValidateLinearWeights(weights);
   if (!s.ok()) return s;
   std::unique_ptr<Linear> linear(new Linear(std::move(weights)));
-  if (linear->weights_.format == WeightFormat::kInt4Opaque) {
-    const Isa isa = ActiveIsa();
-    // The list is lowest ISA first: the last entry the CPU runs wins.
-#define QL_W4_F32_KERNEL(fn, min_isa)                            \
-  if (static_cast<int>(isa) >= static_cast<int>(Isa::min_isa)) { \
-    linear->w4_f32_ = fn;                                        \
-    linear->w4_f32_name_ = #fn;                                  \
+  const Isa isa = ActiveIsa();
+  // The list is lowest ISA first: the last entry the CPU runs wins.
+#define QL_IF_ISA(min_isa) \
+  if (static_cast<int>(isa) >= static_cast<int>(Isa::min_isa))
+#define QL_W4_F32_KERNEL(fn, min_isa) \
+  QL_IF_ISA(min_isa) {                \
+    linear->w4_f32_ = fn;             \
+    linear->w4_f32_name_ = #fn;       \
   }
-#define QL_W4_DQ8_KERNEL(fn, min_isa)                            \
-  if (static_cast<int>(isa) >= static_cast<int>(Isa::min_isa)) { \
-    linear->w4_dq8_ = fn;                                        \
-    linear->w4_dq8_name_ = #fn;                                  \
+#define QL_W4_DQ8_KERNEL(fn, min_isa) \
+  QL_IF_ISA(min_isa) {                \
+    linear->w4_dq8_ = fn;             \
+    linear->w4_dq8_name_ = #fn;       \
   }
-#define QL_W4_F32_TILED(unpack, gemm, min_isa)                   \
-  if (static_cast<int>(isa) >= static_cast<int>(Isa::min_isa)) { \
-    linear->w4_f32_unpack_ = unpack;                             \
-    linear->w4_f32_tile_gemm_ = gemm;                            \
+#define QL_W4_F32_TILED(unpack, gemm, min_isa) \
+  QL_IF_ISA(min_isa) {                         \
+    linear->w4_f32_unpack_ = unpack;           \
+    linear->w4_f32_tile_gemm_ = gemm;          \
+  }
+#define QL_WX_F32_KERNEL(fn, min_isa) \
+  QL_IF_ISA(min_isa) {                \
+    linear->wx_f32_ = fn;             \
+    linear->wx_f32_name_ = #fn;       \
+  }
+#define QL_WX_DQ8_KERNEL(fn, min_isa) \
+  QL_IF_ISA(min_isa) {                \
+    linear->wx_dq8_ = fn;             \
+    linear->wx_dq8_name_ = #fn;       \
+  }
+#define QL_WX_F32_TILED(unpack, gemm, min_isa) \
+  QL_IF_ISA(min_isa) {                         \
+    linear->wx_f32_unpack_ = unpack;           \
+    linear->wx_f32_tile_gemm_ = gemm;          \
   }
 #include "kernels/gemm/gemm_kernels.inc"
 #undef QL_W4_F32_KERNEL
 #undef QL_W4_DQ8_KERNEL
 #undef QL_W4_F32_TILED
+#undef QL_WX_F32_KERNEL
+#undef QL_WX_DQ8_KERNEL
+#undef QL_WX_F32_TILED
+#undef QL_IF_ISA
+  if (linear->weights_.format == WeightFormat::kInt4Opaque) {
     linear->packed_w4_ = PackW4(linear->weights_.int4);
+  } else if (linear->weights_.format == WeightFormat::kIntxOpaque) {
+    linear->packed_wx_ = PackWx(linear->weights_.intx);
   }
   return linear;
 }
 
 std::string_view Linear::kernel_name(ActQuant mode) const {
-  if (weights_.format != WeightFormat::kInt4Opaque) return "reference";
-  return mode == ActQuant::kInt8AsymPerToken ? w4_dq8_name_ : w4_f32_name_;
+  const bool dq8 = mode == ActQuant::kInt8AsymPerToken;
+  switch (weights_.format) {
+    case WeightFormat::kInt4Opaque:
+      return dq8 ? w4_dq8_name_ : w4_f32_name_;
+    case WeightFormat::kIntxOpaque:
+      return dq8 ? wx_dq8_name_ : wx_f32_name_;
+    case WeightFormat::kFp32:
+      break;
+  }
+  return "reference";
 }
 
 void Linear::Run(const float* x, size_t m, ActQuant mode, bool apply_activation,
@@ -180,7 +211,51 @@ void Linear::Run(const float* x, size_t m, ActQuant mode, bool apply_activation,
     RunW4(x, m, mode, activation, y, pool != nullptr ? pool : &ComputePool());
     return;
   }
+  if (weights_.format == WeightFormat::kIntxOpaque) {
+    RunWx(x, m, mode, activation, y, pool != nullptr ? pool : &ComputePool());
+    return;
+  }
   reference::Linear(weights_, x, m, mode, activation, y);
+}
+
+template <typename BlockFn>
+void Linear::RunBlocks(size_t m, size_t blocks, Activation activation, float* y,
+                       ThreadPool* pool, const BlockFn& block_fn) const {
+  static_assert(kW4BlockColumns == kWxBlockColumns && kW4MaxRows == kWxMaxRows);
+  const size_t n = weights_.n;
+  const float* bias = weights_.bias.empty() ? nullptr : weights_.bias.data();
+  // Tasks split N into block ranges and, when there are few blocks, M into
+  // row ranges. A row's outputs never depend on the split.
+  const size_t threads = static_cast<size_t>(pool->num_threads());
+  const size_t blocks_per_task = std::max<size_t>(1, blocks / (4 * threads));
+  const size_t block_tasks = (blocks + blocks_per_task - 1) / blocks_per_task;
+  size_t rows_per_task = m;
+  if (block_tasks < 2 * threads && m > 2 * kW4MaxRows) {
+    const size_t splits = (2 * threads + block_tasks - 1) / block_tasks;
+    rows_per_task =
+        ((m + splits - 1) / splits + kW4MaxRows - 1) / kW4MaxRows * kW4MaxRows;
+  }
+  const size_t row_tasks = (m + rows_per_task - 1) / rows_per_task;
+
+  pool->ParallelFor(block_tasks * row_tasks, [&](size_t task) {
+    const size_t b_begin = (task / row_tasks) * blocks_per_task;
+    const size_t b_end = std::min(blocks, b_begin + blocks_per_task);
+    const size_t m_begin = (task % row_tasks) * rows_per_task;
+    const size_t m_end = std::min(m, m_begin + rows_per_task);
+    float* acc = Scratch<float>(kTileSlot, (m_end - m_begin) * kW4BlockColumns);
+    for (size_t b = b_begin; b < b_end; ++b) {
+      block_fn(b, m_begin, m_end, acc);
+      const size_t n0 = b * kW4BlockColumns;
+      const size_t cols = std::min(kW4BlockColumns, n - n0);
+      for (size_t r = m_begin; r < m_end; ++r) {
+        const float* c = acc + (r - m_begin) * kW4BlockColumns;
+        for (size_t j = 0; j < cols; ++j) {
+          y[r * n + n0 + j] =
+              EpilogueValue(c[j], bias, n0 + j, activation, weights_.dtype);
+        }
+      }
+    }
+  });
 }
 
 void Linear::RunW4(const float* x, size_t m, ActQuant mode,
@@ -214,55 +289,26 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
     }
   }
 
-  const float* bias = weights_.bias.empty() ? nullptr : weights_.bias.data();
   const bool tiled =
       !dq8 && w4_f32_tile_gemm_ != nullptr && m >= kW4TiledMinRows;
-  // Tasks split N into block ranges and, when there are few blocks, M into
-  // row ranges. A row's outputs never depend on the split.
-  const size_t threads = static_cast<size_t>(pool->num_threads());
-  const size_t blocks_per_task = std::max<size_t>(1, p.blocks / (4 * threads));
-  const size_t block_tasks = (p.blocks + blocks_per_task - 1) / blocks_per_task;
-  size_t rows_per_task = m;
-  if (block_tasks < 2 * threads && m > 2 * kW4MaxRows) {
-    const size_t splits = (2 * threads + block_tasks - 1) / block_tasks;
-    rows_per_task =
-        ((m + splits - 1) / splits + kW4MaxRows - 1) / kW4MaxRows * kW4MaxRows;
-  }
-  const size_t row_tasks = (m + rows_per_task - 1) / rows_per_task;
-
-  pool->ParallelFor(block_tasks * row_tasks, [&](size_t task) {
-    const size_t b_begin = (task / row_tasks) * blocks_per_task;
-    const size_t b_end = std::min(p.blocks, b_begin + blocks_per_task);
-    const size_t m_begin = (task % row_tasks) * rows_per_task;
-    const size_t m_end = std::min(m, m_begin + rows_per_task);
-    float* acc = Scratch<float>(kTileSlot, (m_end - m_begin) * kW4BlockColumns);
-    for (size_t b = b_begin; b < b_end; ++b) {
-      if (tiled) {
-        RunW4TiledBlock(b, x + m_begin * p.k, m_end - m_begin, acc);
-      } else {
-        for (size_t r0 = m_begin; r0 < m_end; r0 += kW4MaxRows) {
-          const size_t rows_here = std::min(kW4MaxRows, m_end - r0);
-          float* c = acc + (r0 - m_begin) * kW4BlockColumns;
-          if (dq8) {
-            w4_dq8_(rows_here, p.k, p.group_size, ua + r0 * p.k, p.k, rows + r0,
-                    p.block(b), c, kW4BlockColumns);
-          } else {
-            w4_f32_(rows_here, p.k, p.group_size, x + r0 * p.k, p.k, p.block(b),
-                    c, kW4BlockColumns);
-          }
-        }
-      }
-      const size_t n0 = b * kW4BlockColumns;
-      const size_t cols = std::min(kW4BlockColumns, p.n - n0);
-      for (size_t r = m_begin; r < m_end; ++r) {
-        const float* c = acc + (r - m_begin) * kW4BlockColumns;
-        for (size_t j = 0; j < cols; ++j) {
-          y[r * p.n + n0 + j] =
-              EpilogueValue(c[j], bias, n0 + j, activation, weights_.dtype);
-        }
-      }
-    }
-  });
+  RunBlocks(m, p.blocks, activation, y, pool,
+            [&](size_t b, size_t m_begin, size_t m_end, float* acc) {
+              if (tiled) {
+                RunW4TiledBlock(b, x + m_begin * p.k, m_end - m_begin, acc);
+                return;
+              }
+              for (size_t r0 = m_begin; r0 < m_end; r0 += kW4MaxRows) {
+                const size_t rows_here = std::min(kW4MaxRows, m_end - r0);
+                float* c = acc + (r0 - m_begin) * kW4BlockColumns;
+                if (dq8) {
+                  w4_dq8_(rows_here, p.k, p.group_size, ua + r0 * p.k, p.k,
+                          rows + r0, p.block(b), c, kW4BlockColumns);
+                } else {
+                  w4_f32_(rows_here, p.k, p.group_size, x + r0 * p.k, p.k,
+                          p.block(b), c, kW4BlockColumns);
+                }
+              }
+            });
 }
 
 void Linear::RunW4TiledBlock(size_t block, const float* x, size_t m,
@@ -287,6 +333,80 @@ void Linear::RunW4TiledBlock(size_t block, const float* x, size_t m,
   }
 }
 
+void Linear::RunWx(const float* x, size_t m, ActQuant mode,
+                   Activation activation, float* y, ThreadPool* pool) const {
+  const PackedWx& p = packed_wx_;
+  const WxGeometry& geo = p.geometry;
+  const bool dq8 = mode == ActQuant::kInt8AsymPerToken;
+
+  // Per-row activation quantization (docs/numerics.md): int8 codes, rows
+  // padded with zeros to whole units, and Σ(qa - zp_a) per group.
+  const size_t padded_k = geo.padded_k();
+  int8_t* qa = nullptr;
+  WxDq8Row* rows = nullptr;
+  if (dq8) {
+    qa = Scratch<int8_t>(kCodesSlot, m * padded_k);
+    int32_t* asum = Scratch<int32_t>(kGroupSumsSlot, m * geo.groups);
+    rows = Scratch<WxDq8Row>(kRowsSlot, m);
+    const size_t group_k = geo.group_units * kWxUnitK;
+    for (size_t r = 0; r < m; ++r) {
+      int8_t* row_codes = qa + r * padded_k;
+      const reference::RowQParams rq = reference::QuantizeActivationRow(
+          x + r * geo.k, geo.k, weights_.act_scale_floor, row_codes);
+      if (padded_k != geo.k) {
+        // Per channel: one group; the codes of the padding k are zero.
+        std::fill(row_codes + geo.k, row_codes + padded_k, int8_t{0});
+      }
+      for (size_t g = 0; g < geo.groups; ++g) {
+        int32_t sum = 0;
+        const int8_t* codes = row_codes + g * group_k;
+        for (size_t i = 0; i < geo.group_size; ++i) sum += codes[i];
+        asum[r * geo.groups + g] =
+            sum - static_cast<int32_t>(geo.group_size) * rq.zero_point;
+      }
+      rows[r] = {rq.scale, rq.zero_point, asum + r * geo.groups};
+    }
+  }
+
+  const bool tiled =
+      !dq8 && wx_f32_tile_gemm_ != nullptr && m >= kW4TiledMinRows;
+  RunBlocks(m, p.blocks, activation, y, pool,
+            [&](size_t b, size_t m_begin, size_t m_end, float* acc) {
+              if (tiled) {
+                RunWxTiledBlock(b, x + m_begin * geo.k, m_end - m_begin, acc);
+                return;
+              }
+              for (size_t r0 = m_begin; r0 < m_end; r0 += kWxMaxRows) {
+                const size_t rows_here = std::min(kWxMaxRows, m_end - r0);
+                float* c = acc + (r0 - m_begin) * kWxBlockColumns;
+                if (dq8) {
+                  wx_dq8_(rows_here, qa + r0 * padded_k, padded_k, rows + r0,
+                          p.block(b), geo, c, kWxBlockColumns);
+                } else {
+                  wx_f32_(rows_here, x + r0 * geo.k, geo.k, p.block(b), geo,
+                          weights_.dtype, c, kWxBlockColumns);
+                }
+              }
+            });
+}
+
+void Linear::RunWxTiledBlock(size_t block, const float* x, size_t m,
+                             float* acc) const {
+  const PackedWx& p = packed_wx_;
+  const WxGeometry& geo = p.geometry;
+  float* w = Scratch<float>(kUnpackSlot, kW4TiledChunkK * kWxBlockColumns);
+  for (size_t k0 = 0; k0 < geo.k; k0 += kW4TiledChunkK) {
+    const size_t k_count = std::min(kW4TiledChunkK, geo.k - k0);
+    wx_f32_unpack_(p.block(block), geo, weights_.dtype, k0, k_count, w);
+    for (size_t r0 = 0; r0 < m; r0 += kWxMaxRows) {
+      wx_f32_tile_gemm_(std::min(kWxMaxRows, m - r0), k_count,
+                        x + r0 * geo.k + k0, geo.k, w,
+                        acc + r0 * kWxBlockColumns, kWxBlockColumns,
+                        /*accumulate=*/k0 > 0);
+    }
+  }
+}
+
 size_t Linear::packed_bytes() const {
   const LinearWeights& w = weights_;
   size_t bytes = w.bias.size() * sizeof(float);
@@ -295,8 +415,7 @@ size_t Linear::packed_bytes() const {
       bytes += packed_w4_.bytes();
       break;
     case WeightFormat::kIntxOpaque:
-      bytes += w.intx.q.size() + w.intx.scale.size() * sizeof(float) +
-               w.intx.zero_point.size();
+      bytes += packed_wx_.bytes();
       break;
     case WeightFormat::kFp32:
       bytes += w.fp32.size() * sizeof(float);

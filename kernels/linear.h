@@ -16,11 +16,13 @@
 #include "kernels/thread_pool.h"
 #include "kernels/w4_packing.h"
 #include "kernels/weights.h"
+#include "kernels/wx_packing.h"
 
 namespace qlinear {
 
-// From this many rows on, weight-only int4 layers dequantize each weight block
-// once and reuse it for every row (when the ISA has a tiled kernel).
+// From this many rows on, weight-only int4 and intx layers dequantize each
+// weight block once and reuse it for every row (when the ISA has a tiled
+// kernel).
 inline constexpr size_t kW4TiledMinRows = 16;
 // k dequantized per step of that path.
 inline constexpr size_t kW4TiledChunkK = 1024;
@@ -60,10 +62,21 @@ class Linear {
  private:
   explicit Linear(LinearWeights weights) : weights_(std::move(weights)) {}
 
+  // Runs block_fn(block, m_begin, m_end, acc) for every 16-column block and
+  // row range of a split over `pool`, then the epilogue of those outputs.
+  // acc holds (m_end - m_begin) rows of 16 sums.
+  template <typename BlockFn>
+  void RunBlocks(size_t m, size_t blocks, Activation activation, float* y,
+                 ThreadPool* pool, const BlockFn& block_fn) const;
+
   void RunW4(const float* x, size_t m, ActQuant mode, Activation activation,
              float* y, ThreadPool* pool) const;
   // Weight-only large-M path for one block: acc[m][16] = x · ŵᵀ.
   void RunW4TiledBlock(size_t block, const float* x, size_t m,
+                       float* acc) const;
+  void RunWx(const float* x, size_t m, ActQuant mode, Activation activation,
+             float* y, ThreadPool* pool) const;
+  void RunWxTiledBlock(size_t block, const float* x, size_t m,
                        float* acc) const;
 
   const LinearWeights weights_;
@@ -75,6 +88,14 @@ class Linear {
   F32TileGemmFn w4_f32_tile_gemm_ = nullptr;
   std::string_view w4_f32_name_;
   std::string_view w4_dq8_name_;
+  // intx_opaque only: packed weights and the kernels chosen at Create().
+  PackedWx packed_wx_;
+  WxF32GemmFn wx_f32_ = nullptr;
+  WxDq8GemmFn wx_dq8_ = nullptr;
+  WxF32UnpackFn wx_f32_unpack_ = nullptr;  // null: no large-M path
+  F32TileGemmFn wx_f32_tile_gemm_ = nullptr;
+  std::string_view wx_f32_name_;
+  std::string_view wx_dq8_name_;
 };
 
 // Checks the internal consistency of `w` (what Create() validates).

@@ -1,7 +1,8 @@
-// Microkernel families for int4_opaque layers (kernels/NAMING.md explains the
-// names, kernels/PACKING.md the packed layout).
+// Microkernel families for int4_opaque (w4) and intx_opaque (wx) layers
+// (kernels/NAMING.md explains the names, kernels/PACKING.md the packed
+// layouts).
 //
-// Every kernel computes one block of kW4BlockColumns output columns for
+// Every w4 kernel computes one block of kW4BlockColumns output columns for
 // 1 <= m <= kW4MaxRows rows over the whole K, and writes the pre-epilogue fp32
 // sums to `c` (row r at c + r * c_stride, kW4BlockColumns floats per row).
 // The per-output operation sequence is the one of docs/numerics.md, so every
@@ -15,6 +16,8 @@
 
 #include <cstddef>
 #include <cstdint>
+
+#include "kernels/types.h"
 
 namespace qlinear {
 
@@ -87,6 +90,97 @@ void w4_dq8_gemm_avx512vnni(size_t m, size_t k, size_t group_size,
                             const uint8_t* a, size_t a_stride,
                             const Dq8Row* rows, const uint8_t* packed_block,
                             float* c, size_t c_stride);
+
+// --- intx_opaque (wx) -------------------------------------------------------
+//
+// A wx kernel computes one block of kWxBlockColumns output columns for
+// 1 <= m <= kWxMaxRows rows over the whole K and writes the pre-epilogue fp32
+// sums to `c` (row r at c + r * c_stride, kWxBlockColumns floats per row),
+// with the per-output operation sequence of docs/numerics.md: every kernel
+// equals the reference bit for bit. `packed_block` points at one block of a
+// PackedWx buffer (kernels/PACKING.md) described by `geometry`. Strides count
+// elements. Nothing is read past the block or past row r's a_stride elements
+// (the dq8 kernels read padded_k() codes per row). No allocation, locks,
+// logging or exceptions; preconditions are assert()ed.
+
+inline constexpr size_t kWxBlockColumns = 16;
+inline constexpr size_t kWxMaxRows = 8;
+// k per unit: codes are packed in units of 16 k x 16 columns.
+inline constexpr size_t kWxUnitK = 16;
+// Per-(block, group) header: fp32 scale[16], int32 code_sum[16], u8 zero[16].
+inline constexpr size_t kWxHeaderBytes = 144;
+
+// Bytes of one unit of b-bit codes (16 x 16 codes of `bits` bits).
+inline constexpr size_t WxUnitBytes(int bits) {
+  return 32 * static_cast<size_t>(bits);
+}
+
+// The shape of one packed intx_opaque layer, as the kernels read it.
+struct WxGeometry {
+  size_t k = 0;              // in_features
+  size_t group_size = 0;     // k for per channel
+  size_t groups = 0;         // k / group_size
+  size_t group_units = 0;    // ceil(group_size / kWxUnitK)
+  int bits = 0;              // 1..8
+  size_t segment_bytes = 0;  // kWxHeaderBytes + group_units * WxUnitBytes(bits)
+
+  // k rounded up to whole units: the row length of dq8 activation codes.
+  size_t padded_k() const { return groups * group_units * kWxUnitK; }
+};
+
+// Weight-only mode: a holds fp32 values (also bf16/fp16 ones); ŵ is
+// R_T(R_T(q - zp) * scale) with T = `dtype`, exactly as the reference.
+using WxF32GemmFn = void (*)(size_t m, const float* a, size_t a_stride,
+                             const uint8_t* packed_block,
+                             const WxGeometry& geometry, DType dtype, float* c,
+                             size_t c_stride);
+
+// Per-row parameters of int8_asym_per_token activations for the wx dq8
+// kernels, which take the int8 codes qa themselves.
+struct WxDq8Row {
+  float scale;          // s_a
+  int32_t zero_point;   // zp_a
+  const int32_t* asum;  // Σ (qa - zp_a) over each group (geometry.groups)
+};
+
+// int8_asym_per_token mode: row r's codes at a + r * a_stride, padded_k() of
+// them, zero past k.
+using WxDq8GemmFn = void (*)(size_t m, const int8_t* a, size_t a_stride,
+                             const WxDq8Row* rows, const uint8_t* packed_block,
+                             const WxGeometry& geometry, float* c,
+                             size_t c_stride);
+
+// Large-M path of the weight-only mode: writes ŵ for k in
+// [k_begin, k_begin + k_count) of one block as [k_count][16] fp32 (the same
+// values the direct kernels use), for F32TileGemmFn.
+// REQUIRES: k_begin % kWxUnitK == 0, k_begin + k_count <= geometry.k.
+using WxF32UnpackFn = void (*)(const uint8_t* packed_block,
+                               const WxGeometry& geometry, DType dtype,
+                               size_t k_begin, size_t k_count, float* w);
+
+void wx_f32_gemm_scalar(size_t m, const float* a, size_t a_stride,
+                        const uint8_t* packed_block, const WxGeometry& geometry,
+                        DType dtype, float* c, size_t c_stride);
+void wx_f32_gemm_avx2(size_t m, const float* a, size_t a_stride,
+                      const uint8_t* packed_block, const WxGeometry& geometry,
+                      DType dtype, float* c, size_t c_stride);
+void wx_f32_gemm_avx512(size_t m, const float* a, size_t a_stride,
+                        const uint8_t* packed_block, const WxGeometry& geometry,
+                        DType dtype, float* c, size_t c_stride);
+void wx_f32_unpack_avx512(const uint8_t* packed_block,
+                          const WxGeometry& geometry, DType dtype,
+                          size_t k_begin, size_t k_count, float* w);
+
+void wx_dq8_gemm_scalar(size_t m, const int8_t* a, size_t a_stride,
+                        const WxDq8Row* rows, const uint8_t* packed_block,
+                        const WxGeometry& geometry, float* c, size_t c_stride);
+void wx_dq8_gemm_avx2(size_t m, const int8_t* a, size_t a_stride,
+                      const WxDq8Row* rows, const uint8_t* packed_block,
+                      const WxGeometry& geometry, float* c, size_t c_stride);
+void wx_dq8_gemm_avx512vnni(size_t m, const int8_t* a, size_t a_stride,
+                            const WxDq8Row* rows, const uint8_t* packed_block,
+                            const WxGeometry& geometry, float* c,
+                            size_t c_stride);
 
 }  // namespace qlinear
 

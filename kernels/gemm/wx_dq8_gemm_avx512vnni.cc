@@ -1,0 +1,92 @@
+// intx_opaque kernels with int8 activations for AVX-512 VNNI: vpdpbusd of
+// the unsigned weight codes (u8) against the int8 activation codes (s8),
+// exact in int32; the zero points are applied per group through the code
+// sums of the packed header (docs/numerics.md, kernels/PACKING.md).
+#include <immintrin.h>
+
+#include <cassert>
+#include <cstring>
+
+#include "kernels/gemm/gemm.h"
+#include "kernels/gemm/wx_unpack_avx512.h"
+
+namespace qlinear {
+namespace {
+
+inline __m512i Broadcast4Bytes(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+template <size_t MR>
+void Dq8Gemm(const int8_t* a, size_t a_stride, const WxDq8Row* rows,
+             const uint8_t* packed_block, const WxGeometry& geo, float* c,
+             size_t c_stride) {
+  __m512 acc[MR];
+  for (size_t r = 0; r < MR; ++r) acc[r] = _mm512_setzero_ps();
+  const size_t unit_bytes = WxUnitBytes(geo.bits);
+  const size_t group_k = geo.group_units * kWxUnitK;
+  for (size_t g = 0; g < geo.groups; ++g) {
+    const uint8_t* seg = packed_block + g * geo.segment_bytes;
+    __m512i dot[MR];
+    for (size_t r = 0; r < MR; ++r) dot[r] = _mm512_setzero_si512();
+    for (size_t u = 0; u < geo.group_units; ++u) {
+      __m512i q[4];
+      WxUnpackUnit(seg + kWxHeaderBytes + u * unit_bytes, geo.bits, q);
+      const int8_t* x = a + g * group_k + u * kWxUnitK;
+      for (int t = 0; t < 4; ++t) {
+        for (size_t r = 0; r < MR; ++r) {
+          dot[r] = _mm512_dpbusd_epi32(
+              dot[r], q[t], Broadcast4Bytes(x + r * a_stride + 4 * t));
+        }
+      }
+    }
+    const __m512 scale = _mm512_loadu_ps(seg);
+    const __m512i code_sum = _mm512_loadu_si512(seg + 64);
+    const __m512i zero = _mm512_cvtepu8_epi32(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(seg + 128)));
+    for (size_t r = 0; r < MR; ++r) {
+      // isum = Σqa·u - zp_a·Σu - zero·Σ(qa - zp_a), wrapping int32 (the
+      // result itself fits).
+      __m512i isum = _mm512_sub_epi32(
+          dot[r],
+          _mm512_mullo_epi32(_mm512_set1_epi32(rows[r].zero_point), code_sum));
+      isum = _mm512_sub_epi32(
+          isum, _mm512_mullo_epi32(zero, _mm512_set1_epi32(rows[r].asum[g])));
+      acc[r] =
+          _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(rows[r].scale), scale),
+                          _mm512_cvtepi32_ps(isum), acc[r]);
+    }
+  }
+  for (size_t r = 0; r < MR; ++r) _mm512_storeu_ps(c + r * c_stride, acc[r]);
+}
+
+}  // namespace
+
+void wx_dq8_gemm_avx512vnni(size_t m, const int8_t* a, size_t a_stride,
+                            const WxDq8Row* rows, const uint8_t* packed_block,
+                            const WxGeometry& geometry, float* c,
+                            size_t c_stride) {
+  assert(m >= 1 && m <= kWxMaxRows);
+  switch (m) {
+    case 1:
+      return Dq8Gemm<1>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+    case 2:
+      return Dq8Gemm<2>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+    case 3:
+      return Dq8Gemm<3>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+    case 4:
+      return Dq8Gemm<4>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+    case 5:
+      return Dq8Gemm<5>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+    case 6:
+      return Dq8Gemm<6>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+    case 7:
+      return Dq8Gemm<7>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+    default:
+      return Dq8Gemm<8>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+  }
+}
+
+}  // namespace qlinear
