@@ -2,17 +2,24 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "kernels/reference/quantize.h"
+#include "model/internal/strict_json.h"
+#include "nlohmann/json.hpp"
 
 namespace qlinear::model {
 namespace {
 
+using internal::Describe;
+using internal::Quote;
+using json = nlohmann::json;
 using reference::IntxQMax;
 using reference::IntxQMin;
 
@@ -125,27 +132,233 @@ absl::Status LoadInt4PlainSource(const Manifest& manifest,
   const int64_t k = static_cast<int64_t>(spec.in_features);
   const int64_t groups = k / static_cast<int64_t>(spec.group_size);
   const TensorDType scale_dtype = TensorDTypeOf(manifest.dtype);
+  // qweight: nibble pairs [N, K/2] (U8), or one code per byte [N, K] (U8 or
+  // I8), QUANT_FORMATS.md §c.2.
+  const std::string qweight_name = spec.name + ".qweight";
+  const TensorView* found = file.Find(qweight_name);
+  const bool unpacked =
+      found != nullptr && found->shape.size() == 2 && found->shape[1] == k;
   QL_ASSIGN_OR_RETURN(const TensorView* qweight,
-                      GetTensor(file, spec.name + ".qweight", spec.name,
-                                {n, k / 2}, {TensorDType::kU8}));
+                      unpacked
+                          ? GetTensor(file, qweight_name, spec.name, {n, k},
+                                      {TensorDType::kU8, TensorDType::kI8})
+                          : GetTensor(file, qweight_name, spec.name, {n, k / 2},
+                                      {TensorDType::kU8}));
+  Int4PlainWeights& p = w->int4;
+  p.n = spec.out_features;
+  p.k = spec.in_features;
+  p.group_size = spec.group_size;
+  p.q.resize(p.n * p.k);
+  if (unpacked) {
+    for (size_t i = 0; i < p.n * p.k; ++i) {
+      const int code = qweight->dtype == TensorDType::kI8
+                           ? static_cast<int8_t>(qweight->data[i])
+                           : qweight->data[i];
+      if (code < 0 || code > 15) {
+        return TensorError(qweight->name,
+                           absl::StrCat("code ", code, " at [", i / p.k, ", ",
+                                        i % p.k, "] is out of range 0..15"));
+      }
+      p.q[i] = static_cast<uint8_t>(code);
+    }
+  } else {
+    for (size_t i = 0; i < p.n * p.k / 2; ++i) {
+      const uint8_t byte = qweight->data[i];
+      p.q[2 * i] = byte & 0x0f;  // low nibble: even k
+      p.q[2 * i + 1] = byte >> 4;
+    }
+  }
   QL_ASSIGN_OR_RETURN(const TensorView* scales,
                       GetTensor(file, spec.name + ".scales", spec.name,
                                 {n, groups}, {scale_dtype}));
   QL_ASSIGN_OR_RETURN(const TensorView* zeros,
                       GetTensor(file, spec.name + ".zeros", spec.name,
                                 {n, groups}, {scale_dtype}));
-  Int4PlainWeights& p = w->int4;
-  p.n = spec.out_features;
-  p.k = spec.in_features;
-  p.group_size = spec.group_size;
-  p.q.resize(p.n * p.k);
-  for (size_t i = 0; i < p.n * p.k / 2; ++i) {
-    const uint8_t byte = qweight->data[i];
-    p.q[2 * i] = byte & 0x0f;  // low nibble: even k
-    p.q[2 * i + 1] = byte >> 4;
-  }
   QL_ASSIGN_OR_RETURN(p.scale, ReadFloats(*scales, manifest.dtype));
   QL_ASSIGN_OR_RETURN(p.zero, ReadFloats(*zeros, manifest.dtype));
+  return absl::OkStatus();
+}
+
+// The torch dtype name torchao's metadata uses for `t`.
+std::string_view TorchDTypeName(DType t) {
+  switch (t) {
+    case DType::kF32:
+      return "float32";
+    case DType::kBF16:
+      return "bfloat16";
+    case DType::kF16:
+      return "float16";
+  }
+  return "float32";
+}
+
+// A JSON value for a message: strings single-quoted, the rest described.
+std::string ValueText(const json& v) {
+  return v.is_string() ? Quote(v.get<std::string>()) : Describe(v);
+}
+
+// The name of a {"_type": "torch.dtype", "_data": name} value, or "" when
+// `v` is something else.
+std::string TorchDTypeOf(const json& v) {
+  if (!v.is_object()) return "";
+  const auto type = v.find("_type");
+  const auto data = v.find("_data");
+  if (type == v.end() || data == v.end() || !type->is_string() ||
+      *type != "torch.dtype" || !data->is_string()) {
+    return "";
+  }
+  return data->get<std::string>();
+}
+
+// Parses one __metadata__ value written by torchao (a JSON object in a
+// string); errors name the original tensor key.
+absl::StatusOr<json> ParseMetadataEntry(const std::string& key,
+                                        const std::string& text) {
+  absl::StatusOr<json> parsed = internal::ParseStrictJson(
+      text, [&key](const internal::StrictJsonError& e) {
+        return absl::StrCat("tensor '", key,
+                            "': __metadata__ value is not valid JSON");
+      });
+  if (!parsed.ok()) return parsed.status();
+  if (!parsed->is_object()) {
+    return TensorError(key,
+                       absl::StrCat("__metadata__ value is ", Describe(*parsed),
+                                    ", not a JSON object"));
+  }
+  return parsed;
+}
+
+// Cross-checks torchao's safetensors __metadata__ (QUANT_FORMATS.md §c.1),
+// when the file has it, against the manifest: the weight's class, block size,
+// target dtype (bits) and dtype, and that the bias is a plain tensor. A file
+// without metadata for the layer is accepted as it is.
+absl::Status CheckTorchaoMetadata(const Manifest& manifest,
+                                  const LayerSpec& spec,
+                                  const SafetensorsFile& file) {
+  const std::map<std::string, std::string>& metadata = file.metadata();
+  const auto names = metadata.find("tensor_names");
+  if (names != metadata.end()) {
+    absl::StatusOr<json> list = internal::ParseStrictJson(
+        names->second, [](const internal::StrictJsonError&) {
+          return std::string("__metadata__ 'tensor_names' is not valid JSON");
+        });
+    if (!list.ok()) return list.status();
+    if (!list->is_array()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("__metadata__ 'tensor_names' is ", Describe(*list),
+                       ", not a JSON list of tensor names"));
+    }
+    for (const json& name : *list) {
+      if (!name.is_string()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("__metadata__ 'tensor_names' holds ", Describe(name),
+                         ", not a tensor name"));
+      }
+      if (metadata.find(name.get<std::string>()) == metadata.end()) {
+        return TensorError(name.get<std::string>(),
+                           "listed in __metadata__ 'tensor_names' but has no "
+                           "__metadata__ entry");
+      }
+    }
+  }
+
+  const std::string weight_key = spec.name + ".weight";
+  const auto entry = metadata.find(weight_key);
+  if (entry != metadata.end()) {
+    QL_ASSIGN_OR_RETURN(const json meta,
+                        ParseMetadataEntry(weight_key, entry->second));
+    const auto type = meta.find("_type");
+    if (type == meta.end() || !type->is_string() ||
+        *type != "IntxUnpackedToInt8Tensor") {
+      return TensorError(
+          weight_key,
+          absl::StrCat("__metadata__ _type is ",
+                       type == meta.end() ? "missing" : ValueText(*type),
+                       ", expected 'IntxUnpackedToInt8Tensor' for source "
+                       "torchao_intx"));
+    }
+    const auto data = meta.find("_data");
+    if (data == meta.end() || !data->is_object()) {
+      return TensorError(weight_key,
+                         "__metadata__ has no _data object of attributes");
+    }
+    if (const auto block = data->find("block_size"); block != data->end()) {
+      const bool pair = block->is_array() && block->size() == 2 &&
+                        (*block)[0].is_number_integer() &&
+                        (*block)[1].is_number_integer();
+      if (!pair) {
+        return TensorError(
+            weight_key,
+            absl::StrCat("__metadata__ block_size is ", block->dump(),
+                         ", expected [1, group_size]"));
+      }
+      const int64_t rows = (*block)[0].get<int64_t>();
+      const int64_t cols = (*block)[1].get<int64_t>();
+      if (rows != 1 || cols != static_cast<int64_t>(spec.group_size)) {
+        return TensorError(
+            weight_key,
+            absl::StrCat("__metadata__ block_size [", rows, ", ", cols,
+                         "] does not match group_size ", spec.group_size,
+                         " of layer '", spec.name, "' (expected [1, ",
+                         spec.group_size, "])"));
+      }
+    }
+    if (const auto target = data->find("target_dtype"); target != data->end()) {
+      const std::string name = TorchDTypeOf(*target);
+      const std::string want = absl::StrCat("int", spec.bits);
+      if (name != want) {
+        return TensorError(
+            weight_key,
+            absl::StrCat("__metadata__ target_dtype ",
+                         name.empty() ? target->dump() : Quote(name),
+                         " does not match bits ", spec.bits, " of layer '",
+                         spec.name, "' (expected '", want, "')"));
+      }
+    }
+    if (const auto dtype = data->find("dtype"); dtype != data->end()) {
+      const std::string name = TorchDTypeOf(*dtype);
+      const std::string want(TorchDTypeName(manifest.dtype));
+      if (name != want) {
+        return TensorError(
+            weight_key, absl::StrCat("__metadata__ dtype ",
+                                     name.empty() ? dtype->dump() : Quote(name),
+                                     " does not match the model dtype ",
+                                     std::string(DTypeName(manifest.dtype)),
+                                     " (expected '", want, "')"));
+      }
+    }
+    if (const auto names = meta.find("_tensor_data_names");
+        names != meta.end()) {
+      bool qdata = false, scale = false;
+      if (names->is_array()) {
+        for (const json& n : *names) {
+          qdata |= n == "qdata";
+          scale |= n == "scale";
+        }
+      }
+      if (!qdata || !scale) {
+        return TensorError(
+            weight_key,
+            absl::StrCat("__metadata__ _tensor_data_names is ", names->dump(),
+                         ", expected qdata, scale and zero_point"));
+      }
+    }
+  }
+
+  const std::string bias_key = spec.name + ".bias";
+  const auto bias = metadata.find(bias_key);
+  if (spec.bias && bias != metadata.end()) {
+    QL_ASSIGN_OR_RETURN(const json meta,
+                        ParseMetadataEntry(bias_key, bias->second));
+    const auto type = meta.find("_type");
+    if (type == meta.end() || *type != "Tensor") {
+      return TensorError(
+          bias_key,
+          absl::StrCat("__metadata__ _type is ",
+                       type == meta.end() ? "missing" : ValueText(*type),
+                       ", expected 'Tensor' (a plain bias)"));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -157,6 +370,7 @@ absl::Status LoadTorchaoIntxSource(const Manifest& manifest,
   const int64_t k = static_cast<int64_t>(spec.in_features);
   const int64_t groups = k / static_cast<int64_t>(spec.group_size);
   const int qmin = IntxQMin(spec.bits), qmax = IntxQMax(spec.bits);
+  QL_RETURN_IF_ERROR(CheckTorchaoMetadata(manifest, spec, file));
   QL_ASSIGN_OR_RETURN(const TensorView* qdata,
                       GetTensor(file, spec.name + "._weight_qdata", spec.name,
                                 {n, k}, {TensorDType::kI8}));

@@ -15,8 +15,11 @@
 namespace qlinear::model {
 
 // Quantizes/validates every layer of `manifest` from `tensors` and packs it.
+// For torchao_intx layers, torchao's __metadata__ (QUANT_FORMATS.md §c.1) is
+// cross-checked against the manifest when present.
 // Errors: INVALID_ARGUMENT naming the tensor and the problem (missing key,
-// wrong dtype or shape, code out of range, non-finite value).
+// wrong dtype or shape, code out of range, non-finite value, metadata that
+// contradicts the manifest: class, block_size, target_dtype, dtype).
 absl::StatusOr<std::unique_ptr<LinearStack>> BuildLinearStack(
     const Manifest& manifest, const SafetensorsFile& tensors);
 

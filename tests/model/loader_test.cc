@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -59,11 +60,15 @@ class TensorSet {
     std::memcpy(bytes.data(), v.data(), v.size());
     Add(name, dtype, std::move(shape), std::move(bytes));
   }
-  std::string Serialize() const { return WriteSafetensors(views_); }
+  void AddMetadata(const std::string& key, const std::string& value) {
+    metadata_[key] = value;
+  }
+  std::string Serialize() const { return WriteSafetensors(views_, metadata_); }
 
  private:
   std::deque<std::string> blobs_;  // stable addresses
   std::vector<TensorView> views_;
+  std::map<std::string, std::string> metadata_;
 };
 
 absl::StatusOr<std::unique_ptr<LinearStack>> Build(const Manifest& m,
@@ -175,6 +180,116 @@ TEST(LoaderTest, TorchaoIntxSourceEqualsFloatSource) {
   }
 }
 
+// The __metadata__ torchao's flatten_tensor_state_dict writes for one
+// IntxUnpackedToInt8Tensor weight (QUANT_FORMATS.md §c.1).
+std::string TorchaoWeightMetadata(const std::string& target_dtype,
+                                  const std::string& block_size,
+                                  const std::string& dtype = "float32") {
+  return R"({"_type": "IntxUnpackedToInt8Tensor", "_data": {"target_dtype": )"
+         R"({"_type": "torch.dtype", "_data": ")" +
+         target_dtype + R"("}, "block_size": )" + block_size +
+         R"(, "dtype": {"_type": "torch.dtype", "_data": ")" + dtype +
+         R"("}, "activation_quantization": "int8_asym_per_token"}, )"
+         R"("_tensor_data_names": ["qdata", "scale", "zero_point"]})";
+}
+
+void AddTorchaoMetadata(TensorSet* s, const std::string& target_dtype,
+                        const std::string& block_size,
+                        const std::string& dtype = "float32") {
+  s->AddMetadata("fc.weight",
+                 TorchaoWeightMetadata(target_dtype, block_size, dtype));
+  s->AddMetadata("fc.bias", R"({"_type": "Tensor"})");
+  s->AddMetadata("tensor_names", R"(["fc.weight", "fc.bias"])");
+}
+
+// A torchao_intx tensor set for OneLayer(kIntxOpaque, kTorchaoIntx, gs, bits).
+void AddTorchaoTensors(TensorSet* s, size_t gs, int bits) {
+  const IntxPlainWeights q = reference::QuantizeIntxWeights(
+      kWeight.data(), 16, 64, gs, bits, Mapping::kAsymmetric, DType::kF32,
+      ScaleFloor::kSmallestNormal);
+  const int64_t groups = static_cast<int64_t>(64 / gs);
+  s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64}, q.q);
+  s->AddFloats("fc._weight_scale", DType::kF32, {16, groups}, q.scale);
+  s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, groups},
+             q.zero_point);
+  s->AddFloats("fc.bias", DType::kF32, {16}, kBias);
+}
+
+TEST(LoaderTest, TorchaoIntxSourceWithTorchaoMetadata) {
+  for (const auto& [gs, bits] :
+       {std::pair<size_t, int>{16, 3}, {32, 8}, {64, 1}, {64, 5}}) {
+    TensorSet floats;
+    floats.AddFloats("fc.weight", DType::kF32, {16, 64}, kWeight);
+    floats.AddFloats("fc.bias", DType::kF32, {16}, kBias);
+    auto from_float = Build(
+        OneLayer(WeightFormat::kIntxOpaque, WeightSource::kFloat, gs, bits),
+        floats.Serialize());
+    ASSERT_THAT(from_float, IsOk());
+    TensorSet torchao;
+    AddTorchaoTensors(&torchao, gs, bits);
+    AddTorchaoMetadata(&torchao, "int" + std::to_string(bits),
+                       "[1, " + std::to_string(gs) + "]");
+    auto from_torchao = Build(OneLayer(WeightFormat::kIntxOpaque,
+                                       WeightSource::kTorchaoIntx, gs, bits),
+                              torchao.Serialize());
+    ASSERT_THAT(from_torchao, IsOk()) << gs << " " << bits;
+    EXPECT_EQ(
+        (*from_torchao)->layer(0).kernel_name(ActQuant::kNone).substr(0, 7),
+        "wx_f32_");
+    for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
+      EXPECT_EQ(ForwardAll(**from_float, mode),
+                ForwardAll(**from_torchao, mode));
+    }
+  }
+  // Older torchao spelled the activation mode as a boolean attribute.
+  TensorSet old;
+  AddTorchaoTensors(&old, 32, 4);
+  old.AddMetadata(
+      "fc.weight",
+      R"({"_type": "IntxUnpackedToInt8Tensor", "_data": {"target_dtype": )"
+      R"({"_type": "torch.dtype", "_data": "int4"}, "block_size": [1, 32], )"
+      R"("dtype": {"_type": "torch.dtype", "_data": "float32"}, )"
+      R"("apply_int8_act_asym_per_token_quant": false}, )"
+      R"("_tensor_data_names": ["qdata", "scale", "zero_point"]})");
+  EXPECT_THAT(
+      Build(OneLayer(WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx),
+            old.Serialize()),
+      IsOk());
+}
+
+TEST(LoaderTest, Int4PlainUnpackedCodesEqualPackedNibbles) {
+  const Int4PlainWeights q =
+      reference::QuantizeInt4Weights(kWeight.data(), 16, 64, 32, DType::kF32);
+  std::vector<uint8_t> packed(16 * 32);
+  for (size_t i = 0; i < packed.size(); ++i) {
+    packed[i] = static_cast<uint8_t>(q.q[2 * i] | (q.q[2 * i + 1] << 4));
+  }
+  std::vector<int8_t> codes(q.q.begin(), q.q.end());
+  std::vector<std::string> outputs;
+  for (int variant = 0; variant < 3; ++variant) {
+    TensorSet plain;
+    if (variant == 0) {
+      plain.AddInts("fc.qweight", TensorDType::kU8, {16, 32}, packed);
+    } else {
+      plain.AddInts("fc.qweight",
+                    variant == 1 ? TensorDType::kU8 : TensorDType::kI8,
+                    {16, 64}, codes);
+    }
+    plain.AddFloats("fc.scales", DType::kF32, {16, 2}, q.scale);
+    plain.AddFloats("fc.zeros", DType::kF32, {16, 2}, q.zero);
+    plain.AddFloats("fc.bias", DType::kF32, {16}, kBias);
+    auto stack =
+        Build(OneLayer(WeightFormat::kInt4Opaque, WeightSource::kInt4Plain),
+              plain.Serialize());
+    ASSERT_THAT(stack, IsOk()) << variant;
+    const std::vector<float> y = ForwardAll(**stack, ActQuant::kNone);
+    outputs.emplace_back(reinterpret_cast<const char*>(y.data()),
+                         y.size() * sizeof(float));
+  }
+  EXPECT_EQ(outputs[0], outputs[1]);
+  EXPECT_EQ(outputs[0], outputs[2]);
+}
+
 TEST(LoaderTest, Fp32LayerIgnoresActQuantMode) {
   TensorSet floats;
   floats.AddFloats("fc.weight", DType::kF32, {16, 64}, kWeight);
@@ -192,6 +307,8 @@ struct CorruptCase {
   WeightSource source;
   std::function<void(TensorSet*)> fill;
   std::string message;
+  size_t group_size = 32;
+  int bits = 4;
 };
 
 std::vector<int8_t> Codes(int8_t fill_value, int8_t bad_value, size_t bad_index,
@@ -207,7 +324,8 @@ TEST_P(CorruptTensorsTest, RejectedWithTensorAndProblemNamed) {
   const CorruptCase& c = GetParam();
   TensorSet set;
   c.fill(&set);
-  auto stack = Build(OneLayer(c.format, c.source), set.Serialize());
+  auto stack = Build(OneLayer(c.format, c.source, c.group_size, c.bits),
+                     set.Serialize());
   EXPECT_THAT(
       stack, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)))
       << c.label;
@@ -323,6 +441,179 @@ std::vector<CorruptCase> CorruptCases() {
          bias(s);
        },
        "tensor 'fc._weight_scale': element 7 is not finite"},
+      {"intx 1-bit code out of range", WeightFormat::kIntxOpaque,
+       WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64},
+                    Codes(-1, 1, 130, 1024));
+         s->AddFloats("fc._weight_scale", DType::kF32, {16, 2},
+                      std::vector<float>(32, 0.1f));
+         s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 2},
+                    std::vector<int8_t>(32, 0));
+         bias(s);
+       },
+       "tensor 'fc._weight_qdata': code 1 at [2, 2] is out of range -1..0 "
+       "for 1 bits",
+       32, 1},
+      {"intx 8-bit layer with codes as U8", WeightFormat::kIntxOpaque,
+       WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         s->AddInts("fc._weight_qdata", TensorDType::kU8, {16, 64},
+                    std::vector<uint8_t>(1024, 200));
+         bias(s);
+       },
+       "tensor 'fc._weight_qdata': dtype U8, expected I8", 32, 8},
+      {"intx zero point shape for another group size",
+       WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64},
+                    std::vector<int8_t>(1024, 0));
+         s->AddFloats("fc._weight_scale", DType::kF32, {16, 2},
+                      std::vector<float>(32, 0.1f));
+         s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 1},
+                    std::vector<int8_t>(16, 0));
+         bias(s);
+       },
+       "tensor 'fc._weight_zero_point': shape [16, 1], expected [16, 2]"},
+      {"intx per-channel scale given per group", WeightFormat::kIntxOpaque,
+       WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64},
+                    std::vector<int8_t>(1024, 0));
+         s->AddFloats("fc._weight_scale", DType::kF32, {16, 2},
+                      std::vector<float>(32, 0.1f));
+         bias(s);
+       },
+       "tensor 'fc._weight_scale': shape [16, 2], expected [16, 1]", 64, 4},
+      {"torchao metadata block size", WeightFormat::kIntxOpaque,
+       WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         AddTorchaoTensors(s, 32, 4);
+         AddTorchaoMetadata(s, "int4", "[1, 16]");
+       },
+       "tensor 'fc.weight': __metadata__ block_size [1, 16] does not match "
+       "group_size 32 of layer 'fc'"},
+      {"torchao metadata per-channel block size", WeightFormat::kIntxOpaque,
+       WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         AddTorchaoTensors(s, 32, 4);
+         AddTorchaoMetadata(s, "int4", "[1, 64]");
+       },
+       "__metadata__ block_size [1, 64] does not match group_size 32"},
+      {"torchao metadata target dtype", WeightFormat::kIntxOpaque,
+       WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         AddTorchaoTensors(s, 32, 4);
+         AddTorchaoMetadata(s, "int3", "[1, 32]");
+       },
+       "tensor 'fc.weight': __metadata__ target_dtype 'int3' does not match "
+       "bits 4 of layer 'fc'"},
+      {"torchao metadata dtype", WeightFormat::kIntxOpaque,
+       WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         AddTorchaoTensors(s, 32, 4);
+         AddTorchaoMetadata(s, "int4", "[1, 32]", "bfloat16");
+       },
+       "tensor 'fc.weight': __metadata__ dtype 'bfloat16' does not match the "
+       "model dtype fp32"},
+      {"torchao metadata of another class", WeightFormat::kIntxOpaque,
+       WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         AddTorchaoTensors(s, 32, 4);
+         AddTorchaoMetadata(s, "int4", "[1, 32]");
+         s->AddMetadata("fc.weight", R"({"_type": "Int4Tensor", "_data": {}})");
+       },
+       "tensor 'fc.weight': __metadata__ _type is 'Int4Tensor', expected "
+       "'IntxUnpackedToInt8Tensor'"},
+      {"torchao metadata not JSON", WeightFormat::kIntxOpaque,
+       WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         AddTorchaoTensors(s, 32, 4);
+         AddTorchaoMetadata(s, "int4", "[1, 32]");
+         s->AddMetadata("fc.weight", "{\"_type\": ");
+       },
+       "tensor 'fc.weight': __metadata__ value is not valid JSON"},
+      {"torchao metadata lists a tensor it does not describe",
+       WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         AddTorchaoTensors(s, 32, 4);
+         AddTorchaoMetadata(s, "int4", "[1, 32]");
+         s->AddMetadata("tensor_names", R"(["fc.weight", "fc.bias", "x.w"])");
+       },
+       "tensor 'x.w': listed in __metadata__ 'tensor_names' but has no "
+       "__metadata__ entry"},
+      {"torchao metadata quantized bias", WeightFormat::kIntxOpaque,
+       WeightSource::kTorchaoIntx,
+       [=](TensorSet* s) {
+         AddTorchaoTensors(s, 32, 4);
+         AddTorchaoMetadata(s, "int4", "[1, 32]");
+         s->AddMetadata("fc.bias", TorchaoWeightMetadata("int4", "[1, 32]"));
+       },
+       "tensor 'fc.bias': __metadata__ _type is 'IntxUnpackedToInt8Tensor', "
+       "expected 'Tensor'"},
+      {"int4 unpacked code out of range", WeightFormat::kInt4Opaque,
+       WeightSource::kInt4Plain,
+       [=](TensorSet* s) {
+         std::vector<uint8_t> codes(1024, 3);
+         codes[70] = 16;
+         s->AddInts("fc.qweight", TensorDType::kU8, {16, 64}, codes);
+         bias(s);
+       },
+       "tensor 'fc.qweight': code 16 at [1, 6] is out of range 0..15"},
+      {"int4 negative unpacked code", WeightFormat::kInt4Opaque,
+       WeightSource::kInt4Plain,
+       [=](TensorSet* s) {
+         s->AddInts("fc.qweight", TensorDType::kI8, {16, 64},
+                    Codes(8, -8, 3, 1024));
+         s->AddFloats("fc.scales", DType::kF32, {16, 2},
+                      std::vector<float>(32, 1.0f));
+         s->AddFloats("fc.zeros", DType::kF32, {16, 2},
+                      std::vector<float>(32, 0.0f));
+         bias(s);
+       },
+       "tensor 'fc.qweight': code -8 at [0, 3] is out of range 0..15"},
+      {"int4 qweight of another width", WeightFormat::kInt4Opaque,
+       WeightSource::kInt4Plain,
+       [=](TensorSet* s) {
+         s->AddInts("fc.qweight", TensorDType::kU8, {16, 16},
+                    std::vector<uint8_t>(256, 0));
+         bias(s);
+       },
+       "tensor 'fc.qweight': shape [16, 16], expected [16, 32]"},
+      {"int4 scales for another group size", WeightFormat::kInt4Opaque,
+       WeightSource::kInt4Plain,
+       [=](TensorSet* s) {
+         s->AddInts("fc.qweight", TensorDType::kU8, {16, 32},
+                    std::vector<uint8_t>(512, 0));
+         s->AddFloats("fc.scales", DType::kF32, {16, 1},
+                      std::vector<float>(16, 1.0f));
+         bias(s);
+       },
+       "tensor 'fc.scales': shape [16, 1], expected [16, 2]"},
+      {"int4 zeros for another group size", WeightFormat::kInt4Opaque,
+       WeightSource::kInt4Plain,
+       [=](TensorSet* s) {
+         s->AddInts("fc.qweight", TensorDType::kU8, {16, 32},
+                    std::vector<uint8_t>(512, 0));
+         s->AddFloats("fc.scales", DType::kF32, {16, 2},
+                      std::vector<float>(32, 1.0f));
+         s->AddFloats("fc.zeros", DType::kF32, {16, 4},
+                      std::vector<float>(64, 1.0f));
+         bias(s);
+       },
+       "tensor 'fc.zeros': shape [16, 4], expected [16, 2]"},
+      {"int4 NaN scale", WeightFormat::kInt4Opaque, WeightSource::kInt4Plain,
+       [=](TensorSet* s) {
+         s->AddInts("fc.qweight", TensorDType::kU8, {16, 32},
+                    std::vector<uint8_t>(512, 0));
+         std::vector<float> scales(32, 1.0f);
+         scales[9] = std::nanf("");
+         s->AddFloats("fc.scales", DType::kF32, {16, 2}, scales);
+         s->AddFloats("fc.zeros", DType::kF32, {16, 2},
+                      std::vector<float>(32, 0.0f));
+         bias(s);
+       },
+       "tensor 'fc.scales': element 9 is not finite"},
   };
 }
 
@@ -403,6 +694,81 @@ TEST(LoadModelDirTest, LoadsAndReportsFileErrors) {
                    StartsWith(dir.path() + "/mismatch/model.safetensors"),
                    HasSubstr("tensor 'fc2.weight': shape [16, 32], "
                              "expected [24, 32]"))));
+}
+
+// Both quantized plain sources through the model directory path: a two-layer
+// model (int4_plain, then torchao_intx with torchao's metadata) loads and
+// computes exactly what the same model quantized at load from floats does.
+TEST(LoadModelDirTest, PlainSourcesEndToEnd) {
+  const std::vector<float> w1 = Random(32 * 64, 11, 0.2f);
+  const std::vector<float> w2 = Random(16 * 32, 12, 0.2f);
+  const std::vector<float> b2 = Random(16, 13, 0.1f);
+  Manifest m;
+  m.dtype = DType::kF32;
+  LayerSpec l1;
+  l1.name = "fc1";
+  l1.in_features = 64;
+  l1.out_features = 32;
+  l1.activation = Activation::kSilu;
+  l1.format = WeightFormat::kInt4Opaque;
+  l1.group_size = 32;
+  LayerSpec l2;
+  l2.name = "fc2";
+  l2.in_features = 32;
+  l2.out_features = 16;
+  l2.bias = true;
+  l2.format = WeightFormat::kIntxOpaque;
+  l2.group_size = 32;  // per channel
+  l2.bits = 6;
+  l2.mapping = Mapping::kSymmetricNoClippingErr;
+  m.layers = {l1, l2};
+
+  TensorSet floats;
+  floats.AddFloats("fc1.weight", DType::kF32, {32, 64}, w1);
+  floats.AddFloats("fc2.weight", DType::kF32, {16, 32}, w2);
+  floats.AddFloats("fc2.bias", DType::kF32, {16}, b2);
+
+  const Int4PlainWeights q1 =
+      reference::QuantizeInt4Weights(w1.data(), 32, 64, 32, DType::kF32);
+  std::vector<uint8_t> packed(32 * 32);
+  for (size_t i = 0; i < packed.size(); ++i) {
+    packed[i] = static_cast<uint8_t>(q1.q[2 * i] | (q1.q[2 * i + 1] << 4));
+  }
+  const IntxPlainWeights q2 = reference::QuantizeIntxWeights(
+      w2.data(), 16, 32, 32, 6, Mapping::kSymmetricNoClippingErr, DType::kF32,
+      ScaleFloor::kSmallestNormal);
+  TensorSet plain;
+  plain.AddInts("fc1.qweight", TensorDType::kU8, {32, 32}, packed);
+  plain.AddFloats("fc1.scales", DType::kF32, {32, 2}, q1.scale);
+  plain.AddFloats("fc1.zeros", DType::kF32, {32, 2}, q1.zero);
+  plain.AddInts("fc2._weight_qdata", TensorDType::kI8, {16, 32}, q2.q);
+  plain.AddFloats("fc2._weight_scale", DType::kF32, {16, 1}, q2.scale);
+  plain.AddInts("fc2._weight_zero_point", TensorDType::kI8, {16, 1},
+                q2.zero_point);
+  plain.AddFloats("fc2.bias", DType::kF32, {16}, b2);
+  plain.AddMetadata("fc2.weight", TorchaoWeightMetadata("int6", "[1, 32]"));
+  plain.AddMetadata("fc2.bias", R"({"_type": "Tensor"})");
+  plain.AddMetadata("tensor_names", R"(["fc2.weight", "fc2.bias"])");
+  Manifest plain_manifest = m;
+  plain_manifest.layers[0].source = WeightSource::kInt4Plain;
+  plain_manifest.layers[1].source = WeightSource::kTorchaoIntx;
+
+  TempDir dir;
+  dir.Write("float/model.json", ManifestToJson(m));
+  dir.Write("float/model.safetensors", floats.Serialize());
+  dir.Write("plain/model.json", ManifestToJson(plain_manifest));
+  dir.Write("plain/model.safetensors", plain.Serialize());
+  auto from_float = LoadModelDir(dir.path() + "/float");
+  auto from_plain = LoadModelDir(dir.path() + "/plain");
+  ASSERT_THAT(from_float, IsOk());
+  ASSERT_THAT(from_plain, IsOk());
+  const std::vector<float> x = Random(5 * 64, 14, 1.0f);
+  for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
+    std::vector<float> a, b;
+    ASSERT_THAT((*from_float)->Forward(x.data(), 5, 0, 2, mode, &a), IsOk());
+    ASSERT_THAT((*from_plain)->Forward(x.data(), 5, 0, 2, mode, &b), IsOk());
+    EXPECT_EQ(a, b);
+  }
 }
 
 TEST(LinearStackTest, ForwardChainsLayersAndHonoursRanges) {
