@@ -19,7 +19,7 @@ PACKAGES=(
   # python client and tools (used through /usr/bin/python3)
   python3 python3-grpcio python3-protobuf python3-numpy
   # e2e helpers
-  curl
+  curl openssl
 )
 
 missing=()

@@ -29,6 +29,10 @@ absl::StatusOr<ModelEntry> ModelRegistry::Get(std::string_view name,
   absl::MutexLock lock(&mu_);
   auto it = models_.find(name);
   if (it == models_.end()) {
+    if (loading_.count(name) > 0) {
+      return absl::UnavailableError(
+          absl::StrCat("model '", ToAbsl(name), "' is loading; retry shortly"));
+    }
     return absl::NotFoundError(
         absl::StrCat("model '", ToAbsl(name), "' not found"));
   }
@@ -37,6 +41,24 @@ absl::StatusOr<ModelEntry> ModelRegistry::Get(std::string_view name,
         "model '", ToAbsl(name), "' has no version '", ToAbsl(version), "'"));
   }
   return it->second;
+}
+
+bool ModelRegistry::Remove(std::string_view name) {
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) return false;
+  models_.erase(it);
+  return true;
+}
+
+void ModelRegistry::SetLoading(std::string_view name, bool loading) {
+  absl::MutexLock lock(&mu_);
+  if (loading) {
+    loading_.insert(std::string(name));
+  } else {
+    auto it = loading_.find(name);
+    if (it != loading_.end()) loading_.erase(it);
+  }
 }
 
 std::vector<ModelEntry> ModelRegistry::List() const {

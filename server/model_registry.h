@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,9 +37,16 @@ class ModelRegistry {
   // REQUIRES: entry.stack != nullptr, entry.version not empty.
   void Add(ModelEntry entry) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Stops serving `name`. Returns false if it was not served.
+  bool Remove(std::string_view name) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Marks `name` as loading (or not). A model that is loading and has no
+  // serving version answers UNAVAILABLE instead of NOT_FOUND.
+  void SetLoading(std::string_view name, bool loading) ABSL_LOCKS_EXCLUDED(mu_);
+
   // The entry of model `name`. An empty `version` matches any version.
   // Errors: NOT_FOUND "model 'x' not found" or
-  // "model 'x' has no version '3'".
+  // "model 'x' has no version '3'"; UNAVAILABLE "model 'x' is loading".
   absl::StatusOr<ModelEntry> Get(std::string_view name,
                                  std::string_view version) const
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -50,6 +58,7 @@ class ModelRegistry {
   mutable absl::Mutex mu_;
   // Protected by mu_.
   std::map<std::string, ModelEntry, std::less<>> models_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string, std::less<>> loading_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qlinear::server

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
+#include "server/admin_auth.h"
 #include "server/status_util.h"
 
 namespace qlinear::server {
@@ -99,8 +100,54 @@ std::unique_ptr<batching::Task> MakeTask(
 }  // namespace
 
 QLinearService::QLinearService(const ModelRegistry* registry,
-                               batching::Batcher* batcher, RequestLimits limits)
-    : registry_(registry), batcher_(batcher), limits_(limits) {}
+                               batching::Batcher* batcher, ModelManager* models,
+                               RequestLimits limits, std::string admin_token)
+    : registry_(registry),
+      batcher_(batcher),
+      models_(models),
+      limits_(limits),
+      admin_token_(std::move(admin_token)) {}
+
+QLinearService::~QLinearService() {
+  absl::MutexLock lock(&loaders_mu_);
+  for (std::thread& t : loaders_) t.join();
+}
+
+grpc::ServerUnaryReactor* QLinearService::LoadModel(
+    grpc::CallbackServerContext* context, const v1::LoadModelRequest* request,
+    v1::LoadModelResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Status auth = CheckAdminToken(*context, admin_token_);
+  if (!auth.ok()) {
+    reactor->Finish(ToGrpcStatus(auth));
+    return reactor;
+  }
+  // Loading takes seconds: keep it off the gRPC callback threads.
+  absl::MutexLock lock(&loaders_mu_);
+  loaders_.emplace_back([this, request, response, reactor] {
+    const Clock::time_point start = Clock::now();
+    const absl::Status status =
+        models_->Load(request->model(), request->version());
+    if (status.ok()) {
+      absl::StatusOr<ModelEntry> entry = registry_->Get(request->model(), "");
+      response->set_model(request->model());
+      if (entry.ok()) response->set_version(entry->version);
+      response->set_load_seconds(SecondsSince(start));
+    }
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* QLinearService::UnloadModel(
+    grpc::CallbackServerContext* context, const v1::UnloadModelRequest* request,
+    v1::UnloadModelResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Status status = CheckAdminToken(*context, admin_token_);
+  if (status.ok()) status = models_->Unload(request->model());
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
 
 grpc::ServerUnaryReactor* QLinearService::Forward(
     grpc::CallbackServerContext* context, const v1::ForwardRequest* request,
@@ -124,11 +171,13 @@ grpc::ServerUnaryReactor* QLinearService::Matmul(
 grpc::ServerUnaryReactor* QLinearService::ListModels(
     grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
     v1::ListModelsResponse* response) {
-  for (const ModelEntry& entry : registry_->List()) {
+  for (const ModelState& state : models_->Index()) {
     v1::ModelVersionStatus* status = response->add_models();
-    status->set_name(entry.name);
-    status->set_version(entry.version);
-    status->set_ready(true);  // The registry holds only fully loaded models.
+    status->set_name(state.name);
+    status->set_version(state.version);
+    status->set_ready(state.state == "READY");
+    status->set_state(state.state);
+    status->set_reason(state.reason);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

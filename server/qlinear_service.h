@@ -7,9 +7,16 @@
 #ifndef QLINEAR_SERVER_QLINEAR_SERVICE_H_
 #define QLINEAR_SERVER_QLINEAR_SERVICE_H_
 
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "qlinear/v1/qlinear.grpc.pb.h"
 #include "server/batching/batcher.h"
+#include "server/model_manager.h"
 #include "server/model_registry.h"
 #include "server/validation.h"
 
@@ -17,9 +24,13 @@ namespace qlinear::server {
 
 class QLinearService final : public v1::QLinear::CallbackService {
  public:
-  // `registry` and `batcher` are not owned and must outlive the service.
+  // `registry`, `batcher` and `models` are not owned and must outlive the
+  // service. A non-empty `admin_token` guards LoadModel and UnloadModel.
   QLinearService(const ModelRegistry* registry, batching::Batcher* batcher,
-                 RequestLimits limits);
+                 ModelManager* models, RequestLimits limits,
+                 std::string admin_token);
+  // Waits for admin calls still loading a model.
+  ~QLinearService();
   QLinearService(const QLinearService&) = delete;
   QLinearService& operator=(const QLinearService&) = delete;
 
@@ -42,6 +53,16 @@ class QLinearService final : public v1::QLinear::CallbackService {
   grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* context,
                                      const v1::GetModelRequest* request,
                                      v1::GetModelResponse* response) override;
+  // Status codes: those of ModelManager::Load, UNAUTHENTICATED and
+  // PERMISSION_DENIED. The load runs on its own thread, not a gRPC one.
+  grpc::ServerUnaryReactor* LoadModel(grpc::CallbackServerContext* context,
+                                      const v1::LoadModelRequest* request,
+                                      v1::LoadModelResponse* response) override;
+  // Status codes: NOT_FOUND, UNAUTHENTICATED, PERMISSION_DENIED.
+  grpc::ServerUnaryReactor* UnloadModel(
+      grpc::CallbackServerContext* context,
+      const v1::UnloadModelRequest* request,
+      v1::UnloadModelResponse* response) override;
 
  private:
   absl::Status StartForward(grpc::CallbackServerContext* context,
@@ -58,7 +79,12 @@ class QLinearService final : public v1::QLinear::CallbackService {
   // Constant after construction.
   const ModelRegistry* const registry_;
   batching::Batcher* const batcher_;
+  ModelManager* const models_;
   const RequestLimits limits_;
+  const std::string admin_token_;
+
+  absl::Mutex loaders_mu_;
+  std::vector<std::thread> loaders_ ABSL_GUARDED_BY(loaders_mu_);
 };
 
 }  // namespace qlinear::server

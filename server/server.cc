@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "absl/memory/memory.h"
@@ -22,8 +24,6 @@
 
 namespace qlinear::server {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // The health service name that turns SERVING once the models are loaded.
 constexpr char kHealthServiceName[] = "qlinear.v1.QLinear";
@@ -58,50 +58,6 @@ absl::Status ValidateOptions(const ServerOptions& options) {
   return absl::OkStatus();
 }
 
-void LogLoaded(const ModelEntry& entry, Clock::time_point start) {
-  const double ms =
-      std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-  spdlog::info(
-      "loaded model '{}' version {}: {} layers, {} packed bytes, {:.0f} ms",
-      entry.name, entry.version, entry.stack->num_layers(),
-      entry.stack->packed_bytes(), ms);
-}
-
-// Loads the models `options` asks for into `registry`.
-absl::Status LoadModels(const ServerOptions& options, ModelRegistry* registry) {
-  if (options.model_repository.empty()) {
-    const Clock::time_point start = Clock::now();
-    QL_ASSIGN_OR_RETURN(std::unique_ptr<model::LinearStack> stack,
-                        model::BuildDefaultModel());
-    ModelEntry entry{model::kDefaultModelName, "1", std::move(stack)};
-    LogLoaded(entry, start);
-    registry->Add(std::move(entry));
-    return absl::OkStatus();
-  }
-  QL_ASSIGN_OR_RETURN(std::vector<model::ModelVersionDir> dirs,
-                      model::ScanRepository(options.model_repository));
-  if (dirs.empty()) {
-    spdlog::warn("model repository {} holds no models",
-                 options.model_repository);
-  }
-  for (const model::ModelVersionDir& dir : dirs) {
-    const Clock::time_point start = Clock::now();
-    absl::StatusOr<std::unique_ptr<model::LinearStack>> stack =
-        model::LoadModelDir(dir.path);
-    if (!stack.ok()) {
-      return absl::Status(
-          stack.status().code(),
-          absl::StrCat("loading model '", dir.name, "' version ", dir.version,
-                       " from ", dir.path, ": ", stack.status().message()));
-    }
-    ModelEntry entry{dir.name, absl::StrCat(dir.version),
-                     std::move(stack).value()};
-    LogLoaded(entry, start);
-    registry->Add(std::move(entry));
-  }
-  return absl::OkStatus();
-}
-
 // max_rows rows of the widest layer input of any model, plus slack, capped
 // at INT_MAX (gRPC's limit is an int).
 int MaxReceiveMessageBytes(const ModelRegistry& registry, int64_t max_rows) {
@@ -118,15 +74,16 @@ int MaxReceiveMessageBytes(const ModelRegistry& registry, int64_t max_rows) {
   return static_cast<int>(std::min<int64_t>(bytes, INT_MAX));
 }
 
-// The model's batching section, with the server's queue bound when set.
-batching::QueueOptions QueueOptionsFor(const model::LinearStack& stack,
-                                       int64_t max_queued_rows) {
-  const model::BatchingConfig& b = stack.manifest().batching;
-  batching::QueueOptions q;
-  q.max_batch_rows = b.max_batch_rows;
-  q.max_queue_delay = absl::Microseconds(b.max_queue_delay_us);
-  q.max_queue_rows = max_queued_rows > 0 ? max_queued_rows : b.max_queue_rows;
-  return q;
+absl::StatusOr<std::string> ReadTextFile(const std::string& path,
+                                         const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": cannot read '", path, "'"));
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 std::string ListenAddress(const std::string& host, int port) {
@@ -135,20 +92,53 @@ std::string ListenAddress(const std::string& host, int port) {
               : absl::StrCat(host, ":", port);
 }
 
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
+    const ServerOptions& options) {
+  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
+    if (!options.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "tls_client_ca: needs tls_cert and tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  QL_ASSIGN_OR_RETURN(pair.cert_chain,
+                      ReadTextFile(options.tls_cert_file, "tls_cert"));
+  QL_ASSIGN_OR_RETURN(pair.private_key,
+                      ReadTextFile(options.tls_key_file, "tls_key"));
+  ssl.pem_key_cert_pairs.push_back(pair);
+  if (!options.tls_client_ca_file.empty()) {
+    QL_ASSIGN_OR_RETURN(
+        ssl.pem_root_certs,
+        ReadTextFile(options.tls_client_ca_file, "tls_client_ca"));
+    ssl.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(
     const ServerOptions& options) {
   QL_RETURN_IF_ERROR(ValidateOptions(options));
-  auto registry = std::make_unique<ModelRegistry>();
-  QL_RETURN_IF_ERROR(LoadModels(options, registry.get()));
-  auto server = absl::WrapUnique(new Server(options, std::move(registry)));
+  auto server = absl::WrapUnique(new Server(options));
+  QL_RETURN_IF_ERROR(server->LoadInitialModels());
   QL_RETURN_IF_ERROR(server->Start());
   return server;
 }
 
-Server::Server(ServerOptions options, std::unique_ptr<ModelRegistry> registry)
-    : options_(std::move(options)), registry_(std::move(registry)) {}
+Server::Server(ServerOptions options)
+    : options_(std::move(options)),
+      registry_(std::make_unique<ModelRegistry>()) {
+  const int threads = options_.threads > 0 ? options_.threads : CpuBudget();
+  pool_ = std::make_unique<ThreadPool>(threads);
+  batcher_ = std::make_unique<batching::Batcher>(batching::RealClock::Get());
+  manager_ = std::make_unique<ModelManager>(
+      options_.model_repository, registry_.get(), batcher_.get(), pool_.get(),
+      options_.max_queued_rows);
+}
 
 Server::~Server() {
   if (server_ == nullptr) return;
@@ -156,18 +146,41 @@ Server::~Server() {
   server_->Wait();
 }
 
+absl::Status Server::LoadInitialModels() {
+  if (options_.model_repository.empty()) {
+    const auto start = std::chrono::steady_clock::now();
+    QL_ASSIGN_OR_RETURN(std::unique_ptr<model::LinearStack> stack,
+                        model::BuildDefaultModel());
+    const size_t layers = stack->num_layers();
+    const size_t bytes = stack->packed_bytes();
+    manager_->Add(model::kDefaultModelName, "1", std::move(stack));
+    spdlog::info(
+        "event=model_loaded model={} version=1 layers={} packed_bytes={} "
+        "load_ms={:.0f}",
+        model::kDefaultModelName, layers, bytes,
+        std::chrono::duration<double, std::milli>(
+            std::chrono::steady_clock::now() - start)
+            .count());
+    return absl::OkStatus();
+  }
+  QL_ASSIGN_OR_RETURN(std::vector<model::ModelVersionDir> dirs,
+                      model::ScanRepository(options_.model_repository));
+  if (dirs.empty()) {
+    spdlog::warn("model repository {} holds no models",
+                 options_.model_repository);
+  }
+  for (const model::ModelVersionDir& dir : dirs) {
+    QL_RETURN_IF_ERROR(manager_->Load(dir.name, absl::StrCat(dir.version)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Server::Start() {
   RequestLimits limits;
   limits.max_rows_per_request = options_.max_rows_per_request;
-  const int threads = options_.threads > 0 ? options_.threads : CpuBudget();
-  pool_ = std::make_unique<ThreadPool>(threads);
-  batcher_ = std::make_unique<batching::Batcher>(batching::RealClock::Get());
-  for (const ModelEntry& entry : registry_->List()) {
-    batcher_->SetQueue(entry.name,
-                       QueueOptionsFor(*entry.stack, options_.max_queued_rows));
-  }
-  service_ =
-      std::make_unique<QLinearService>(registry_.get(), batcher_.get(), limits);
+  service_ = std::make_unique<QLinearService>(registry_.get(), batcher_.get(),
+                                              manager_.get(), limits,
+                                              options_.admin_token);
   executor_ = std::make_unique<batching::Executor>(batcher_.get(), pool_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -175,11 +188,12 @@ absl::Status Server::Start() {
   const std::string address = ListenAddress(options_.host, options_.port);
   const int max_receive =
       MaxReceiveMessageBytes(*registry_, options_.max_rows_per_request);
+  QL_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                      Credentials(options_));
 
   grpc::ServerBuilder builder;
   int selected_port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
-                           &selected_port);
+  builder.AddListeningPort(address, credentials, &selected_port);
   builder.SetMaxReceiveMessageSize(max_receive);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
@@ -188,10 +202,23 @@ absl::Status Server::Start() {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
   }
   port_ = selected_port;
-  server_->GetHealthCheckService()->SetServingStatus(kHealthServiceName, true);
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  health->SetServingStatus(kHealthServiceName, true);
+  // Per-model health: the service name is the model name.
+  for (const ModelEntry& entry : registry_->List()) {
+    health->SetServingStatus(entry.name, true);
+  }
+  manager_->set_readiness_listener(
+      [health](const std::string& model, bool ready) {
+        health->SetServingStatus(model, ready);
+      });
   spdlog::info(
-      "listening on {}:{} (max receive message {} bytes, {} compute threads)",
-      options_.host, port_, max_receive, threads);
+      "event=listening address={}:{} tls={} max_receive_bytes={} "
+      "compute_threads={}",
+      options_.host, port_, options_.tls_cert_file.empty() ? "off" : "on",
+      max_receive, pool_->num_threads());
+  // The line scripts and tests read to learn the port.
+  spdlog::info("listening on {}:{}", options_.host, port_);
   return absl::OkStatus();
 }
 

@@ -19,6 +19,7 @@
 #include "kernels/thread_pool.h"
 #include "server/batching/batcher.h"
 #include "server/batching/executor.h"
+#include "server/model_manager.h"
 #include "server/model_registry.h"
 #include "server/qlinear_service.h"
 
@@ -47,6 +48,15 @@ struct ServerOptions {
   // How long Shutdown() lets queued and in-flight calls finish before
   // cancelling what is left.
   absl::Duration drain_timeout = absl::Seconds(30);
+  // When set, LoadModel/UnloadModel (and the repository RPCs) need the
+  // metadata "authorization: Bearer <admin_token>".
+  std::string admin_token;
+  // TLS: PEM files of the server certificate chain and key. With
+  // tls_client_ca also set, clients must present a certificate it signed
+  // (mTLS). All empty: plaintext.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
 };
 
 class Server {
@@ -67,6 +77,9 @@ class Server {
   // The port the server listens on (the chosen one when options.port was 0).
   int port() const { return port_; }
 
+  // The model lifecycle (load, unload, index). Valid for the server's life.
+  ModelManager* models() { return manager_.get(); }
+
   // Rows queued for `model` (0 for an unknown model).
   int64_t queued_rows(const std::string& model) const {
     return batcher_->queued_rows(model);
@@ -82,8 +95,9 @@ class Server {
   void Shutdown();
 
  private:
-  Server(ServerOptions options, std::unique_ptr<ModelRegistry> registry);
+  explicit Server(ServerOptions options);
 
+  absl::Status LoadInitialModels();
   absl::Status Start();
 
   // Constant after Create(). Destroyed in reverse order: the gRPC server,
@@ -93,6 +107,7 @@ class Server {
   const std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<batching::Batcher> batcher_;
+  std::unique_ptr<ModelManager> manager_;
   std::unique_ptr<QLinearService> service_;
   std::unique_ptr<batching::Executor> executor_;
   std::unique_ptr<grpc::Server> server_;

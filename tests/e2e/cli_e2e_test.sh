@@ -29,7 +29,7 @@ for _ in $(seq 1 600); do
 done
 [ -n "$port" ] || fail "server did not report a port within 60 s"
 target="127.0.0.1:$port"
-grep -q "loaded model 'default' version 1: 4 layers" "$work/server.log" || fail "no load log line"
+grep -q "event=model_loaded model=default version=1 layers=4" "$work/server.log" || fail "no load log line"
 
 [ "$("$cli_bin" --target "$target" health)" = "SERVING" ] || fail "health"
 "$cli_bin" --target "$target" list | grep -q "default" || fail "list"

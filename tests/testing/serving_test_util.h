@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <string>
@@ -118,6 +119,13 @@ inline std::string ReferenceMatmul(const model::LinearStack& stack,
 inline std::unique_ptr<v1::QLinear::Stub> Connect(int port) {
   return v1::QLinear::NewStub(grpc::CreateChannel(
       "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+}
+
+// The bytes of `path` (empty if it cannot be read).
+inline std::string ReadFileForTest(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in),
+                     std::istreambuf_iterator<char>());
 }
 
 }  // namespace qlinear::testing

@@ -1,0 +1,216 @@
+#include "server/model_manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "model/loader.h"
+#include "model/repository.h"
+
+namespace qlinear::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A model or version name must be one plain path component.
+bool IsPlainName(const std::string& s) {
+  if (s.empty() || s == "." || s == ".." || s.size() > 255) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+           c == '-' || c == '.';
+  });
+}
+
+// The model's batching section, with the server's queue bound when set.
+batching::QueueOptions QueueOptionsFor(const model::LinearStack& stack,
+                                       int64_t max_queued_rows) {
+  const model::BatchingConfig& b = stack.manifest().batching;
+  batching::QueueOptions q;
+  q.max_batch_rows = b.max_batch_rows;
+  q.max_queue_delay = absl::Microseconds(b.max_queue_delay_us);
+  q.max_queue_rows = max_queued_rows > 0 ? max_queued_rows : b.max_queue_rows;
+  return q;
+}
+
+// Runs every layer once in both modes, so first requests meet warm code and
+// touched weights.
+void Warm(const model::LinearStack& stack, ThreadPool* pool) {
+  for (size_t i = 0; i < stack.num_layers(); ++i) {
+    const Linear& layer = stack.layer(i);
+    std::vector<float> in(layer.k(), 0.5f), out(layer.n());
+    for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
+      layer.Run(in.data(), 1, mode, /*apply_activation=*/true, out.data(),
+                pool);
+    }
+  }
+}
+
+// The latest numeric version directory of `model_dir`, or "" if none.
+std::string LatestVersion(const fs::path& model_dir) {
+  std::error_code ec;
+  int64_t best = -1;
+  for (const fs::directory_entry& e : fs::directory_iterator(model_dir, ec)) {
+    int64_t v = 0;
+    if (e.is_directory(ec) &&
+        absl::SimpleAtoi(e.path().filename().string(), &v) && v > best) {
+      best = v;
+    }
+  }
+  return best < 0 ? "" : absl::StrCat(best);
+}
+
+}  // namespace
+
+ModelManager::ModelManager(std::string repository, ModelRegistry* registry,
+                           batching::Batcher* batcher, ThreadPool* pool,
+                           int64_t max_queued_rows)
+    : repository_(std::move(repository)),
+      registry_(registry),
+      batcher_(batcher),
+      pool_(pool),
+      max_queued_rows_(max_queued_rows) {}
+
+void ModelManager::Add(const std::string& name, const std::string& version,
+                       std::shared_ptr<const model::LinearStack> stack) {
+  absl::MutexLock load_lock(&load_mu_);
+  batcher_->SetQueue(name, QueueOptionsFor(*stack, max_queued_rows_));
+  registry_->Add({name, version, std::move(stack)});
+  SetReason(name, "");
+  if (readiness_listener_) readiness_listener_(name, true);
+}
+
+void ModelManager::SetReason(const std::string& name, std::string reason) {
+  absl::MutexLock lock(&mu_);
+  if (reason.empty()) {
+    unavailable_reason_.erase(name);
+  } else {
+    unavailable_reason_[name] = std::move(reason);
+  }
+}
+
+absl::Status ModelManager::Load(const std::string& name,
+                                const std::string& requested_version) {
+  if (!IsPlainName(name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model: '", name, "' is not a valid name"));
+  }
+  if (!requested_version.empty() && !IsPlainName(requested_version)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "version: '", requested_version, "' is not a valid version"));
+  }
+  if (repository_.empty()) {
+    return absl::FailedPreconditionError(
+        "the server has no model repository (--model-repository)");
+  }
+  absl::MutexLock load_lock(&load_mu_);
+  const fs::path model_dir = fs::path(repository_) / name;
+  std::error_code ec;
+  if (!fs::is_directory(model_dir, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("model '", name, "' is not in the repository"));
+  }
+  const std::string version =
+      requested_version.empty() ? LatestVersion(model_dir) : requested_version;
+  const fs::path dir = model_dir / version;
+  if (version.empty() || !fs::is_directory(dir, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("model '", name, "' has no version '", requested_version,
+                     "' in the repository"));
+  }
+
+  {
+    absl::MutexLock lock(&mu_);
+    loading_.insert(name);
+  }
+  registry_->SetLoading(name, true);
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<std::unique_ptr<model::LinearStack>> stack =
+      model::LoadModelDir(dir.string());
+  absl::Status status;
+  if (stack.ok()) {
+    Warm(**stack, pool_);
+    std::shared_ptr<const model::LinearStack> shared(std::move(*stack));
+    batcher_->SetQueue(name, QueueOptionsFor(*shared, max_queued_rows_));
+    registry_->Add({name, version, shared});  // the atomic swap
+    SetReason(name, "");
+    const double ms = std::chrono::duration<double, std::milli>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+    spdlog::info(
+        "event=model_loaded model={} version={} layers={} packed_bytes={} "
+        "load_ms={:.0f}",
+        name, version, shared->num_layers(), shared->packed_bytes(), ms);
+  } else {
+    status = absl::Status(
+        stack.status().code(),
+        absl::StrCat("loading model '", name, "' version ", version, " from ",
+                     dir.string(), ": ", stack.status().message()));
+    SetReason(name, std::string(status.message()));
+    spdlog::warn("event=model_load_failed model={} version={} reason=\"{}\"",
+                 name, version, std::string(stack.status().message()));
+  }
+  registry_->SetLoading(name, false);
+  {
+    absl::MutexLock lock(&mu_);
+    loading_.erase(name);
+  }
+  if (status.ok() && readiness_listener_) readiness_listener_(name, true);
+  return status;
+}
+
+absl::Status ModelManager::Unload(const std::string& name) {
+  absl::MutexLock load_lock(&load_mu_);
+  if (!registry_->Remove(name)) {
+    return absl::NotFoundError(
+        absl::StrCat("model '", name, "' is not loaded"));
+  }
+  SetReason(name, "unloaded");
+  if (readiness_listener_) readiness_listener_(name, false);
+  spdlog::info("event=model_unloaded model={}", name);
+  return absl::OkStatus();
+}
+
+std::vector<ModelState> ModelManager::Index() const {
+  std::map<std::string, ModelState> states;
+  if (!repository_.empty()) {
+    absl::StatusOr<std::vector<model::ModelVersionDir>> dirs =
+        model::ScanRepository(repository_);
+    if (dirs.ok()) {
+      for (const model::ModelVersionDir& d : *dirs) {
+        states[d.name] = {d.name, absl::StrCat(d.version), "UNAVAILABLE",
+                          "not loaded"};
+      }
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, reason] : unavailable_reason_) {
+      ModelState& s = states[name];
+      s.name = name;
+      s.state = "UNAVAILABLE";
+      s.reason = reason;
+    }
+    for (const std::string& name : loading_) {
+      ModelState& s = states[name];
+      s.name = name;
+      s.state = "LOADING";
+      s.reason = "";
+    }
+  }
+  for (const ModelEntry& e : registry_->List()) {
+    states[e.name] = {e.name, e.version, "READY", ""};
+  }
+  std::vector<ModelState> out;
+  for (auto& [name, s] : states) out.push_back(std::move(s));
+  return out;
+}
+
+}  // namespace qlinear::server

@@ -1,0 +1,106 @@
+// ModelManager: the model lifecycle. Loads versions from the repository,
+// packs and warms them beside the serving version, swaps them in atomically,
+// and unloads them. It keeps the registry and the batcher queues in step.
+//
+// Thread-safe. Loads and unloads are serialized; serving never blocks on
+// them (requests read the registry, which changes in one atomic step).
+#ifndef QLINEAR_SERVER_MODEL_MANAGER_H_
+#define QLINEAR_SERVER_MODEL_MANAGER_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "kernels/thread_pool.h"
+#include "model/linear_stack.h"
+#include "server/batching/batcher.h"
+#include "server/model_registry.h"
+
+namespace qlinear::server {
+
+// One model known to the server, for repository listings.
+struct ModelState {
+  std::string name;
+  std::string version;  // the serving version, or the latest on disk
+  // "READY" (serving), "LOADING" (no version serves yet), "UNAVAILABLE"
+  // (not loaded, unloaded, or its load failed; `reason` says which).
+  std::string state;
+  std::string reason;
+};
+
+class ModelManager {
+ public:
+  // `registry`, `batcher` and `pool` are not owned and must outlive the
+  // manager. `repository` may be empty (no repository: only Add()ed models).
+  // `max_queued_rows` > 0 overrides each manifest's batching.max_queue_rows.
+  ModelManager(std::string repository, ModelRegistry* registry,
+               batching::Batcher* batcher, ThreadPool* pool,
+               int64_t max_queued_rows);
+  ModelManager(const ModelManager&) = delete;
+  ModelManager& operator=(const ModelManager&) = delete;
+
+  // Serves `stack` as `name`/`version` (the embedded model; tests).
+  void Add(const std::string& name, const std::string& version,
+           std::shared_ptr<const model::LinearStack> stack)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Errors of Load() and Unload() also include INVALID_ARGUMENT for a name
+  // or version that is not a plain directory name.
+  //
+  // Loads `name` at `version` (empty: the latest on disk) from the
+  // repository, packs it, runs every kernel path once, then swaps it in.
+  // The previous version serves until the swap and finishes its in-flight
+  // batches afterwards. On failure the previous version keeps serving.
+  // Errors: FAILED_PRECONDITION (no repository), NOT_FOUND (no such model
+  // or version directory), INVALID_ARGUMENT (corrupt files: the loader's
+  // message, with the model and path).
+  absl::Status Load(const std::string& name, const std::string& version)
+      ABSL_LOCKS_EXCLUDED(mu_, load_mu_);
+
+  // Stops serving `name`: new requests get NOT_FOUND; batches in flight
+  // finish, and the memory is freed when the last one does.
+  // Errors: NOT_FOUND (not loaded).
+  absl::Status Unload(const std::string& name)
+      ABSL_LOCKS_EXCLUDED(mu_, load_mu_);
+
+  // Every model loaded or present in the repository, sorted by name.
+  std::vector<ModelState> Index() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Called with (model, ready) whenever a model starts or stops serving
+  // (e.g. to drive per-model health). Set before concurrent use.
+  void set_readiness_listener(
+      std::function<void(const std::string&, bool)> listener) {
+    readiness_listener_ = std::move(listener);
+  }
+
+ private:
+  void SetReason(const std::string& name, std::string reason)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Constant after construction.
+  const std::string repository_;
+  ModelRegistry* const registry_;
+  batching::Batcher* const batcher_;
+  ThreadPool* const pool_;
+  const int64_t max_queued_rows_;
+
+  std::function<void(const std::string&, bool)> readiness_listener_;
+
+  absl::Mutex load_mu_;     // serializes loads and unloads (held for seconds)
+  mutable absl::Mutex mu_;  // guards the fields below (held briefly)
+  // Why a model is not serving (failed load, unloaded).
+  std::map<std::string, std::string> unavailable_reason_ ABSL_GUARDED_BY(mu_);
+  // Models whose load is under way.
+  std::set<std::string> loading_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace qlinear::server
+
+#endif  // QLINEAR_SERVER_MODEL_MANAGER_H_

@@ -1,0 +1,266 @@
+// The model lifecycle over real gRPC: load, swap and unload under continuous
+// traffic with no failed request, a failed load that keeps the serving
+// version, per-model health, the admin token, and TLS.
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "model/loader.h"
+#include "server/server.h"
+#include "tests/testing/serving_test_util.h"
+
+namespace qlinear::server {
+namespace {
+
+using ::qlinear::testing::RandomTensor;
+using ::qlinear::testing::ReferenceForward;
+using ::qlinear::testing::TempDir;
+using ::qlinear::testing::WriteFile;
+using ::qlinear::testing::WriteModelDir;
+using ::testing::HasSubstr;
+
+model::SyntheticModelSpec Spec(uint64_t seed) {
+  model::SyntheticModelSpec spec;
+  spec.widths = {128, 64, 32};
+  spec.group_size = 32;
+  spec.seed = seed;
+  return spec;
+}
+
+class LifecycleTest : public ::testing::Test {
+ protected:
+  void StartServer(const std::string& admin_token = "") {
+    WriteModelDir(dir_.path() / "a" / "1", Spec(1), ActQuant::kNone);
+    WriteModelDir(dir_.path() / "b" / "1", Spec(2), ActQuant::kNone);
+    ServerOptions options;
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.model_repository = dir_.path().string();
+    options.threads = 2;
+    options.admin_token = admin_token;
+    auto server = Server::Create(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    channel_ =
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                            grpc::InsecureChannelCredentials());
+    stub_ = v1::QLinear::NewStub(channel_);
+  }
+
+  grpc::Status Load(const std::string& model, const std::string& version,
+                    const std::string& token = "") {
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    v1::LoadModelRequest request;
+    request.set_model(model);
+    request.set_version(version);
+    v1::LoadModelResponse response;
+    return stub_->LoadModel(&context, request, &response);
+  }
+
+  grpc::Status Unload(const std::string& model, const std::string& token = "") {
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    v1::UnloadModelRequest request;
+    request.set_model(model);
+    v1::UnloadModelResponse response;
+    return stub_->UnloadModel(&context, request, &response);
+  }
+
+  grpc::Status Forward(const std::string& model, const v1::Tensor& input,
+                       v1::ForwardResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
+    v1::ForwardRequest request;
+    request.set_model(model);
+    *request.mutable_input() = input;
+    return stub_->Forward(&context, request, response);
+  }
+
+  grpc::health::v1::HealthCheckResponse::ServingStatus Health(
+      const std::string& service) {
+    auto health = grpc::health::v1::Health::NewStub(channel_);
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    const grpc::Status s = health->Check(&context, request, &response);
+    return s.ok() ? response.status()
+                  : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::QLinear::Stub> stub_;
+};
+
+TEST_F(LifecycleTest, SwapAndUnloadUnderTrafficLoseNoRequest) {
+  StartServer();
+  WriteModelDir(dir_.path() / "a" / "2", Spec(3), ActQuant::kNone);
+  auto v1_local = model::LoadModelDir((dir_.path() / "a" / "1").string());
+  auto v2_local = model::LoadModelDir((dir_.path() / "a" / "2").string());
+  ASSERT_TRUE(v1_local.ok() && v2_local.ok());
+  const v1::Tensor input = RandomTensor(DType::kF32, 2, 128, 11);
+  const std::string out_v1 =
+      ReferenceForward(**v1_local, input, 0, 2, ActQuant::kNone);
+  const std::string out_v2 =
+      ReferenceForward(**v2_local, input, 0, 2, ActQuant::kNone);
+  ASSERT_NE(out_v1, out_v2);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> sent{0}, failed{0}, saw_v2{0}, wrong{0};
+  std::thread traffic([&] {
+    // Bounded: stops when told, or after 20000 requests.
+    while (!stop.load() && sent.load() < 20000) {
+      v1::ForwardResponse response;
+      const grpc::Status s = Forward("a", input, &response);
+      ++sent;
+      if (!s.ok()) {
+        ++failed;
+        continue;
+      }
+      if (response.output().data() == out_v2) {
+        ++saw_v2;
+      } else if (response.output().data() != out_v1) {
+        ++wrong;
+      }
+    }
+  });
+  while (sent.load() < 20) std::this_thread::yield();
+  ASSERT_TRUE(Load("a", "2").ok());
+  const int after_swap = sent.load();
+  while (sent.load() < after_swap + 20) std::this_thread::yield();
+  ASSERT_TRUE(Unload("b").ok());
+  while (sent.load() < after_swap + 40) std::this_thread::yield();
+  stop = true;
+  traffic.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(saw_v2.load(), 0);
+
+  v1::ForwardResponse response;
+  EXPECT_EQ(Forward("b", RandomTensor(DType::kF32, 1, 128, 1), &response)
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(Forward("a", input, &response).ok());
+  EXPECT_EQ(response.version(), "2");
+}
+
+TEST_F(LifecycleTest, FailedLoadKeepsTheServingVersion) {
+  StartServer();
+  WriteFile(dir_.path() / "a" / "5" / "model.json",
+            "{\"dtype\": \"fp32\", \"layerz\": []}");
+  WriteFile(dir_.path() / "a" / "5" / "model.safetensors", "junk");
+  const grpc::Status s = Load("a", "5");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("layerz"));
+  v1::ForwardResponse response;
+  ASSERT_TRUE(
+      Forward("a", RandomTensor(DType::kF32, 1, 128, 2), &response).ok());
+  EXPECT_EQ(response.version(), "1");
+  EXPECT_EQ(Load("nope", "").error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Load("a", "9").error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Load("../a", "").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Unload("nope").error_code(), grpc::StatusCode::NOT_FOUND);
+
+  grpc::ClientContext context;
+  v1::ListModelsResponse list;
+  ASSERT_TRUE(stub_->ListModels(&context, v1::ListModelsRequest(), &list).ok());
+  ASSERT_EQ(list.models_size(), 2);
+  EXPECT_EQ(list.models(0).name(), "a");
+  EXPECT_EQ(list.models(0).state(), "READY");
+  EXPECT_EQ(list.models(0).version(), "1");
+}
+
+TEST_F(LifecycleTest, PerModelHealthFollowsReadiness) {
+  StartServer();
+  using Status = grpc::health::v1::HealthCheckResponse;
+  EXPECT_EQ(Health(""), Status::SERVING);
+  EXPECT_EQ(Health("qlinear.v1.QLinear"), Status::SERVING);
+  EXPECT_EQ(Health("a"), Status::SERVING);
+  EXPECT_EQ(Health("b"), Status::SERVING);
+  ASSERT_TRUE(Unload("b").ok());
+  EXPECT_EQ(Health("b"), Status::NOT_SERVING);
+  EXPECT_EQ(Health("a"), Status::SERVING);
+  ASSERT_TRUE(Load("b", "").ok());
+  EXPECT_EQ(Health("b"), Status::SERVING);
+
+  grpc::ClientContext context;
+  v1::ListModelsResponse list;
+  ASSERT_TRUE(stub_->ListModels(&context, v1::ListModelsRequest(), &list).ok());
+  EXPECT_EQ(list.models(1).state(), "READY");
+}
+
+TEST_F(LifecycleTest, AdminTokenGuardsLoadAndUnload) {
+  StartServer("s3cret");
+  EXPECT_EQ(Load("a", "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Load("a", "", "wrong").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Unload("a").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Unload("a", "wrong!").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(Load("a", "", "s3cret").ok());
+  EXPECT_TRUE(Unload("a", "s3cret").ok());
+  // Inference needs no token.
+  v1::ForwardResponse response;
+  EXPECT_TRUE(
+      Forward("b", RandomTensor(DType::kF32, 1, 128, 3), &response).ok());
+}
+
+TEST(TlsTest, ServesOverTlsWithAGeneratedCertificate) {
+  TempDir dir;
+  const std::string cert = (dir.path() / "cert.pem").string();
+  const std::string key = (dir.path() / "key.pem").string();
+  const std::string command =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  if (std::system(command.c_str()) != 0)
+    GTEST_SKIP() << "openssl is not available";
+  WriteModelDir(dir.path() / "repo" / "a" / "1", Spec(1), ActQuant::kNone);
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.model_repository = (dir.path() / "repo").string();
+  options.threads = 1;
+  options.tls_cert_file = cert;
+  options.tls_key_file = key;
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ::qlinear::testing::ReadFileForTest(cert);
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+  auto channel = grpc::CreateCustomChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()),
+      grpc::SslCredentials(ssl), args);
+  auto stub = v1::QLinear::NewStub(channel);
+  grpc::ClientContext context;
+  v1::ListModelsResponse list;
+  ASSERT_TRUE(stub->ListModels(&context, v1::ListModelsRequest(), &list).ok());
+  EXPECT_EQ(list.models_size(), 1);
+
+  // A plaintext client cannot talk to it.
+  auto plain = v1::QLinear::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()),
+                          grpc::InsecureChannelCredentials()));
+  grpc::ClientContext plain_context;
+  plain_context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::seconds(5));
+  EXPECT_FALSE(
+      plain->ListModels(&plain_context, v1::ListModelsRequest(), &list).ok());
+}
+
+}  // namespace
+}  // namespace qlinear::server
