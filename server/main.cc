@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -38,6 +39,15 @@ ABSL_FLAG(int64_t, max_queued_rows, 0,
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM, how long queued and in-flight calls may take to finish "
           "before they are cancelled (e.g. 30s).");
+ABSL_FLAG(std::string, admin_token_file, "",
+          "File holding the admin token that LoadModel/UnloadModel (and the "
+          "repository RPCs) require as 'authorization: Bearer <token>'. "
+          "Empty: no token needed.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM server certificate chain; with --tls-key enables TLS.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA that must sign client certificates (mTLS). Needs TLS.");
 ABSL_FLAG(std::string, log_level, "info",
           "Log level: trace, debug, info, warn, error, critical or off.");
 
@@ -69,6 +79,20 @@ int Run() {
   options.threads = absl::GetFlag(FLAGS_threads);
   options.max_queued_rows = absl::GetFlag(FLAGS_max_queued_rows);
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  const std::string token_file = absl::GetFlag(FLAGS_admin_token_file);
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    std::string token;
+    if (!in || !std::getline(in, token) || token.empty()) {
+      spdlog::critical("--admin-token-file: cannot read a token from '{}'",
+                       token_file);
+      return 2;
+    }
+    options.admin_token = token;
+  }
   auto server = qlinear::server::Server::Create(options);
   if (!server.ok()) {
     spdlog::critical("start-up failed: {}", server.status().ToString());

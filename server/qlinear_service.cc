@@ -1,6 +1,9 @@
 #include "server/qlinear_service.h"
 
 #include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,15 +64,15 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
   return absl::FromChrono(deadline);
 }
 
-// A task for `entry` whose completion fills `response` and finishes
-// `reactor`. The context outlives the task: the reactor is finished only by
-// the task's completion (or by the caller when scheduling fails).
+// A task for `entry` whose completion fills `response` and calls `finish`
+// with the outcome. The context outlives the task: the call is finished only
+// by `finish` (or by the caller when scheduling fails).
 template <typename Response>
 std::unique_ptr<batching::Task> MakeTask(
     grpc::CallbackServerContext* context, const ModelEntry& entry,
     batching::BatchKey key, DecodedInput input, ActQuant act_quant,
     int32_t priority, std::string request_id, bool want_timings,
-    Response* response, grpc::ServerUnaryReactor* reactor) {
+    Response* response, absl::AnyInvocable<void(absl::Status)> finish) {
   const Clock::time_point start = Clock::now();
   auto task = std::make_unique<batching::Task>();
   task->key = key;
@@ -81,21 +84,123 @@ std::unique_ptr<batching::Task> MakeTask(
   task->deadline = DeadlineOf(*context);
   task->is_cancelled = [context] { return context->IsCancelled(); };
   task->done = [entry, request_id = std::move(request_id), want_timings,
-                response, reactor,
-                start](absl::Status status, batching::TaskResult result) {
-    if (!status.ok()) {
-      reactor->Finish(ToGrpcStatus(status));
-      return;
+                response, finish = std::move(finish), start](
+                   absl::Status status, batching::TaskResult result) mutable {
+    if (status.ok()) {
+      const size_t rows = result.output.size() / result.cols;
+      FillResponse(entry, request_id, rows, result.cols, result.output,
+                   response);
+      if (want_timings) {
+        FillTimings(*entry.stack, result, start, response->mutable_timings());
+      }
     }
-    const size_t rows = result.output.size() / result.cols;
-    FillResponse(entry, request_id, rows, result.cols, result.output, response);
-    if (want_timings) {
-      FillTimings(*entry.stack, result, start, response->mutable_timings());
-    }
-    reactor->Finish(grpc::Status::OK);
+    finish(status);
   };
   return task;
 }
+
+// Finishes a unary call with `status`.
+absl::AnyInvocable<void(absl::Status)> FinishUnary(
+    grpc::ServerUnaryReactor* reactor) {
+  return
+      [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); };
+}
+
+// ForwardStream: reads requests one after another, schedules each, and
+// writes each response when its task completes (one write in flight at a
+// time). Finishes once the client is done writing and every response is out.
+class ForwardStreamReactor final
+    : public grpc::ServerBidiReactor<v1::ForwardRequest, v1::ForwardResponse> {
+ public:
+  using Schedule = std::function<absl::Status(
+      const v1::ForwardRequest&, v1::ForwardResponse*,
+      absl::AnyInvocable<void(absl::Status)>)>;
+
+  explicit ForwardStreamReactor(Schedule schedule)
+      : schedule_(std::move(schedule)) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      absl::MutexLock lock(&mu_);
+      reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    auto response = std::make_unique<v1::ForwardResponse>();
+    v1::ForwardResponse* out = response.get();
+    {
+      absl::MutexLock lock(&mu_);
+      ++pending_;
+    }
+    const std::string request_id = request_.request_id();
+    const absl::Status scheduled =
+        schedule_(request_, out,
+                  [this, response = std::move(response),
+                   request_id](absl::Status status) mutable {
+                    Complete(std::move(response), request_id, status);
+                  });
+    // On a scheduling error the completion above was dropped uncalled.
+    if (!scheduled.ok()) {
+      auto failed = std::make_unique<v1::ForwardResponse>();
+      Complete(std::move(failed), request_id, scheduled);
+    }
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) write_failed_ = true;
+    WriteNextLocked();
+    MaybeFinishLocked();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Complete(std::unique_ptr<v1::ForwardResponse> response,
+                const std::string& request_id, const absl::Status& status) {
+    response->set_request_id(request_id);
+    response->set_status_code(static_cast<int32_t>(status.code()));
+    response->set_status_message(std::string(status.message()));
+    absl::MutexLock lock(&mu_);
+    --pending_;
+    outbox_.push_back(std::move(response));
+    WriteNextLocked();
+    MaybeFinishLocked();
+  }
+
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || outbox_.empty() || write_failed_) return;
+    in_flight_ = std::move(outbox_.front());
+    outbox_.pop_front();
+    writing_ = true;
+    StartWrite(in_flight_.get());
+  }
+
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || !reads_done_ || pending_ > 0 || writing_) return;
+    if (!outbox_.empty() && !write_failed_) return;
+    finished_ = true;
+    Finish(write_failed_ ? grpc::Status(grpc::StatusCode::CANCELLED,
+                                        "the client stopped reading")
+                         : grpc::Status::OK);
+  }
+
+  const Schedule schedule_;
+  v1::ForwardRequest request_;  // owned by the read in flight
+
+  absl::Mutex mu_;
+  std::deque<std::unique_ptr<v1::ForwardResponse>> outbox_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<v1::ForwardResponse> in_flight_ ABSL_GUARDED_BY(mu_);
+  int pending_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
 
 }  // namespace
 
@@ -154,9 +259,19 @@ grpc::ServerUnaryReactor* QLinearService::Forward(
     v1::ForwardResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Status status =
-      StartForward(context, *request, response, reactor);
+      ScheduleForward(context, *request, response, FinishUnary(reactor));
   if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
   return reactor;
+}
+
+grpc::ServerBidiReactor<v1::ForwardRequest, v1::ForwardResponse>*
+QLinearService::ForwardStream(grpc::CallbackServerContext* context) {
+  return new ForwardStreamReactor(
+      [this, context](const v1::ForwardRequest& request,
+                      v1::ForwardResponse* response,
+                      absl::AnyInvocable<void(absl::Status)> done) {
+        return ScheduleForward(context, request, response, std::move(done));
+      });
 }
 
 grpc::ServerUnaryReactor* QLinearService::Matmul(
@@ -192,10 +307,10 @@ grpc::ServerUnaryReactor* QLinearService::GetModel(
   return reactor;
 }
 
-absl::Status QLinearService::StartForward(grpc::CallbackServerContext* context,
-                                          const v1::ForwardRequest& request,
-                                          v1::ForwardResponse* response,
-                                          grpc::ServerUnaryReactor* reactor) {
+absl::Status QLinearService::ScheduleForward(
+    grpc::CallbackServerContext* context, const v1::ForwardRequest& request,
+    v1::ForwardResponse* response,
+    absl::AnyInvocable<void(absl::Status)> done) {
   QL_ASSIGN_OR_RETURN(ModelEntry entry, LookupModel(*registry_, request.model(),
                                                     request.version()));
   QL_ASSIGN_OR_RETURN(ForwardCall call,
@@ -205,7 +320,7 @@ absl::Status QLinearService::StartForward(grpc::CallbackServerContext* context,
   std::unique_ptr<batching::Task> task =
       MakeTask(context, entry, key, std::move(call.input), call.act_quant,
                request.priority(), request.request_id(),
-               request.return_timings(), response, reactor);
+               request.return_timings(), response, std::move(done));
   return batcher_->Schedule(entry.name, &task);
 }
 
@@ -222,7 +337,7 @@ absl::Status QLinearService::StartMatmul(grpc::CallbackServerContext* context,
   std::unique_ptr<batching::Task> task =
       MakeTask(context, entry, key, std::move(call.input), call.act_quant,
                request.priority(), request.request_id(),
-               request.return_timings(), response, reactor);
+               request.return_timings(), response, FinishUnary(reactor));
   return batcher_->Schedule(entry.name, &task);
 }
 

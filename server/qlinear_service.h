@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "qlinear/v1/qlinear.grpc.pb.h"
@@ -53,6 +54,10 @@ class QLinearService final : public v1::QLinear::CallbackService {
   grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* context,
                                      const v1::GetModelRequest* request,
                                      v1::GetModelResponse* response) override;
+  // A bidirectional stream of Forward calls; per-request errors travel in
+  // the response's status_code, so one bad request does not end the stream.
+  grpc::ServerBidiReactor<v1::ForwardRequest, v1::ForwardResponse>*
+  ForwardStream(grpc::CallbackServerContext* context) override;
   // Status codes: those of ModelManager::Load, UNAUTHENTICATED and
   // PERMISSION_DENIED. The load runs on its own thread, not a gRPC one.
   grpc::ServerUnaryReactor* LoadModel(grpc::CallbackServerContext* context,
@@ -65,10 +70,11 @@ class QLinearService final : public v1::QLinear::CallbackService {
       v1::UnloadModelResponse* response) override;
 
  private:
-  absl::Status StartForward(grpc::CallbackServerContext* context,
-                            const v1::ForwardRequest& request,
-                            v1::ForwardResponse* response,
-                            grpc::ServerUnaryReactor* reactor);
+  // Validates `request` and schedules it; `done` gets the outcome.
+  absl::Status ScheduleForward(grpc::CallbackServerContext* context,
+                               const v1::ForwardRequest& request,
+                               v1::ForwardResponse* response,
+                               absl::AnyInvocable<void(absl::Status)> done);
   absl::Status StartMatmul(grpc::CallbackServerContext* context,
                            const v1::MatmulRequest& request,
                            v1::MatmulResponse* response,

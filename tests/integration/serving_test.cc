@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -181,6 +182,39 @@ TEST_F(ServingTest, ShutdownDrainsQueuedCallsAndRefusesNewOnes) {
                        std::chrono::seconds(5));
   const grpc::Status s = stub_->Forward(&context, Request(1, 9), &late);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ServingTest, ForwardStreamPipelinesRequestsWithPerRequestStatus) {
+  StartServer(/*delay_us=*/0);
+  grpc::ClientContext context;
+  auto stream = stub_->ForwardStream(&context);
+  std::vector<v1::ForwardRequest> requests;
+  for (uint32_t i = 0; i < 6; ++i) {
+    v1::ForwardRequest request = Request(1 + i % 3, 40 + i, i % 2 == 0);
+    request.set_request_id("r" + std::to_string(i));
+    if (i == 4) request.mutable_input()->set_dtype(v1::DATA_TYPE_BF16);  // bad
+    requests.push_back(request);
+    ASSERT_TRUE(stream->Write(request));
+  }
+  stream->WritesDone();
+  std::map<std::string, v1::ForwardResponse> by_id;
+  v1::ForwardResponse response;
+  while (stream->Read(&response)) by_id[response.request_id()] = response;
+  ASSERT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(by_id.size(), requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const v1::ForwardResponse& r = by_id["r" + std::to_string(i)];
+    if (i == 4) {
+      EXPECT_EQ(r.status_code(), grpc::StatusCode::INVALID_ARGUMENT);
+      EXPECT_THAT(r.status_message(), HasSubstr("input.dtype"));
+      continue;
+    }
+    ASSERT_EQ(r.status_code(), 0) << r.status_message();
+    const ActQuant mode =
+        i % 2 == 0 ? ActQuant::kInt8AsymPerToken : ActQuant::kNone;
+    EXPECT_EQ(r.output().data(),
+              ReferenceForward(*local_, requests[i].input(), 0, 2, mode));
+  }
 }
 
 }  // namespace
