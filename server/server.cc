@@ -138,6 +138,7 @@ Server::Server(ServerOptions options)
   manager_ = std::make_unique<ModelManager>(
       options_.model_repository, registry_.get(), batcher_.get(), pool_.get(),
       options_.max_queued_rows);
+  stats_ = std::make_unique<StatsRegistry>();
 }
 
 Server::~Server() {
@@ -181,6 +182,9 @@ absl::Status Server::Start() {
   service_ = std::make_unique<QLinearService>(registry_.get(), batcher_.get(),
                                               manager_.get(), limits,
                                               options_.admin_token);
+  kserve_service_ = std::make_unique<KServeService>(
+      registry_.get(), batcher_.get(), manager_.get(), stats_.get(), limits,
+      options_.admin_token);
   executor_ = std::make_unique<batching::Executor>(batcher_.get(), pool_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -196,6 +200,7 @@ absl::Status Server::Start() {
   builder.AddListeningPort(address, credentials, &selected_port);
   builder.SetMaxReceiveMessageSize(max_receive);
   builder.RegisterService(service_.get());
+  builder.RegisterService(kserve_service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || selected_port == 0) {
     server_.reset();

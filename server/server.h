@@ -1,6 +1,6 @@
 // Server: the qlinear gRPC server. Create() loads the models, then listens
-// on one port with qlinear.v1.QLinear, grpc.health.v1.Health and server
-// reflection (v1alpha).
+// on one port with qlinear.v1.QLinear, inference.GRPCInferenceService (KServe
+// v2), grpc.health.v1.Health and server reflection (v1alpha).
 //
 // Thread-safe: Shutdown() may be called from any thread (e.g. a signal
 // watcher) while another thread is in Wait().
@@ -19,9 +19,11 @@
 #include "kernels/thread_pool.h"
 #include "server/batching/batcher.h"
 #include "server/batching/executor.h"
+#include "server/kserve_service.h"
 #include "server/model_manager.h"
 #include "server/model_registry.h"
 #include "server/qlinear_service.h"
+#include "server/stats.h"
 
 namespace qlinear::server {
 
@@ -77,6 +79,9 @@ class Server {
   // The port the server listens on (the chosen one when options.port was 0).
   int port() const { return port_; }
 
+  // Per model version serving counters. Valid for the server's life.
+  const StatsRegistry& stats() const { return *stats_; }
+
   // The model lifecycle (load, unload, index). Valid for the server's life.
   ModelManager* models() { return manager_.get(); }
 
@@ -108,7 +113,9 @@ class Server {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<batching::Batcher> batcher_;
   std::unique_ptr<ModelManager> manager_;
+  std::unique_ptr<StatsRegistry> stats_;
   std::unique_ptr<QLinearService> service_;
+  std::unique_ptr<KServeService> kserve_service_;
   std::unique_ptr<batching::Executor> executor_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

@@ -30,34 +30,8 @@ absl::Status InvalidField(absl::string_view field, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
 }
 
-std::string ShapeString(const v1::Tensor& tensor) {
-  return absl::StrCat("[", absl::StrJoin(tensor.shape(), ", "), "]");
-}
-
-// Layers [begin, end) of a Forward request, defaults applied.
-absl::StatusOr<std::pair<size_t, size_t>> ResolveLayerRange(
-    const v1::ForwardRequest& request, const model::LinearStack& model) {
-  const size_t num_layers = model.num_layers();
-  const size_t begin = request.has_layer_start() ? request.layer_start() : 0;
-  const size_t end = request.has_layer_end() ? request.layer_end() : num_layers;
-  if (begin >= num_layers) {
-    return InvalidField(
-        "layer_start",
-        absl::StrCat(begin, " is out of range for model '", request.model(),
-                     "' with ", num_layers, " layers"));
-  }
-  if (end > num_layers) {
-    return InvalidField(
-        "layer_end",
-        absl::StrCat(end, " is out of range for model '", request.model(),
-                     "' with ", num_layers, " layers"));
-  }
-  if (begin >= end) {
-    return InvalidField(
-        "layer_start",
-        absl::StrCat(begin, " must be less than layer_end ", end));
-  }
-  return std::make_pair(begin, end);
+std::string ShapeString(absl::Span<const int64_t> shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
 
 }  // namespace
@@ -100,13 +74,108 @@ absl::StatusOr<ActQuant> ResolveActQuant(v1::ActQuant requested,
   }
 }
 
+absl::StatusOr<std::pair<size_t, size_t>> ResolveLayerRange(
+    std::optional<int64_t> start, std::optional<int64_t> end,
+    const model::LinearStack& model, std::string_view model_name,
+    std::string_view start_field, std::string_view end_field) {
+  const int64_t num_layers = static_cast<int64_t>(model.num_layers());
+  const int64_t begin = start.value_or(0);
+  const int64_t stop = end.value_or(num_layers);
+  if (begin < 0 || begin >= num_layers) {
+    return InvalidField(
+        ToAbsl(start_field),
+        absl::StrCat(begin, " is out of range for model '", ToAbsl(model_name),
+                     "' with ", num_layers, " layers"));
+  }
+  if (stop < 0 || stop > num_layers) {
+    return InvalidField(
+        ToAbsl(end_field),
+        absl::StrCat(stop, " is out of range for model '", ToAbsl(model_name),
+                     "' with ", num_layers, " layers"));
+  }
+  if (begin >= stop) {
+    return InvalidField(ToAbsl(start_field),
+                        absl::StrCat(begin, " must be less than ",
+                                     ToAbsl(end_field), " ", stop));
+  }
+  return std::make_pair(static_cast<size_t>(begin), static_cast<size_t>(stop));
+}
+
+absl::StatusOr<size_t> CheckMatrixShape(absl::Span<const int64_t> shape,
+                                        size_t cols, int64_t max_rows,
+                                        std::string_view shape_field) {
+  const absl::string_view field = ToAbsl(shape_field);
+  if (shape.size() != 2 || shape[1] < 0 ||
+      static_cast<uint64_t>(shape[1]) != cols) {
+    return InvalidField(field, absl::StrCat("expected [M, ", cols, "], got ",
+                                            ShapeString(shape)));
+  }
+  const int64_t rows = shape[0];
+  if (rows < 1) {
+    return InvalidField(
+        field, absl::StrCat("M must be at least 1, got ", ShapeString(shape)));
+  }
+  if (rows > max_rows) {
+    return InvalidField(field, absl::StrCat(rows, " rows exceed the limit of ",
+                                            max_rows, " rows per request"));
+  }
+  return static_cast<size_t>(rows);
+}
+
+absl::StatusOr<DecodedInput> DecodeRawMatrix(std::string_view data, DType dtype,
+                                             size_t rows, size_t cols,
+                                             std::string_view data_field,
+                                             std::string_view dtype_label) {
+  const size_t count = rows * cols;
+  const size_t expected_bytes = count * DTypeSize(dtype);
+  if (data.size() != expected_bytes) {
+    return InvalidField(ToAbsl(data_field),
+                        absl::StrCat(data.size(), " bytes, expected ",
+                                     expected_bytes, " for shape [", rows, ", ",
+                                     cols, "] x ", ToAbsl(dtype_label)));
+  }
+  DecodedInput input;
+  input.rows = rows;
+  input.cols = cols;
+  input.values.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    const float x = LoadAsFloat(dtype, data.data(), i);
+    if (!std::isfinite(x)) {
+      return InvalidField(ToAbsl(data_field),
+                          absl::StrCat("element ", i, " is not finite"));
+    }
+    input.values[i] = x;
+  }
+  return input;
+}
+
+absl::StatusOr<DecodedInput> DecodeFloatMatrix(absl::Span<const float> values,
+                                               size_t rows, size_t cols,
+                                               std::string_view field) {
+  const size_t count = rows * cols;
+  if (values.size() != count) {
+    return InvalidField(ToAbsl(field),
+                        absl::StrCat(values.size(), " values, expected ", count,
+                                     " for shape [", rows, ", ", cols, "]"));
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (!std::isfinite(values[i])) {
+      return InvalidField(ToAbsl(field),
+                          absl::StrCat("element ", i, " is not finite"));
+    }
+  }
+  DecodedInput input;
+  input.rows = rows;
+  input.cols = cols;
+  input.values.assign(values.begin(), values.end());
+  return input;
+}
+
 absl::StatusOr<DecodedInput> DecodeMatrix(const v1::Tensor& tensor,
                                           std::string_view field, DType dtype,
                                           size_t cols, int64_t max_rows) {
   const absl::string_view name = ToAbsl(field);
   const std::string dtype_field = absl::StrCat(name, ".dtype");
-  const std::string shape_field = absl::StrCat(name, ".shape");
-  const std::string data_field = absl::StrCat(name, ".data");
   const absl::string_view model_dtype = ToAbsl(DTypeName(dtype));
 
   if (tensor.dtype() == v1::DATA_TYPE_UNSPECIFIED) {
@@ -120,45 +189,11 @@ absl::StatusOr<DecodedInput> DecodeMatrix(const v1::Tensor& tensor,
         absl::StrCat(DataTypeLabel(tensor.dtype()),
                      " does not match the model dtype ", model_dtype));
   }
-  if (tensor.shape_size() != 2 || tensor.shape(1) < 0 ||
-      static_cast<uint64_t>(tensor.shape(1)) != cols) {
-    return InvalidField(
-        shape_field,
-        absl::StrCat("expected [M, ", cols, "], got ", ShapeString(tensor)));
-  }
-  const int64_t rows = tensor.shape(0);
-  if (rows < 1) {
-    return InvalidField(shape_field, absl::StrCat("M must be at least 1, got ",
-                                                  ShapeString(tensor)));
-  }
-  if (rows > max_rows) {
-    return InvalidField(
-        shape_field, absl::StrCat(rows, " rows exceed the limit of ", max_rows,
-                                  " rows per request"));
-  }
-  const size_t count = static_cast<size_t>(rows) * cols;
-  const size_t expected_bytes = count * DTypeSize(dtype);
-  if (tensor.data().size() != expected_bytes) {
-    return InvalidField(
-        data_field,
-        absl::StrCat(tensor.data().size(), " bytes, expected ", expected_bytes,
-                     " for shape ", ShapeString(tensor), " x ", model_dtype));
-  }
-
-  DecodedInput input;
-  input.rows = static_cast<size_t>(rows);
-  input.cols = cols;
-  input.values.resize(count);
-  const char* data = tensor.data().data();
-  for (size_t i = 0; i < count; ++i) {
-    const float x = LoadAsFloat(dtype, data, i);
-    if (!std::isfinite(x)) {
-      return InvalidField(data_field,
-                          absl::StrCat("element ", i, " is not finite"));
-    }
-    input.values[i] = x;
-  }
-  return input;
+  QL_ASSIGN_OR_RETURN(const size_t rows,
+                      CheckMatrixShape(tensor.shape(), cols, max_rows,
+                                       absl::StrCat(name, ".shape")));
+  return DecodeRawMatrix(tensor.data(), dtype, rows, cols,
+                         absl::StrCat(name, ".data"), DTypeName(dtype));
 }
 
 void EncodeMatrix(DType dtype, size_t rows, size_t cols,
@@ -168,10 +203,14 @@ void EncodeMatrix(DType dtype, size_t rows, size_t cols,
   out->clear_shape();
   out->add_shape(static_cast<int64_t>(rows));
   out->add_shape(static_cast<int64_t>(cols));
-  std::string* data = out->mutable_data();
-  data->resize(values.size() * DTypeSize(dtype));
+  EncodeValues(dtype, values, out->mutable_data());
+}
+
+void EncodeValues(DType dtype, const std::vector<float>& values,
+                  std::string* out) {
+  out->resize(values.size() * DTypeSize(dtype));
   for (size_t i = 0; i < values.size(); ++i)
-    StoreFromFloat(dtype, values[i], data->data(), i);
+    StoreFromFloat(dtype, values[i], out->data(), i);
 }
 
 absl::StatusOr<ForwardCall> ValidateForwardRequest(
@@ -181,7 +220,15 @@ absl::StatusOr<ForwardCall> ValidateForwardRequest(
   QL_ASSIGN_OR_RETURN(
       call.act_quant,
       ResolveActQuant(request.act_quant(), model.manifest().default_act_quant));
-  QL_ASSIGN_OR_RETURN(auto range, ResolveLayerRange(request, model));
+  QL_ASSIGN_OR_RETURN(
+      auto range,
+      ResolveLayerRange(request.has_layer_start()
+                            ? std::optional<int64_t>(request.layer_start())
+                            : std::nullopt,
+                        request.has_layer_end()
+                            ? std::optional<int64_t>(request.layer_end())
+                            : std::nullopt,
+                        model, request.model(), "layer_start", "layer_end"));
   call.layer_begin = range.first;
   call.layer_end = range.second;
   if (!request.has_input()) return InvalidField("input", "required");

@@ -8,10 +8,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "kernels/types.h"
 #include "model/linear_stack.h"
 #include "qlinear/v1/qlinear.pb.h"
@@ -85,10 +88,47 @@ absl::StatusOr<DecodedInput> DecodeMatrix(const v1::Tensor& tensor,
                                           std::string_view field, DType dtype,
                                           size_t cols, int64_t max_rows);
 
+// Layers [begin, end) of a request: `start` (absent: 0) and `end` (absent:
+// the number of layers) of `model`, named `model_name` in messages. Errors:
+// INVALID_ARGUMENT naming `start_field` or `end_field`, e.g.
+// "layer_end: 9 is out of range for model 'm' with 3 layers".
+absl::StatusOr<std::pair<size_t, size_t>> ResolveLayerRange(
+    std::optional<int64_t> start, std::optional<int64_t> end,
+    const model::LinearStack& model, std::string_view model_name,
+    std::string_view start_field, std::string_view end_field);
+
+// Checks that `shape` is [M, cols] with 1 <= M <= max_rows and returns M.
+// Errors: INVALID_ARGUMENT naming `shape_field`, e.g.
+// "input.shape: expected [M, 1024], got [2, 512]".
+absl::StatusOr<size_t> CheckMatrixShape(absl::Span<const int64_t> shape,
+                                        size_t cols, int64_t max_rows,
+                                        std::string_view shape_field);
+
+// Decodes `data` as a row-major little-endian [rows, cols] matrix of `dtype`.
+// Errors: INVALID_ARGUMENT naming `data_field`: the byte length is not
+// rows * cols * DTypeSize(dtype) (the message shows the shape and
+// `dtype_label`), or an element is not finite.
+absl::StatusOr<DecodedInput> DecodeRawMatrix(std::string_view data, DType dtype,
+                                             size_t rows, size_t cols,
+                                             std::string_view data_field,
+                                             std::string_view dtype_label);
+
+// Takes `values` as a row-major [rows, cols] fp32 matrix. Errors:
+// INVALID_ARGUMENT naming `field`: not rows * cols values, or a value is not
+// finite.
+absl::StatusOr<DecodedInput> DecodeFloatMatrix(absl::Span<const float> values,
+                                               size_t rows, size_t cols,
+                                               std::string_view field);
+
 // Writes `values` ([rows, cols], fp32 holding values of `dtype`) to `out`
 // as a little-endian `dtype` tensor. REQUIRES: values.size() == rows * cols.
 void EncodeMatrix(DType dtype, size_t rows, size_t cols,
                   const std::vector<float>& values, v1::Tensor* out);
+
+// Writes `values` as little-endian `dtype` elements to `out` (replacing its
+// contents).
+void EncodeValues(DType dtype, const std::vector<float>& values,
+                  std::string* out);
 
 }  // namespace qlinear::server
 

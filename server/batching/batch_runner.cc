@@ -28,6 +28,8 @@ void RunBatch(Batch batch, const Clock& clock, ThreadPool* pool) {
   const BatchKey key = batch.tasks.front()->key;
   const model::LinearStack& stack = *batch.tasks.front()->stack;
   const size_t batch_rows = batch.rows();
+  // A copy: the tasks that hold it may complete (cancelled) before the end.
+  const std::shared_ptr<ModelStats> stats = batch.tasks.front()->stats;
 
   std::vector<std::unique_ptr<Task>>& tasks = batch.tasks;
   size_t width = stack.layer(key.layer_begin).k();
@@ -38,6 +40,7 @@ void RunBatch(Batch batch, const Clock& clock, ThreadPool* pool) {
   std::vector<float> next;
   std::vector<model::LayerTiming> timings;
   size_t layers_done = 0;
+  uint64_t compute_ns = 0;
 
   for (size_t layer = key.layer_begin; layer < key.layer_end; ++layer) {
     // Drop cancelled tasks (and their rows) before spending this layer.
@@ -64,7 +67,7 @@ void RunBatch(Batch batch, const Clock& clock, ThreadPool* pool) {
       offset += t.rows;
     }
     tasks.erase(keep, tasks.end());
-    if (tasks.empty()) return;
+    if (tasks.empty()) break;
 
     const Linear& linear = stack.layer(layer);
     next.resize(kept_rows * linear.n());
@@ -81,12 +84,18 @@ void RunBatch(Batch batch, const Clock& clock, ThreadPool* pool) {
       row += rows;
     }
     // One wall time per layer; each task's copy names its own mode's kernel.
-    timings.push_back({layer, linear.kernel_name(ActQuant::kNone),
-                       SecondsSince(layer_start)});
+    const double layer_seconds = SecondsSince(layer_start);
+    timings.push_back(
+        {layer, linear.kernel_name(ActQuant::kNone), layer_seconds});
+    compute_ns += static_cast<uint64_t>(layer_seconds * 1e9);
+    if (stats != nullptr) stats->RecordLayer(kept_rows);
     ++layers_done;
     std::swap(current, next);
     width = linear.n();
   }
+  if (stats != nullptr && layers_done > 0)
+    stats->RecordExecution(batch_rows, compute_ns);
+  if (tasks.empty()) return;  // every task was cancelled
 
   size_t row = 0;
   for (auto& t : tasks) {

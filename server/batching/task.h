@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "kernels/types.h"
 #include "model/linear_stack.h"
+#include "server/stats.h"
 
 namespace qlinear::server::batching {
 
@@ -58,6 +59,9 @@ struct Task {
   absl::Time deadline = absl::InfiniteFuture();  // dropped after it
   std::function<bool()> is_cancelled;            // may be empty
   TaskDone done;
+  // Counters of the model version, shared by its tasks; the batch runner
+  // records layers and batches in them. May be null (no statistics).
+  std::shared_ptr<ModelStats> stats;
 
   // Set by the batcher.
   absl::Time enqueued;

@@ -416,9 +416,11 @@ TEST_F(ServerTest, ReflectionListsTheServices) {
     }
   }
   ASSERT_TRUE(stream->Finish().ok());
-  EXPECT_THAT(services, ::testing::UnorderedElementsAre(
-                            "qlinear.v1.QLinear", "grpc.health.v1.Health",
-                            "grpc.reflection.v1alpha.ServerReflection"));
+  EXPECT_THAT(
+      services,
+      ::testing::UnorderedElementsAre(
+          "qlinear.v1.QLinear", "inference.GRPCInferenceService",
+          "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"));
 }
 
 TEST_F(ServerTest, ListModelsShowsTheLatestVersionOfEachModel) {
