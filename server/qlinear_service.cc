@@ -23,6 +23,42 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+uint64_t NanosSince(Clock::time_point start) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start)
+          .count());
+}
+
+// Records one request's outcome in its model's statistics.
+struct StatsRecorder {
+  std::shared_ptr<ModelStats> stats;  // null: no statistics
+  Rpc rpc = Rpc::kForward;
+  Clock::time_point start;        // handler entry
+  uint64_t compute_input_ns = 0;  // validating and decoding the input
+
+  void Success(size_t rows, const batching::TaskResult& result,
+               uint64_t compute_output_ns) const {
+    if (stats == nullptr) return;
+    RequestTimes times;
+    times.queue_ns = static_cast<uint64_t>(result.queue_seconds * 1e9);
+    times.compute_input_ns = compute_input_ns;
+    double layer_seconds = 0.0;
+    for (const model::LayerTiming& t : result.layers)
+      layer_seconds += t.kernel_seconds;
+    times.compute_infer_ns = static_cast<uint64_t>(layer_seconds * 1e9);
+    times.compute_output_ns = compute_output_ns;
+    times.total_ns = NanosSince(start);
+    stats->RecordSuccess(rpc, rows, times);
+  }
+
+  // Records `status` as a failure unless it is OK; returns it.
+  absl::Status Failure(absl::Status status) const {
+    if (!status.ok() && stats != nullptr)
+      stats->RecordFailure(rpc, status.code(), NanosSince(start));
+    return status;
+  }
+};
+
 absl::StatusOr<ModelEntry> LookupModel(const ModelRegistry& registry,
                                        const std::string& model,
                                        const std::string& version) {
@@ -72,8 +108,9 @@ std::unique_ptr<batching::Task> MakeTask(
     grpc::CallbackServerContext* context, const ModelEntry& entry,
     batching::BatchKey key, DecodedInput input, ActQuant act_quant,
     int32_t priority, std::string request_id, bool want_timings,
-    Response* response, absl::AnyInvocable<void(absl::Status)> finish) {
-  const Clock::time_point start = Clock::now();
+    Response* response, absl::AnyInvocable<void(absl::Status)> finish,
+    StatsRecorder recorder) {
+  const Clock::time_point start = recorder.start;
   auto task = std::make_unique<batching::Task>();
   task->key = key;
   task->stack = entry.stack;
@@ -83,16 +120,22 @@ std::unique_ptr<batching::Task> MakeTask(
   task->priority = priority;
   task->deadline = DeadlineOf(*context);
   task->is_cancelled = [context] { return context->IsCancelled(); };
+  task->stats = recorder.stats;
   task->done = [entry, request_id = std::move(request_id), want_timings,
-                response, finish = std::move(finish), start](
+                response, finish = std::move(finish), start,
+                recorder = std::move(recorder)](
                    absl::Status status, batching::TaskResult result) mutable {
     if (status.ok()) {
+      const Clock::time_point encode_start = Clock::now();
       const size_t rows = result.output.size() / result.cols;
       FillResponse(entry, request_id, rows, result.cols, result.output,
                    response);
       if (want_timings) {
         FillTimings(*entry.stack, result, start, response->mutable_timings());
       }
+      recorder.Success(rows, result, NanosSince(encode_start));
+    } else {
+      status = recorder.Failure(std::move(status));
     }
     finish(status);
   };
@@ -206,10 +249,12 @@ class ForwardStreamReactor final
 
 QLinearService::QLinearService(const ModelRegistry* registry,
                                batching::Batcher* batcher, ModelManager* models,
-                               RequestLimits limits, std::string admin_token)
+                               StatsRegistry* stats, RequestLimits limits,
+                               std::string admin_token)
     : registry_(registry),
       batcher_(batcher),
       models_(models),
+      stats_(stats),
       limits_(limits),
       admin_token_(std::move(admin_token)) {}
 
@@ -258,8 +303,8 @@ grpc::ServerUnaryReactor* QLinearService::Forward(
     grpc::CallbackServerContext* context, const v1::ForwardRequest* request,
     v1::ForwardResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const absl::Status status =
-      ScheduleForward(context, *request, response, FinishUnary(reactor));
+  const absl::Status status = ScheduleForward(context, *request, Rpc::kForward,
+                                              response, FinishUnary(reactor));
   if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
@@ -270,7 +315,8 @@ QLinearService::ForwardStream(grpc::CallbackServerContext* context) {
       [this, context](const v1::ForwardRequest& request,
                       v1::ForwardResponse* response,
                       absl::AnyInvocable<void(absl::Status)> done) {
-        return ScheduleForward(context, request, response, std::move(done));
+        return ScheduleForward(context, request, Rpc::kForwardStream, response,
+                               std::move(done));
       });
 }
 
@@ -307,38 +353,58 @@ grpc::ServerUnaryReactor* QLinearService::GetModel(
   return reactor;
 }
 
+std::shared_ptr<ModelStats> QLinearService::StatsFor(
+    const ModelEntry& entry) const {
+  if (stats_ == nullptr) return nullptr;
+  return stats_->GetOrCreate(
+      entry.name, entry.version,
+      static_cast<size_t>(entry.stack->manifest().batching.max_batch_rows));
+}
+
 absl::Status QLinearService::ScheduleForward(
     grpc::CallbackServerContext* context, const v1::ForwardRequest& request,
-    v1::ForwardResponse* response,
+    Rpc rpc, v1::ForwardResponse* response,
     absl::AnyInvocable<void(absl::Status)> done) {
+  StatsRecorder recorder;
+  recorder.start = Clock::now();
+  recorder.rpc = rpc;
   QL_ASSIGN_OR_RETURN(ModelEntry entry, LookupModel(*registry_, request.model(),
                                                     request.version()));
-  QL_ASSIGN_OR_RETURN(ForwardCall call,
-                      ValidateForwardRequest(request, *entry.stack, limits_));
-  const batching::BatchKey key{entry.stack.get(), call.layer_begin,
-                               call.layer_end, /*matmul=*/false};
+  recorder.stats = StatsFor(entry);
+  absl::StatusOr<ForwardCall> call =
+      ValidateForwardRequest(request, *entry.stack, limits_);
+  if (!call.ok()) return recorder.Failure(call.status());
+  recorder.compute_input_ns = NanosSince(recorder.start);
+  const batching::BatchKey key{entry.stack.get(), call->layer_begin,
+                               call->layer_end, /*matmul=*/false};
   std::unique_ptr<batching::Task> task =
-      MakeTask(context, entry, key, std::move(call.input), call.act_quant,
+      MakeTask(context, entry, key, std::move(call->input), call->act_quant,
                request.priority(), request.request_id(),
-               request.return_timings(), response, std::move(done));
-  return batcher_->Schedule(entry.name, &task);
+               request.return_timings(), response, std::move(done), recorder);
+  return recorder.Failure(batcher_->Schedule(entry.name, &task));
 }
 
 absl::Status QLinearService::StartMatmul(grpc::CallbackServerContext* context,
                                          const v1::MatmulRequest& request,
                                          v1::MatmulResponse* response,
                                          grpc::ServerUnaryReactor* reactor) {
+  StatsRecorder recorder;
+  recorder.start = Clock::now();
+  recorder.rpc = Rpc::kMatmul;
   QL_ASSIGN_OR_RETURN(ModelEntry entry, LookupModel(*registry_, request.model(),
                                                     request.version()));
-  QL_ASSIGN_OR_RETURN(MatmulCall call,
-                      ValidateMatmulRequest(request, *entry.stack, limits_));
-  const batching::BatchKey key{entry.stack.get(), call.layer, call.layer + 1,
+  recorder.stats = StatsFor(entry);
+  absl::StatusOr<MatmulCall> call =
+      ValidateMatmulRequest(request, *entry.stack, limits_);
+  if (!call.ok()) return recorder.Failure(call.status());
+  recorder.compute_input_ns = NanosSince(recorder.start);
+  const batching::BatchKey key{entry.stack.get(), call->layer, call->layer + 1,
                                /*matmul=*/true};
-  std::unique_ptr<batching::Task> task =
-      MakeTask(context, entry, key, std::move(call.input), call.act_quant,
-               request.priority(), request.request_id(),
-               request.return_timings(), response, FinishUnary(reactor));
-  return batcher_->Schedule(entry.name, &task);
+  std::unique_ptr<batching::Task> task = MakeTask(
+      context, entry, key, std::move(call->input), call->act_quant,
+      request.priority(), request.request_id(), request.return_timings(),
+      response, FinishUnary(reactor), recorder);
+  return recorder.Failure(batcher_->Schedule(entry.name, &task));
 }
 
 absl::Status QLinearService::DoGetModel(const v1::GetModelRequest& request,
@@ -352,6 +418,21 @@ absl::Status QLinearService::DoGetModel(const v1::GetModelRequest& request,
   response->set_dtype(ToProtoDataType(manifest.dtype));
   response->set_default_act_quant(ToProtoActQuant(manifest.default_act_quant));
   response->set_packed_bytes(stack.packed_bytes());
+  if (stats_ != nullptr) {
+    if (std::shared_ptr<const ModelStats> stats =
+            stats_->Find(entry.name, entry.version)) {
+      const ModelStatsSnapshot s = stats->Snapshot();
+      v1::ModelStats* out = response->mutable_stats();
+      out->set_success_count(s.success.count);
+      out->set_fail_count(s.fail.count);
+      out->set_inference_rows(s.inference_count);
+      out->set_batches(s.execution_count);
+      out->set_layers_executed(s.layers_executed);
+      out->set_row_layers_executed(s.row_layers_executed);
+      out->set_queue_seconds(static_cast<double>(s.queue.ns) * 1e-9);
+      out->set_compute_seconds(static_cast<double>(s.compute_infer.ns) * 1e-9);
+    }
+  }
   for (size_t i = 0; i < stack.num_layers(); ++i) {
     const model::LayerSpec& spec = stack.layer_spec(i);
     v1::LayerInfo* layer = response->add_layers();

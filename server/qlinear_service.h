@@ -19,17 +19,19 @@
 #include "server/batching/batcher.h"
 #include "server/model_manager.h"
 #include "server/model_registry.h"
+#include "server/stats.h"
 #include "server/validation.h"
 
 namespace qlinear::server {
 
 class QLinearService final : public v1::QLinear::CallbackService {
  public:
-  // `registry`, `batcher` and `models` are not owned and must outlive the
-  // service. A non-empty `admin_token` guards LoadModel and UnloadModel.
+  // `registry`, `batcher`, `models` and `stats` are not owned and must
+  // outlive the service; `stats` may be null (no statistics). A non-empty
+  // `admin_token` guards LoadModel and UnloadModel.
   QLinearService(const ModelRegistry* registry, batching::Batcher* batcher,
-                 ModelManager* models, RequestLimits limits,
-                 std::string admin_token);
+                 ModelManager* models, StatsRegistry* stats,
+                 RequestLimits limits, std::string admin_token);
   // Waits for admin calls still loading a model.
   ~QLinearService();
   QLinearService(const QLinearService&) = delete;
@@ -70,9 +72,10 @@ class QLinearService final : public v1::QLinear::CallbackService {
       v1::UnloadModelResponse* response) override;
 
  private:
-  // Validates `request` and schedules it; `done` gets the outcome.
+  // Validates `request` and schedules it; `done` gets the outcome. `rpc`
+  // labels it in the statistics.
   absl::Status ScheduleForward(grpc::CallbackServerContext* context,
-                               const v1::ForwardRequest& request,
+                               const v1::ForwardRequest& request, Rpc rpc,
                                v1::ForwardResponse* response,
                                absl::AnyInvocable<void(absl::Status)> done);
   absl::Status StartMatmul(grpc::CallbackServerContext* context,
@@ -81,11 +84,14 @@ class QLinearService final : public v1::QLinear::CallbackService {
                            grpc::ServerUnaryReactor* reactor);
   absl::Status DoGetModel(const v1::GetModelRequest& request,
                           v1::GetModelResponse* response) const;
+  // The counters of `entry` (null without a StatsRegistry).
+  std::shared_ptr<ModelStats> StatsFor(const ModelEntry& entry) const;
 
   // Constant after construction.
   const ModelRegistry* const registry_;
   batching::Batcher* const batcher_;
   ModelManager* const models_;
+  StatsRegistry* const stats_;
   const RequestLimits limits_;
   const std::string admin_token_;
 

@@ -180,8 +180,8 @@ absl::Status Server::Start() {
   RequestLimits limits;
   limits.max_rows_per_request = options_.max_rows_per_request;
   service_ = std::make_unique<QLinearService>(registry_.get(), batcher_.get(),
-                                              manager_.get(), limits,
-                                              options_.admin_token);
+                                              manager_.get(), stats_.get(),
+                                              limits, options_.admin_token);
   kserve_service_ = std::make_unique<KServeService>(
       registry_.get(), batcher_.get(), manager_.get(), stats_.get(), limits,
       options_.admin_token);

@@ -549,20 +549,18 @@ TEST_F(KServeTest, UnknownModelOrVersionIsNotFound) {
   EXPECT_THAT(status.error_message(), HasSubstr("has no version '7'"));
 }
 
-TEST_F(KServeTest, StatisticsCountEveryRequestAndBatch) {
+TEST_F(KServeTest, StatisticsCountEveryRequestOfBothApisAndEveryBatch) {
   const inference::ModelStatistics before = Statistics("stats");
   EXPECT_EQ(before.inference_stats().success().count(), 0u);
   EXPECT_EQ(before.execution_count(), 0u);
 
-  // 3 successes of 1, 2 and 3 rows; 2 failures of a known model.
-  uint64_t rows = 0;
+  // KServe: 3 successes of 1, 2 and 3 rows, and 2 failures.
   for (int m = 1; m <= 3; ++m) {
     ModelInferResponse response;
     ASSERT_TRUE(
         Infer(RawRequest("stats", RandomTensor(DType::kF32, m, 256, m), "FP32"),
               &response)
             .ok());
-    rows += m;
   }
   ModelInferRequest bad =
       RawRequest("stats", RandomTensor(DType::kF32, 1, 256, 9), "FP32");
@@ -571,6 +569,18 @@ TEST_F(KServeTest, StatisticsCountEveryRequestAndBatch) {
   EXPECT_FALSE(Infer(bad, &response).ok());
   (*bad.mutable_parameters())["nope"].set_bool_param(true);
   EXPECT_FALSE(Infer(bad, &response).ok());
+  // Native: 2 successes of 1 and 2 rows, and 1 failure.
+  NativeForward("stats", RandomTensor(DType::kF32, 1, 256, 10));
+  NativeForward("stats", RandomTensor(DType::kF32, 2, 256, 11));
+  {
+    v1::ForwardRequest request;
+    request.set_model("stats");
+    *request.mutable_input() = RandomTensor(DType::kF32, 1, 128, 12);
+    v1::ForwardResponse forward;
+    grpc::ClientContext context;
+    EXPECT_EQ(native_->Forward(&context, request, &forward).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
   // A request for an unknown model counts nowhere.
   EXPECT_FALSE(
       Infer(RawRequest("nope", RandomTensor(DType::kF32, 1, 256, 9), "FP32"),
@@ -581,28 +591,53 @@ TEST_F(KServeTest, StatisticsCountEveryRequestAndBatch) {
   EXPECT_EQ(after.name(), "stats");
   EXPECT_EQ(after.version(), "1");
   const inference::InferStatistics& s = after.inference_stats();
-  EXPECT_EQ(s.success().count(), 3u);
+  EXPECT_EQ(s.success().count(), 5u);
   EXPECT_GT(s.success().ns(), 0u);
-  EXPECT_EQ(s.fail().count(), 2u);
-  EXPECT_EQ(s.queue().count(), 3u);
-  EXPECT_EQ(s.compute_input().count(), 3u);
-  EXPECT_EQ(s.compute_infer().count(), 3u);
+  EXPECT_EQ(s.fail().count(), 3u);
+  EXPECT_EQ(s.queue().count(), 5u);
+  EXPECT_EQ(s.compute_input().count(), 5u);
+  EXPECT_EQ(s.compute_infer().count(), 5u);
   EXPECT_GT(s.compute_infer().ns(), 0u);
-  EXPECT_EQ(s.compute_output().count(), 3u);
-  EXPECT_EQ(after.inference_count(), rows);
-  // One at a time, so one batch per request, of its own rows.
-  EXPECT_EQ(after.execution_count(), 3u);
+  EXPECT_EQ(s.compute_output().count(), 5u);
+  EXPECT_EQ(after.inference_count(), 1u + 2u + 3u + 1u + 2u);
+  // One request at a time, so one batch per request, of its own rows.
+  EXPECT_EQ(after.execution_count(), 5u);
   ASSERT_EQ(after.batch_stats_size(), 3);
+  const uint64_t batches_of[] = {0, 2, 2, 1};
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(after.batch_stats(i).batch_size(), static_cast<uint64_t>(i + 1));
-    EXPECT_EQ(after.batch_stats(i).compute_infer().count(), 1u);
+    const auto& batch = after.batch_stats(i);
+    EXPECT_EQ(batch.batch_size(), static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(batch.compute_infer().count(), batches_of[i + 1]);
   }
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   EXPECT_GT(after.last_inference(), 0u);
   EXPECT_LE(after.last_inference(), static_cast<uint64_t>(now_ms));
-  EXPECT_EQ(Counters("stats").layers_executed, 3u * 2u);
+
+  // The same counters, by RPC and code, and through the native GetModel.
+  const ModelStatsSnapshot counters = Counters("stats");
+  const auto& infer = counters.requests[static_cast<int>(Rpc::kModelInfer)];
+  const auto& forward = counters.requests[static_cast<int>(Rpc::kForward)];
+  EXPECT_EQ(infer[grpc::StatusCode::OK], 3u);
+  EXPECT_EQ(infer[grpc::StatusCode::INVALID_ARGUMENT], 2u);
+  EXPECT_EQ(forward[grpc::StatusCode::OK], 2u);
+  EXPECT_EQ(forward[grpc::StatusCode::INVALID_ARGUMENT], 1u);
+  EXPECT_EQ(counters.layers_executed, 5u * 2u);
+  {
+    grpc::ClientContext context;
+    v1::GetModelRequest request;
+    request.set_model("stats");
+    v1::GetModelResponse model;
+    ASSERT_TRUE(native_->GetModel(&context, request, &model).ok());
+    EXPECT_EQ(model.stats().success_count(), 5u);
+    EXPECT_EQ(model.stats().fail_count(), 3u);
+    EXPECT_EQ(model.stats().inference_rows(), 9u);
+    EXPECT_EQ(model.stats().batches(), 5u);
+    EXPECT_EQ(model.stats().layers_executed(), 10u);
+    EXPECT_EQ(model.stats().row_layers_executed(), 9u * 2u);
+    EXPECT_GT(model.stats().compute_seconds(), 0.0);
+  }
 
   // No name: every loaded model.
   grpc::ClientContext context;
