@@ -1,0 +1,489 @@
+"""A typed client for qlinear's gRPC APIs.
+
+Client wraps one channel and offers:
+  - the native API qlinear.v1.QLinear: forward(), forward_with_timings(),
+    matmul(), models(), model(), load_model(), unload_model();
+  - the KServe v2 / Open Inference Protocol inference.GRPCInferenceService:
+    infer(), server_live(), server_ready(), model_ready(), statistics().
+    These use only the public protocol, so they also work against Triton or
+    any other KServe v2 server;
+  - the standard grpc.health.v1 service: health().
+
+Tensors are numpy arrays [M, K]; a 1-D array is taken as one row. Inputs are
+converted to the model's dtype (fp32, bf16 or fp16, looked up once per model
+version and cached). Outputs come back as float32 for fp32 and bf16 models
+(numpy has no bfloat16; the widening is exact) and float16 for fp16 models.
+
+Every failed call raises QLinearError with the gRPC status code and the
+server's message, which names the offending field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import grpc
+import numpy as np
+
+from . import _stubs
+
+pb = _stubs.qlinear_pb2
+kserve = _stubs.inference_pb2
+health_pb = _stubs.health_pb2
+
+# Model dtypes by their manifest names, with the wire names of both APIs.
+_NATIVE_DTYPES = {
+    "fp32": pb.DATA_TYPE_FP32,
+    "bf16": pb.DATA_TYPE_BF16,
+    "fp16": pb.DATA_TYPE_FP16,
+}
+_NATIVE_DTYPE_NAMES = {v: k for k, v in _NATIVE_DTYPES.items()}
+_KSERVE_DATATYPES = {"fp32": "FP32", "bf16": "BF16", "fp16": "FP16"}
+_DTYPE_OF_DATATYPE = {v: k for k, v in _KSERVE_DATATYPES.items()}
+_ACT_QUANTS = {
+    None: pb.ACT_QUANT_MODEL_DEFAULT,
+    "none": pb.ACT_QUANT_NONE,
+    "int8_asym_per_token": pb.ACT_QUANT_INT8_ASYM_PER_TOKEN,
+}
+_ACT_QUANT_NAMES = {
+    pb.ACT_QUANT_NONE: "none",
+    pb.ACT_QUANT_INT8_ASYM_PER_TOKEN: "int8_asym_per_token",
+}
+
+
+class QLinearError(Exception):
+    """A call that failed: its gRPC status code and the server's message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelStatus:
+    """One model the server knows (ListModels)."""
+    name: str
+    version: str
+    ready: bool
+    state: str  # READY, LOADING or UNAVAILABLE
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    in_features: int
+    out_features: int
+    format: str  # int4_opaque, intx_opaque or fp32
+    group_size: int
+    bits: int
+    bias: bool
+    activation: str
+    kernel: str  # the kernel of the model's default act_quant
+    packed_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelStats:
+    """Serving counters of one model version (GetModel)."""
+    success_count: int
+    fail_count: int
+    inference_rows: int
+    batches: int
+    layers_executed: int
+    row_layers_executed: int
+    queue_seconds: float
+    compute_seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """One model version, as GetModel describes it."""
+    name: str
+    version: str
+    dtype: str  # fp32, bf16 or fp16
+    default_act_quant: str  # none or int8_asym_per_token
+    layers: Tuple[LayerInfo, ...]
+    packed_bytes: int
+    stats: ModelStats
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerTiming:
+    layer: str
+    kernel: str
+    kernel_seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Timings:
+    """Where the time of one request went, measured in the server."""
+    total_seconds: float
+    queue_seconds: float
+    batch_rows: int
+    layers: Tuple[LayerTiming, ...]
+
+
+def _as_matrix(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim == 1:
+        x = x.reshape(1, -1)
+    if x.ndim != 2:
+        raise ValueError(f"expected a [M, K] array, got shape {x.shape}")
+    return x
+
+
+def encode(x: np.ndarray, dtype: str) -> bytes:
+    """The little-endian bytes of x in `dtype` (round to nearest even)."""
+    if dtype == "fp32":
+        return np.ascontiguousarray(x, dtype="<f4").tobytes()
+    if dtype == "fp16":
+        return np.ascontiguousarray(x, dtype="<f2").tobytes()
+    if dtype == "bf16":
+        bits = np.ascontiguousarray(x, dtype="<f4").view("<u4")
+        rounded = (bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1)))
+        out = (rounded >> 16).astype("<u2")
+        nan = np.isnan(np.ascontiguousarray(x, dtype="<f4"))
+        out[nan] = np.uint16(0x7FC0)
+        return out.tobytes()
+    raise ValueError(f"unknown dtype {dtype!r}")
+
+
+def decode(data: bytes, dtype: str, shape: Sequence[int]) -> np.ndarray:
+    """The array of `shape` held in `data` (float32 for fp32 and bf16)."""
+    if dtype == "fp32":
+        out = np.frombuffer(data, dtype="<f4").astype(np.float32)
+    elif dtype == "fp16":
+        out = np.frombuffer(data, dtype="<f2").astype(np.float16)
+    elif dtype == "bf16":
+        bits = np.frombuffer(data, dtype="<u2").astype(np.uint32) << 16
+        out = bits.view(np.float32)
+    else:
+        raise ValueError(f"unknown dtype {dtype!r}")
+    return out.reshape(tuple(shape))
+
+
+class Client:
+    """A connection to one qlinear server. Thread-safe, like its channel.
+
+    Use as a context manager, or call close().
+    """
+
+    def __init__(self,
+                 target: str,
+                 *,
+                 timeout: Optional[float] = 30.0,
+                 admin_token: Optional[str] = None,
+                 credentials: Optional[grpc.ChannelCredentials] = None,
+                 options: Sequence[Tuple[str, Any]] = ()) -> None:
+        """target: "host:port". timeout: default deadline of every call in
+        seconds (None: none). admin_token: sent as "authorization: Bearer"
+        on load_model/unload_model. credentials: TLS; None: plaintext."""
+        channel_options = [("grpc.max_receive_message_length", -1),
+                           ("grpc.max_send_message_length", -1)]
+        channel_options.extend(options)
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, channel_options)
+        else:
+            self._channel = grpc.secure_channel(target, credentials,
+                                                channel_options)
+        self._timeout = timeout
+        self._admin_token = admin_token
+        self._native = _stubs.qlinear_pb2_grpc.QLinearStub(self._channel)
+        self._kserve = _stubs.inference_pb2_grpc.GRPCInferenceServiceStub(
+            self._channel)
+        self._health = _stubs.health_pb2_grpc.HealthStub(self._channel)
+        self._native_dtypes: Dict[Tuple[str, str], str] = {}
+        self._kserve_inputs: Dict[Tuple[str, str], Tuple[str, str]] = {}
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing --------------------------------------------------------
+
+    def _call(self,
+              method: Callable[..., Any],
+              request: Any,
+              timeout: Optional[float] = None,
+              metadata: Optional[Sequence[Tuple[str, str]]] = None) -> Any:
+        try:
+            return method(request,
+                          timeout=self._timeout if timeout is None else timeout,
+                          metadata=metadata)
+        except grpc.RpcError as e:
+            raise QLinearError(e.code(), e.details() or "") from None
+
+    def _admin_metadata(self) -> Optional[List[Tuple[str, str]]]:
+        if not self._admin_token:
+            return None
+        return [("authorization", "Bearer " + self._admin_token)]
+
+    def _model_dtype(self, model: str, version: str) -> str:
+        key = (model, version)
+        if key not in self._native_dtypes:
+            self._native_dtypes[key] = self.model(model, version).dtype
+        return self._native_dtypes[key]
+
+    def _tensor(self, x: np.ndarray, dtype: str) -> Any:
+        x = _as_matrix(x)
+        return pb.Tensor(dtype=_NATIVE_DTYPES[dtype],
+                         shape=list(x.shape),
+                         data=encode(x, dtype))
+
+    @staticmethod
+    def _output(tensor: Any) -> np.ndarray:
+        return decode(tensor.data, _NATIVE_DTYPE_NAMES[tensor.dtype],
+                      tensor.shape)
+
+    # --- native API ------------------------------------------------------
+
+    def forward(self,
+                x: np.ndarray,
+                model: str = "default",
+                *,
+                version: str = "",
+                act_quant: Optional[str] = None,
+                layer_start: Optional[int] = None,
+                layer_end: Optional[int] = None,
+                priority: int = 0,
+                timeout: Optional[float] = None) -> np.ndarray:
+        """Runs x [M, K] through layers [layer_start, layer_end) of `model`
+        (all by default). act_quant: None (the model default), "none" or
+        "int8_asym_per_token". Returns [M, N]."""
+        return self.forward_with_timings(x,
+                                         model,
+                                         version=version,
+                                         act_quant=act_quant,
+                                         layer_start=layer_start,
+                                         layer_end=layer_end,
+                                         priority=priority,
+                                         timeout=timeout,
+                                         _timings=False)[0]
+
+    def forward_with_timings(self,
+                             x: np.ndarray,
+                             model: str = "default",
+                             *,
+                             version: str = "",
+                             act_quant: Optional[str] = None,
+                             layer_start: Optional[int] = None,
+                             layer_end: Optional[int] = None,
+                             priority: int = 0,
+                             timeout: Optional[float] = None,
+                             _timings: bool = True
+                             ) -> Tuple[np.ndarray, Optional[Timings]]:
+        """As forward(), plus the server's timings of the request."""
+        request = pb.ForwardRequest(
+            model=model,
+            version=version,
+            input=self._tensor(x, self._model_dtype(model, version)),
+            act_quant=_act_quant(act_quant),
+            priority=priority,
+            return_timings=_timings)
+        if layer_start is not None:
+            request.layer_start = layer_start
+        if layer_end is not None:
+            request.layer_end = layer_end
+        response = self._call(self._native.Forward, request, timeout)
+        timings = None
+        if _timings:
+            t = response.timings
+            timings = Timings(
+                total_seconds=t.total_seconds,
+                queue_seconds=t.queue_seconds,
+                batch_rows=t.batch_rows,
+                layers=tuple(
+                    LayerTiming(l.layer, l.kernel, l.kernel_seconds)
+                    for l in t.layers))
+        return self._output(response.output), timings
+
+    def matmul(self,
+               x: np.ndarray,
+               layer: str,
+               model: str = "default",
+               *,
+               version: str = "",
+               act_quant: Optional[str] = None,
+               priority: int = 0,
+               timeout: Optional[float] = None) -> np.ndarray:
+        """x [M, K] times the weights of one named layer, plus its bias,
+        without its activation function. Returns [M, N]."""
+        request = pb.MatmulRequest(
+            model=model,
+            version=version,
+            layer=layer,
+            input=self._tensor(x, self._model_dtype(model, version)),
+            act_quant=_act_quant(act_quant),
+            priority=priority)
+        response = self._call(self._native.Matmul, request, timeout)
+        return self._output(response.output)
+
+    def models(self) -> List[ModelStatus]:
+        """Every model loaded or in the repository, sorted by name."""
+        response = self._call(self._native.ListModels, pb.ListModelsRequest())
+        return [
+            ModelStatus(m.name, m.version, m.ready, m.state, m.reason)
+            for m in response.models
+        ]
+
+    def model(self, name: str, version: str = "") -> ModelInfo:
+        """Describes one model version (the serving one by default)."""
+        r = self._call(self._native.GetModel,
+                       pb.GetModelRequest(model=name, version=version))
+        s = r.stats
+        return ModelInfo(
+            name=r.name,
+            version=r.version,
+            dtype=_NATIVE_DTYPE_NAMES[r.dtype],
+            default_act_quant=_ACT_QUANT_NAMES[r.default_act_quant],
+            layers=tuple(
+                LayerInfo(l.name, l.in_features, l.out_features, l.format,
+                          l.group_size, l.bits, l.bias, l.activation, l.kernel,
+                          l.packed_bytes) for l in r.layers),
+            packed_bytes=r.packed_bytes,
+            stats=ModelStats(s.success_count, s.fail_count, s.inference_rows,
+                             s.batches, s.layers_executed,
+                             s.row_layers_executed, s.queue_seconds,
+                             s.compute_seconds))
+
+    def load_model(self, name: str, version: str = "") -> str:
+        """Loads (or swaps in) a model version; returns the version now
+        serving. Needs the admin token when the server has one."""
+        response = self._call(self._native.LoadModel,
+                              pb.LoadModelRequest(model=name, version=version),
+                              metadata=self._admin_metadata())
+        return response.version
+
+    def unload_model(self, name: str) -> None:
+        """Stops serving a model. Needs the admin token when set."""
+        self._call(self._native.UnloadModel,
+                   pb.UnloadModelRequest(model=name),
+                   metadata=self._admin_metadata())
+
+    # --- KServe v2 -------------------------------------------------------
+
+    def _kserve_input(self, model: str, version: str) -> Tuple[str, str]:
+        key = (model, version)
+        if key not in self._kserve_inputs:
+            metadata = self._call(
+                self._kserve.ModelMetadata,
+                kserve.ModelMetadataRequest(name=model, version=version))
+            if not metadata.inputs:
+                raise QLinearError(grpc.StatusCode.FAILED_PRECONDITION,
+                                   f"model {model!r} declares no input")
+            first = metadata.inputs[0]
+            if first.datatype not in _DTYPE_OF_DATATYPE:
+                raise QLinearError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"input datatype {first.datatype} is not FP32/BF16/FP16")
+            self._kserve_inputs[key] = (first.name, first.datatype)
+        return self._kserve_inputs[key]
+
+    def infer(self,
+              x: np.ndarray,
+              model: str = "default",
+              *,
+              version: str = "",
+              act_quant: Optional[str] = None,
+              layer_start: Optional[int] = None,
+              layer_end: Optional[int] = None,
+              priority: Optional[int] = None,
+              timeout_us: Optional[int] = None,
+              typed: bool = False,
+              request_id: str = "",
+              timeout: Optional[float] = None) -> np.ndarray:
+        """KServe v2 ModelInfer of x [M, K] as the model's first input.
+
+        The request parameters act_quant, layer_start, layer_end, priority
+        and timeout_us (the "timeout" parameter, microseconds) are sent only
+        when given. typed=True sends fp32_contents instead of
+        raw_input_contents (FP32 models only: the protocol defines no typed
+        contents for BF16 and FP16). Returns the first output.
+        """
+        name, datatype = self._kserve_input(model, version)
+        dtype = _DTYPE_OF_DATATYPE[datatype]
+        x = _as_matrix(x)
+        request = kserve.ModelInferRequest(model_name=model,
+                                           model_version=version,
+                                           id=request_id)
+        tensor = request.inputs.add(name=name,
+                                    datatype=datatype,
+                                    shape=list(x.shape))
+        if typed:
+            if dtype != "fp32":
+                raise ValueError(
+                    f"typed contents exist only for FP32, not {datatype}")
+            tensor.contents.fp32_contents.extend(
+                np.asarray(x, dtype=np.float32).ravel().tolist())
+        else:
+            request.raw_input_contents.append(encode(x, dtype))
+        params = request.parameters
+        if act_quant is not None:
+            params["act_quant"].string_param = act_quant
+        if layer_start is not None:
+            params["layer_start"].int64_param = layer_start
+        if layer_end is not None:
+            params["layer_end"].int64_param = layer_end
+        if priority is not None:
+            params["priority"].int64_param = priority
+        if timeout_us is not None:
+            params["timeout"].int64_param = timeout_us
+        response = self._call(self._kserve.ModelInfer, request, timeout)
+        if not response.outputs:
+            raise QLinearError(grpc.StatusCode.INTERNAL, "no output returned")
+        out = response.outputs[0]
+        out_dtype = _DTYPE_OF_DATATYPE.get(out.datatype)
+        if out_dtype is None:
+            raise QLinearError(grpc.StatusCode.INTERNAL,
+                               f"unexpected output datatype {out.datatype}")
+        if response.raw_output_contents:
+            return decode(response.raw_output_contents[0], out_dtype,
+                          out.shape)
+        return np.asarray(out.contents.fp32_contents,
+                          dtype=np.float32).reshape(tuple(out.shape))
+
+    def server_live(self) -> bool:
+        return self._call(self._kserve.ServerLive,
+                          kserve.ServerLiveRequest()).live
+
+    def server_ready(self) -> bool:
+        return self._call(self._kserve.ServerReady,
+                          kserve.ServerReadyRequest()).ready
+
+    def model_ready(self, model: str, version: str = "") -> bool:
+        return self._call(
+            self._kserve.ModelReady,
+            kserve.ModelReadyRequest(name=model, version=version)).ready
+
+    def statistics(self, model: str = "", version: str = "") -> List[Any]:
+        """Triton's ModelStatistics (inference.ModelStatistics messages) of
+        one model, or of every loaded model."""
+        response = self._call(
+            self._kserve.ModelStatistics,
+            kserve.ModelStatisticsRequest(name=model, version=version))
+        return list(response.model_stats)
+
+    # --- health ----------------------------------------------------------
+
+    def health(self, service: str = "") -> str:
+        """The grpc.health.v1 status of `service` ("" is the server; a
+        model name is that model): SERVING, NOT_SERVING, ..."""
+        response = self._call(self._health.Check,
+                              health_pb.HealthCheckRequest(service=service))
+        return health_pb.HealthCheckResponse.ServingStatus.Name(
+            response.status)
+
+
+def _act_quant(name: Optional[str]) -> int:
+    if name not in _ACT_QUANTS:
+        raise ValueError(f"act_quant must be None, 'none' or "
+                         f"'int8_asym_per_token', not {name!r}")
+    return _ACT_QUANTS[name]
