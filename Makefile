@@ -1,12 +1,15 @@
 # The README's two commands. Each installs what it needs first.
 #   make run   installs dependencies, builds (Release) and serves the default model
 #   make test  installs dependencies, builds and runs every test through ctest
+#   make test-image  builds the container image (podman/buildah, no registry)
+#                    and smoke-tests it from outside (docs/deploy.md)
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 SERVER_ARGS ?=
+IMAGE ?= localhost/qlinear-server:dev
 
-.PHONY: deps configure build run test format format-check clean
+.PHONY: deps configure build run test test-image image format format-check clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -22,6 +25,15 @@ run: build
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# The image compiles the project inside the build; the host build provides the
+# qlinear-cli that tests the image from outside.
+image:
+	bash scripts/install-deps.sh --image
+	IMAGE=$(IMAGE) bash scripts/build-image.sh
+
+test-image: build image
+	bash tests/deploy/test_image.sh $(IMAGE) $(BUILD_DIR)/clients/cli/qlinear-cli
 
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i

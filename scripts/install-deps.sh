@@ -23,7 +23,27 @@ PACKAGES=(
   python3-torch
   # e2e helpers
   curl openssl
+  # offline Kubernetes manifest checks (tests/deploy)
+  yamllint
 )
+
+# tests/deploy also needs node + npm (kubernetes-models, js-yaml and
+# dockerfilelint go into a cache in the build tree). Debian's, unless a node
+# with npm is already on PATH (nodesource's nodejs bundles npm and conflicts
+# with Debian's npm package).
+if ! command -v npm > /dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
+
+# `install-deps.sh --image`: only what `make test-image` adds (image builds
+# with podman or buildah, runc instead of crun, debootstrap for the base image;
+# see scripts/build-image.sh), so `make test` stays lean.
+image_packages() {
+  PACKAGES=(podman buildah runc debootstrap)
+}
+if [ "${1:-}" = "--image" ]; then
+  image_packages
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
