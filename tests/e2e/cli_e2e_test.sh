@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# End-to-end smoke test of the real binaries over loopback: qlinear-server
-# on the embedded default model (port 0), then every qlinear-cli command,
-# then a SIGTERM shutdown. Bounded in time; needs no network beyond 127.0.0.1.
+# End-to-end test of the real binaries over loopback: qlinear-server on the
+# embedded default model (port 0), then every qlinear-cli command, then a
+# SIGTERM shutdown; then a second server on a small repository model with an
+# admin token, for load/unload. Bounded in time; needs no network beyond
+# 127.0.0.1.
 set -euo pipefail
 
 server_bin=$1
 cli_bin=$2
+source_dir=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 server_pid=""
 cleanup() {
@@ -16,19 +19,33 @@ trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; echo "--- server log" >&2; cat "$work/server.log" >&2; exit 1; }
 
-"$server_bin" --host 127.0.0.1 --port 0 > "$work/server.log" 2>&1 &
-server_pid=$!
+# start_server ARGS...: starts qlinear-server on port 0 and sets $server_pid
+# and $target once it logs its bound port (after loading its models).
+start_server() {
+  "$server_bin" --host 127.0.0.1 --port 0 "$@" > "$work/server.log" 2>&1 &
+  server_pid=$!
+  local port=""
+  for _ in $(seq 1 600); do
+    port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/server.log" | grep -o '[0-9]*$' || true)
+    [ -n "$port" ] && break
+    kill -0 "$server_pid" 2>/dev/null || fail "server exited during start-up"
+    sleep 0.1
+  done
+  [ -n "$port" ] || fail "server did not report a port within 60 s"
+  target="127.0.0.1:$port"
+}
 
-# The server logs its bound port once the model is loaded and it listens.
-port=""
-for _ in $(seq 1 600); do
-  port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/server.log" | grep -o '[0-9]*$' || true)
-  [ -n "$port" ] && break
-  kill -0 "$server_pid" 2>/dev/null || fail "server exited during start-up"
-  sleep 0.1
-done
-[ -n "$port" ] || fail "server did not report a port within 60 s"
-target="127.0.0.1:$port"
+# stop_server: SIGTERM, then expects a clean exit.
+stop_server() {
+  kill -TERM "$server_pid"
+  for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$server_pid" 2>/dev/null; then fail "server did not stop on SIGTERM"; fi
+  wait "$server_pid" || fail "server exit status $?"
+  server_pid=""
+  grep -q "stopped" "$work/server.log" || fail "no clean stop in the log"
+}
+
+start_server
 grep -q "event=model_loaded model=default version=1 layers=4" "$work/server.log" || fail "no load log line"
 
 [ "$("$cli_bin" --target "$target" health)" = "SERVING" ] || fail "health"
@@ -54,10 +71,82 @@ echo "$err" | grep -q "NOT_FOUND" || fail "unknown model: $err"
 if err=$("$cli_bin" --target "$target" matmul --layer fc9 2>&1); then fail "unknown layer succeeded"; fi
 echo "$err" | grep -q "has no layer 'fc9'" || fail "unknown layer: $err"
 
-kill -TERM "$server_pid"
-for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$server_pid" 2>/dev/null; then fail "server did not stop on SIGTERM"; fi
-wait "$server_pid" || fail "server exit status $?"
-server_pid=""
-grep -q "stopped" "$work/server.log" || fail "no clean stop in the log"
+# health of a named service; models (alias of list) with --json.
+[ "$("$cli_bin" --target "$target" health --service "")" = "SERVING" ] || fail "health of the server"
+"$cli_bin" --target "$target" models | grep -q "^default .*yes" || fail "models"
+"$cli_bin" --target "$target" models --json | grep -q '"name":"default"' || fail "models --json"
+
+# describe: shapes, formats, packed bytes and the kernel of each mode.
+echo "$describe" | grep -q "PACKED_BYTES KERNEL_NONE .*KERNEL_INT8" || fail "describe header: $describe"
+echo "$describe" | grep -q "fc1 .*w4_f32_gemm_[a-z0-9]* .*w4_dq8_gemm_[a-z0-9]*" || fail "describe kernels: $describe"
+json=$("$cli_bin" --target "$target" describe default --json)
+echo "$json" | grep -q '"kernel_int8_asym_per_token":"w4_dq8_gemm_' || fail "describe --json: $json"
+
+# --timings: the server's queue, batch rows and per-layer kernels.
+out=$("$cli_bin" --target "$target" forward --rows 3 --timings)
+echo "$out" | grep -q "batch rows 3" || fail "forward --timings: $out"
+echo "$out" | grep -q "fc4 .*w4_f32_gemm" || fail "forward --timings layers: $out"
+out=$("$cli_bin" --target "$target" forward --timings --json)
+echo "$out" | grep -q '"timings": {"total_seconds": ' || fail "forward --timings --json: $out"
+
+# .npy input and output: save an output [2, 1024] as .npy and feed it back
+# (K = 1024), through forward and through KServe infer: same result.
+"$cli_bin" --target "$target" forward --rows 2 --output "$work/x.npy" --json > /dev/null || fail "forward --output"
+head -c 6 "$work/x.npy" | grep -q "NUMPY" || fail "--output is not a .npy file"
+a=$("$cli_bin" --target "$target" forward --input "$work/x.npy" --json)
+echo "$a" | grep -q '"output_shape": \[2, 1024\]' || fail "forward --input .npy: $a"
+b=$("$cli_bin" --target "$target" infer --input "$work/x.npy" --json)
+[ "$(echo "$a" | grep -o '"first_values": \[[^]]*\]')" = "$(echo "$b" | grep -o '"first_values": \[[^]]*\]')" ] ||
+  fail "infer and forward differ: $a vs $b"
+# A float16 .npy [1, 1024] of 0.5 converts to the model's fp32.
+/usr/bin/python3 - "$work/h.npy" <<'PY'
+import struct, sys
+header = "{'descr': '<f2', 'fortran_order': False, 'shape': (1, 1024), }"
+header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+with open(sys.argv[1], "wb") as f:
+    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+    f.write(struct.pack("<H", 0x3800) * 1024)
+PY
+out=$("$cli_bin" --target "$target" matmul --layer fc1 --input "$work/h.npy" --act-quant int8_asym_per_token --json)
+echo "$out" | grep -q '"output_shape": \[1, 4096\]' || fail "matmul --input fp16 .npy: $out"
+if err=$("$cli_bin" --target "$target" forward --input "$work/h.npy" --layer-start 1 2>&1); then fail "wrong K accepted"; fi
+echo "$err" | grep -q "the model needs K = 4096" || fail "wrong K: $err"
+# Raw input: 1024 little-endian fp32 zeros.
+head -c 4096 /dev/zero > "$work/x.raw"
+"$cli_bin" --target "$target" forward --input "$work/x.raw" --json | grep -q '"output_shape": \[1, 1024\]' || fail "raw input"
+
+# infer (KServe v2 ModelInfer): random, act_quant and a layer range.
+out=$("$cli_bin" --target "$target" infer --rows 2 --act-quant int8_asym_per_token --json)
+echo "$out" | grep -q '"output_shape": \[2, 1024\]' || fail "infer: $out"
+out=$("$cli_bin" --target "$target" infer --layer-start 1 --layer-end 2 --json)
+echo "$out" | grep -q '"output_shape": \[1, 4096\]' || fail "infer layer range: $out"
+if err=$("$cli_bin" --target "$target" infer --model nope 2>&1); then fail "infer unknown model succeeded"; fi
+echo "$err" | grep -q "^error: NOT_FOUND: " || fail "infer unknown model: $err"
+
+# load/unload without a repository: the server's status comes back.
+if err=$("$cli_bin" --target "$target" load default 2>&1); then fail "load without a repository succeeded"; fi
+echo "$err" | grep -q "^error: FAILED_PRECONDITION: " || fail "load without a repository: $err"
+if "$cli_bin" --target "$target" bogus > /dev/null 2>&1; then fail "unknown command accepted"; fi
+set +e; "$cli_bin" --target "$target" describe > /dev/null 2>&1; code=$?; set -e
+[ "$code" = 2 ] || fail "usage error exit code $code"
+
+stop_server
+
+# A repository with a small model and an admin token: load and unload.
+/usr/bin/python3 "$source_dir/scripts/make-test-model.py" "$work/repo/tiny/1" --layers 256x256
+echo "s3cret-token" > "$work/token"
+start_server --model-repository "$work/repo" --admin-token-file "$work/token"
+"$cli_bin" --target "$target" forward --model tiny --json | grep -q '"output_shape": \[1, 256\]' || fail "tiny forward"
+if err=$("$cli_bin" --target "$target" unload tiny 2>&1); then fail "unload without the token succeeded"; fi
+echo "$err" | grep -q "^error: UNAUTHENTICATED: " || fail "unload without the token: $err"
+if err=$("$cli_bin" --target "$target" unload tiny --admin-token wrong 2>&1); then fail "unload with a wrong token succeeded"; fi
+echo "$err" | grep -q "^error: PERMISSION_DENIED: " || fail "unload with a wrong token: $err"
+out=$("$cli_bin" --target "$target" unload tiny --admin-token-file "$work/token") || fail "unload: $out"
+[ "$out" = "unloaded tiny" ] || fail "unload output: $out"
+"$cli_bin" --target "$target" models | grep -q "^tiny .*no" || fail "models after unload"
+if "$cli_bin" --target "$target" forward --model tiny > /dev/null 2>&1; then fail "forward after unload succeeded"; fi
+out=$(QLINEAR_ADMIN_TOKEN=s3cret-token "$cli_bin" --target "$target" load tiny --json) || fail "load: $out"
+echo "$out" | grep -q '"model":"tiny","version":"1"' || fail "load --json: $out"
+"$cli_bin" --target "$target" forward --model tiny --rows 2 --json | grep -q '"output_shape": \[2, 256\]' || fail "forward after load"
+stop_server
 echo "1 passed, 0 failed"

@@ -1,0 +1,82 @@
+#!/usr/bin/python3
+"""Writes a small deterministic model directory for tests and benchmarks.
+
+    make-test-model.py DIR [--layers 256x256] [--format int4_opaque]
+                           [--group-size 128] [--dtype fp32]
+
+DIR gets model.json and model.safetensors (float weights, quantized by the
+server at load). --layers lists the widths K0xK1x...xKn: one layer per
+adjacent pair, named fc1, fc2, ...; every layer has a bias, and SiLU between
+layers (none on the last). Standard library only: no numpy needed.
+"""
+import argparse
+import json
+import os
+import struct
+
+
+def floats(count, seed):
+    """count values in [-0.05, 0.05) from a 64-bit LCG (deterministic)."""
+    state = seed & 0xFFFFFFFFFFFFFFFF
+    out = []
+    for _ in range(count):
+        state = (state * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF
+        out.append(((state >> 40) / float(1 << 24) - 0.5) * 0.1)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dir")
+    parser.add_argument("--layers", default="256x256")
+    parser.add_argument("--format", default="int4_opaque",
+                        choices=["int4_opaque", "intx_opaque", "fp32"])
+    parser.add_argument("--group-size", type=int, default=128)
+    parser.add_argument("--bits", type=int, default=4)
+    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    widths = [int(w) for w in args.layers.split("x")]
+    if len(widths) < 2:
+        parser.error("--layers needs at least two widths, e.g. 256x256")
+    layers, tensors, blobs = [], {}, []
+    offset = 0
+    for i in range(len(widths) - 1):
+        k, n = widths[i], widths[i + 1]
+        name = "fc%d" % (i + 1)
+        layer = {"name": name, "in_features": k, "out_features": n, "bias": True,
+                 "activation": "silu" if i + 2 < len(widths) else "none",
+                 "format": args.format, "source": "float"}
+        if args.format != "fp32":
+            layer["group_size"] = args.group_size
+        if args.format == "intx_opaque":
+            layer["bits"] = args.bits
+            layer["mapping"] = "symmetric"
+        layers.append(layer)
+        for key, count in ((name + ".weight", n * k), (name + ".bias", n)):
+            blob = struct.pack("<%df" % count, *floats(count, args.seed * 1000 + len(blobs)))
+            shape = [n, k] if key.endswith(".weight") else [n]
+            tensors[key] = {"dtype": "F32", "shape": shape,
+                            "data_offsets": [offset, offset + len(blob)]}
+            blobs.append(blob)
+            offset += len(blob)
+
+    header = json.dumps(tensors, separators=(",", ":")).encode()
+    header += b" " * ((8 - len(header) % 8) % 8)
+    manifest = {"dtype": args.dtype, "default_act_quant": "none", "layers": layers,
+                "batching": {"max_batch_rows": 256, "max_queue_delay_us": 0,
+                             "max_queue_rows": 4096}}
+    os.makedirs(args.dir, exist_ok=True)
+    with open(os.path.join(args.dir, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(header)))
+        f.write(header)
+        for blob in blobs:
+            f.write(blob)
+    with open(os.path.join(args.dir, "model.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
