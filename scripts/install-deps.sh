@@ -25,6 +25,8 @@ PACKAGES=(
   curl openssl
   # offline Kubernetes manifest checks (tests/deploy)
   yamllint
+  # qlinear-bench --plot (latency vs throughput PNGs, through /usr/bin/python3)
+  python3-matplotlib
 )
 
 # tests/deploy also needs node + npm (kubernetes-models, js-yaml and
