@@ -219,15 +219,18 @@ void Linear::Run(const float* x, size_t m, ActQuant mode, bool apply_activation,
 }
 
 template <typename BlockFn>
-void Linear::RunBlocks(size_t m, size_t blocks, Activation activation, float* y,
-                       ThreadPool* pool, const BlockFn& block_fn) const {
+void Linear::RunBlocks(size_t m, size_t blocks, size_t blocks_per_call,
+                       Activation activation, float* y, ThreadPool* pool,
+                       const BlockFn& block_fn) const {
   static_assert(kW4BlockColumns == kWxBlockColumns && kW4MaxRows == kWxMaxRows);
   const size_t n = weights_.n;
   const float* bias = weights_.bias.empty() ? nullptr : weights_.bias.data();
   // Tasks split N into block ranges and, when there are few blocks, M into
   // row ranges. A row's outputs never depend on the split.
   const size_t threads = static_cast<size_t>(pool->num_threads());
-  const size_t blocks_per_task = std::max<size_t>(1, blocks / (4 * threads));
+  const size_t blocks_per_task =
+      (std::max<size_t>(1, blocks / (4 * threads)) + blocks_per_call - 1) /
+      blocks_per_call * blocks_per_call;
   const size_t block_tasks = (blocks + blocks_per_task - 1) / blocks_per_task;
   size_t rows_per_task = m;
   if (block_tasks < 2 * threads && m > 2 * kW4MaxRows) {
@@ -242,13 +245,15 @@ void Linear::RunBlocks(size_t m, size_t blocks, Activation activation, float* y,
     const size_t b_end = std::min(blocks, b_begin + blocks_per_task);
     const size_t m_begin = (task % row_tasks) * rows_per_task;
     const size_t m_end = std::min(m, m_begin + rows_per_task);
-    float* acc = Scratch<float>(kTileSlot, (m_end - m_begin) * kW4BlockColumns);
-    for (size_t b = b_begin; b < b_end; ++b) {
-      block_fn(b, m_begin, m_end, acc);
+    float* acc = Scratch<float>(
+        kTileSlot, (m_end - m_begin) * blocks_per_call * kW4BlockColumns);
+    for (size_t b = b_begin; b < b_end; b += blocks_per_call) {
+      const size_t nb = std::min(blocks_per_call, b_end - b);
+      block_fn(b, nb, m_begin, m_end, acc);
       const size_t n0 = b * kW4BlockColumns;
-      const size_t cols = std::min(kW4BlockColumns, n - n0);
+      const size_t cols = std::min(nb * kW4BlockColumns, n - n0);
       for (size_t r = m_begin; r < m_end; ++r) {
-        const float* c = acc + (r - m_begin) * kW4BlockColumns;
+        const float* c = acc + (r - m_begin) * nb * kW4BlockColumns;
         for (size_t j = 0; j < cols; ++j) {
           y[r * n + n0 + j] =
               EpilogueValue(c[j], bias, n0 + j, activation, weights_.dtype);
@@ -291,8 +296,8 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
 
   const bool tiled =
       !dq8 && w4_f32_tile_gemm_ != nullptr && m >= kW4TiledMinRows;
-  RunBlocks(m, p.blocks, activation, y, pool,
-            [&](size_t b, size_t m_begin, size_t m_end, float* acc) {
+  RunBlocks(m, p.blocks, /*blocks_per_call=*/1, activation, y, pool,
+            [&](size_t b, size_t nb, size_t m_begin, size_t m_end, float* acc) {
               if (tiled) {
                 RunW4TiledBlock(b, x + m_begin * p.k, m_end - m_begin, acc);
                 return;
@@ -370,21 +375,24 @@ void Linear::RunWx(const float* x, size_t m, ActQuant mode,
 
   const bool tiled =
       !dq8 && wx_f32_tile_gemm_ != nullptr && m >= kW4TiledMinRows;
-  RunBlocks(m, p.blocks, activation, y, pool,
-            [&](size_t b, size_t m_begin, size_t m_end, float* acc) {
+  // One or two rows of the weight-only mode: four blocks per kernel call,
+  // so that the kernel interleaves independent FMA chains.
+  const size_t blocks_per_call = !dq8 && !tiled && m <= 2 ? 4 : 1;
+  RunBlocks(m, p.blocks, blocks_per_call, activation, y, pool,
+            [&](size_t b, size_t nb, size_t m_begin, size_t m_end, float* acc) {
               if (tiled) {
                 RunWxTiledBlock(b, x + m_begin * geo.k, m_end - m_begin, acc);
                 return;
               }
               for (size_t r0 = m_begin; r0 < m_end; r0 += kWxMaxRows) {
                 const size_t rows_here = std::min(kWxMaxRows, m_end - r0);
-                float* c = acc + (r0 - m_begin) * kWxBlockColumns;
+                float* c = acc + (r0 - m_begin) * nb * kWxBlockColumns;
                 if (dq8) {
                   wx_dq8_(rows_here, qa + r0 * padded_k, padded_k, rows + r0,
                           p.block(b), geo, c, kWxBlockColumns);
                 } else {
-                  wx_f32_(rows_here, x + r0 * geo.k, geo.k, p.block(b), geo,
-                          weights_.dtype, c, kWxBlockColumns);
+                  wx_f32_(rows_here, nb, x + r0 * geo.k, geo.k, p.block(b), geo,
+                          weights_.dtype, c, nb * kWxBlockColumns);
                 }
               }
             });

@@ -62,12 +62,14 @@ class Linear {
  private:
   explicit Linear(LinearWeights weights) : weights_(std::move(weights)) {}
 
-  // Runs block_fn(block, m_begin, m_end, acc) for every 16-column block and
-  // row range of a split over `pool`, then the epilogue of those outputs.
-  // acc holds (m_end - m_begin) rows of 16 sums.
+  // Runs block_fn(block, nb, m_begin, m_end, acc) for every run of nb <=
+  // blocks_per_call 16-column blocks and row range of a split over `pool`,
+  // then the epilogue of those outputs. acc holds (m_end - m_begin) rows of
+  // nb * 16 sums.
   template <typename BlockFn>
-  void RunBlocks(size_t m, size_t blocks, Activation activation, float* y,
-                 ThreadPool* pool, const BlockFn& block_fn) const;
+  void RunBlocks(size_t m, size_t blocks, size_t blocks_per_call,
+                 Activation activation, float* y, ThreadPool* pool,
+                 const BlockFn& block_fn) const;
 
   void RunW4(const float* x, size_t m, ActQuant mode, Activation activation,
              float* y, ThreadPool* pool) const;

@@ -130,8 +130,12 @@ struct WxGeometry {
 
 // Weight-only mode: a holds fp32 values (also bf16/fp16 ones); ŵ is
 // R_T(R_T(q - zp) * scale) with T = `dtype`, exactly as the reference.
-using WxF32GemmFn = void (*)(size_t m, const float* a, size_t a_stride,
-                             const uint8_t* packed_block,
+// Computes `blocks` >= 1 consecutive blocks (packed_block, then every
+// geometry.groups * geometry.segment_bytes bytes): row r's sums of block b go
+// to c + r * c_stride + 16 * b. Several blocks at once let kernels interleave
+// independent FMA chains when m is small; results do not depend on it.
+using WxF32GemmFn = void (*)(size_t m, size_t blocks, const float* a,
+                             size_t a_stride, const uint8_t* packed_block,
                              const WxGeometry& geometry, DType dtype, float* c,
                              size_t c_stride);
 
@@ -158,15 +162,17 @@ using WxF32UnpackFn = void (*)(const uint8_t* packed_block,
                                const WxGeometry& geometry, DType dtype,
                                size_t k_begin, size_t k_count, float* w);
 
-void wx_f32_gemm_scalar(size_t m, const float* a, size_t a_stride,
-                        const uint8_t* packed_block, const WxGeometry& geometry,
-                        DType dtype, float* c, size_t c_stride);
-void wx_f32_gemm_avx2(size_t m, const float* a, size_t a_stride,
+void wx_f32_gemm_scalar(size_t m, size_t blocks, const float* a,
+                        size_t a_stride, const uint8_t* packed_block,
+                        const WxGeometry& geometry, DType dtype, float* c,
+                        size_t c_stride);
+void wx_f32_gemm_avx2(size_t m, size_t blocks, const float* a, size_t a_stride,
                       const uint8_t* packed_block, const WxGeometry& geometry,
                       DType dtype, float* c, size_t c_stride);
-void wx_f32_gemm_avx512(size_t m, const float* a, size_t a_stride,
-                        const uint8_t* packed_block, const WxGeometry& geometry,
-                        DType dtype, float* c, size_t c_stride);
+void wx_f32_gemm_avx512(size_t m, size_t blocks, const float* a,
+                        size_t a_stride, const uint8_t* packed_block,
+                        const WxGeometry& geometry, DType dtype, float* c,
+                        size_t c_stride);
 void wx_f32_unpack_avx512(const uint8_t* packed_block,
                           const WxGeometry& geometry, DType dtype,
                           size_t k_begin, size_t k_count, float* w);

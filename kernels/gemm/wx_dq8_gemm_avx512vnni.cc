@@ -19,27 +19,38 @@ inline __m512i Broadcast4Bytes(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-template <size_t MR>
+template <size_t MR, int kBits>
 void Dq8Gemm(const int8_t* a, size_t a_stride, const WxDq8Row* rows,
              const uint8_t* packed_block, const WxGeometry& geo, float* c,
              size_t c_stride) {
   __m512 acc[MR];
   for (size_t r = 0; r < MR; ++r) acc[r] = _mm512_setzero_ps();
-  const size_t unit_bytes = WxUnitBytes(geo.bits);
+  constexpr size_t unit_bytes = WxUnitBytes(kBits);
   const size_t group_k = geo.group_units * kWxUnitK;
   for (size_t g = 0; g < geo.groups; ++g) {
     const uint8_t* seg = packed_block + g * geo.segment_bytes;
-    __m512i dot[MR];
-    for (size_t r = 0; r < MR; ++r) dot[r] = _mm512_setzero_si512();
+    // Few rows make few dependency chains: quads then alternate between
+    // kChains partial sums per row (integer sums, so the order is free).
+    constexpr int kChains = MR >= 4 ? 1 : (MR >= 2 ? 2 : 4);
+    __m512i dot[kChains][MR];
+    for (int h = 0; h < kChains; ++h) {
+      for (size_t r = 0; r < MR; ++r) dot[h][r] = _mm512_setzero_si512();
+    }
     for (size_t u = 0; u < geo.group_units; ++u) {
       __m512i q[4];
-      WxUnpackUnit(seg + kWxHeaderBytes + u * unit_bytes, geo.bits, q);
+      WxUnpackUnitT<kBits>(seg + kWxHeaderBytes + u * unit_bytes, q);
       const int8_t* x = a + g * group_k + u * kWxUnitK;
       for (int t = 0; t < 4; ++t) {
         for (size_t r = 0; r < MR; ++r) {
-          dot[r] = _mm512_dpbusd_epi32(
-              dot[r], q[t], Broadcast4Bytes(x + r * a_stride + 4 * t));
+          dot[t % kChains][r] =
+              _mm512_dpbusd_epi32(dot[t % kChains][r], q[t],
+                                  Broadcast4Bytes(x + r * a_stride + 4 * t));
         }
+      }
+    }
+    for (int h = 1; h < kChains; ++h) {
+      for (size_t r = 0; r < MR; ++r) {
+        dot[0][r] = _mm512_add_epi32(dot[0][r], dot[h][r]);
       }
     }
     const __m512 scale = _mm512_loadu_ps(seg);
@@ -47,10 +58,10 @@ void Dq8Gemm(const int8_t* a, size_t a_stride, const WxDq8Row* rows,
     const __m512i zero = _mm512_cvtepu8_epi32(
         _mm_loadu_si128(reinterpret_cast<const __m128i*>(seg + 128)));
     for (size_t r = 0; r < MR; ++r) {
-      // isum = Σqa·u - zp_a·Σu - zero·Σ(qa - zp_a), wrapping int32 (the
-      // result itself fits).
+      // isum = Σqa·u - zp_a·Σu - zero·Σ(qa - zp_a) (docs/numerics.md), in
+      // wrapping int32 arithmetic: the result itself fits.
       __m512i isum = _mm512_sub_epi32(
-          dot[r],
+          dot[0][r],
           _mm512_mullo_epi32(_mm512_set1_epi32(rows[r].zero_point), code_sum));
       isum = _mm512_sub_epi32(
           isum, _mm512_mullo_epi32(zero, _mm512_set1_epi32(rows[r].asum[g])));
@@ -62,6 +73,30 @@ void Dq8Gemm(const int8_t* a, size_t a_stride, const WxDq8Row* rows,
   for (size_t r = 0; r < MR; ++r) _mm512_storeu_ps(c + r * c_stride, acc[r]);
 }
 
+template <size_t MR>
+void Dq8GemmBits(const int8_t* a, size_t a_stride, const WxDq8Row* rows,
+                 const uint8_t* packed_block, const WxGeometry& geo, float* c,
+                 size_t c_stride) {
+  switch (geo.bits) {
+    case 1:
+      return Dq8Gemm<MR, 1>(a, a_stride, rows, packed_block, geo, c, c_stride);
+    case 2:
+      return Dq8Gemm<MR, 2>(a, a_stride, rows, packed_block, geo, c, c_stride);
+    case 3:
+      return Dq8Gemm<MR, 3>(a, a_stride, rows, packed_block, geo, c, c_stride);
+    case 4:
+      return Dq8Gemm<MR, 4>(a, a_stride, rows, packed_block, geo, c, c_stride);
+    case 5:
+      return Dq8Gemm<MR, 5>(a, a_stride, rows, packed_block, geo, c, c_stride);
+    case 6:
+      return Dq8Gemm<MR, 6>(a, a_stride, rows, packed_block, geo, c, c_stride);
+    case 7:
+      return Dq8Gemm<MR, 7>(a, a_stride, rows, packed_block, geo, c, c_stride);
+    default:
+      return Dq8Gemm<MR, 8>(a, a_stride, rows, packed_block, geo, c, c_stride);
+  }
+}
+
 }  // namespace
 
 void wx_dq8_gemm_avx512vnni(size_t m, const int8_t* a, size_t a_stride,
@@ -71,21 +106,29 @@ void wx_dq8_gemm_avx512vnni(size_t m, const int8_t* a, size_t a_stride,
   assert(m >= 1 && m <= kWxMaxRows);
   switch (m) {
     case 1:
-      return Dq8Gemm<1>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+      return Dq8GemmBits<1>(a, a_stride, rows, packed_block, geometry, c,
+                            c_stride);
     case 2:
-      return Dq8Gemm<2>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+      return Dq8GemmBits<2>(a, a_stride, rows, packed_block, geometry, c,
+                            c_stride);
     case 3:
-      return Dq8Gemm<3>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+      return Dq8GemmBits<3>(a, a_stride, rows, packed_block, geometry, c,
+                            c_stride);
     case 4:
-      return Dq8Gemm<4>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+      return Dq8GemmBits<4>(a, a_stride, rows, packed_block, geometry, c,
+                            c_stride);
     case 5:
-      return Dq8Gemm<5>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+      return Dq8GemmBits<5>(a, a_stride, rows, packed_block, geometry, c,
+                            c_stride);
     case 6:
-      return Dq8Gemm<6>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+      return Dq8GemmBits<6>(a, a_stride, rows, packed_block, geometry, c,
+                            c_stride);
     case 7:
-      return Dq8Gemm<7>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+      return Dq8GemmBits<7>(a, a_stride, rows, packed_block, geometry, c,
+                            c_stride);
     default:
-      return Dq8Gemm<8>(a, a_stride, rows, packed_block, geometry, c, c_stride);
+      return Dq8GemmBits<8>(a, a_stride, rows, packed_block, geometry, c,
+                            c_stride);
   }
 }
 

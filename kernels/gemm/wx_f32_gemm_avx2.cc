@@ -118,20 +118,26 @@ void F32GemmRows(size_t m, const float* a, size_t a_stride,
 
 }  // namespace
 
-void wx_f32_gemm_avx2(size_t m, const float* a, size_t a_stride,
+void wx_f32_gemm_avx2(size_t m, size_t blocks, const float* a, size_t a_stride,
                       const uint8_t* packed_block, const WxGeometry& geometry,
                       DType dtype, float* c, size_t c_stride) {
-  assert(m >= 1 && m <= kWxMaxRows);
-  switch (dtype) {
-    case DType::kF32:
-      return F32GemmRows<DType::kF32>(m, a, a_stride, packed_block, geometry, c,
-                                      c_stride);
-    case DType::kBF16:
-      return F32GemmRows<DType::kBF16>(m, a, a_stride, packed_block, geometry,
-                                       c, c_stride);
-    case DType::kF16:
-      return F32GemmRows<DType::kF16>(m, a, a_stride, packed_block, geometry, c,
-                                      c_stride);
+  assert(m >= 1 && m <= kWxMaxRows && blocks >= 1);
+  const size_t block_bytes = geometry.groups * geometry.segment_bytes;
+  for (size_t b = 0; b < blocks; ++b) {
+    const uint8_t* block = packed_block + b * block_bytes;
+    float* cb = c + b * kWxBlockColumns;
+    switch (dtype) {
+      case DType::kF32:
+        F32GemmRows<DType::kF32>(m, a, a_stride, block, geometry, cb, c_stride);
+        break;
+      case DType::kBF16:
+        F32GemmRows<DType::kBF16>(m, a, a_stride, block, geometry, cb,
+                                  c_stride);
+        break;
+      case DType::kF16:
+        F32GemmRows<DType::kF16>(m, a, a_stride, block, geometry, cb, c_stride);
+        break;
+    }
   }
 }
 

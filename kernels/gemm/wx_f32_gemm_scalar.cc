@@ -9,14 +9,19 @@
 
 namespace qlinear {
 
-void wx_f32_gemm_scalar(size_t m, const float* a, size_t a_stride,
-                        const uint8_t* packed_block, const WxGeometry& geometry,
-                        DType dtype, float* c, size_t c_stride) {
-  assert(m >= 1 && m <= kWxMaxRows);
+void wx_f32_gemm_scalar(size_t m, size_t blocks, const float* a,
+                        size_t a_stride, const uint8_t* packed_blocks,
+                        const WxGeometry& geometry, DType dtype, float* c,
+                        size_t c_stride) {
+  assert(m >= 1 && m <= kWxMaxRows && blocks >= 1);
   const WxGeometry& geo = geometry;
   const size_t unit_bytes = WxUnitBytes(geo.bits);
   for (size_t r = 0; r < m; ++r) {
-    for (size_t j = 0; j < kWxBlockColumns; ++j) {
+    for (size_t col = 0; col < blocks * kWxBlockColumns; ++col) {
+      const size_t j = col % kWxBlockColumns;
+      const uint8_t* packed_block = packed_blocks + (col / kWxBlockColumns) *
+                                                        geo.groups *
+                                                        geo.segment_bytes;
       float acc = 0.0f;
       for (size_t g = 0; g < geo.groups; ++g) {
         const uint8_t* seg = packed_block + g * geo.segment_bytes;
@@ -34,7 +39,7 @@ void wx_f32_gemm_scalar(size_t m, const float* a, size_t a_stride,
           acc = std::fma(x[i], w, acc);
         }
       }
-      c[r * c_stride + j] = acc;
+      c[r * c_stride + col] = acc;
     }
   }
 }
