@@ -1,6 +1,7 @@
 #include "kernels/linear.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -46,6 +47,11 @@ T* Scratch(ScratchSlot slot, size_t count) {
     capacity[slot] = bytes;
   }
   return reinterpret_cast<T*>(buffers[slot].get());
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 }  // namespace
@@ -204,15 +210,17 @@ std::string_view Linear::kernel_name(ActQuant mode) const {
 }
 
 void Linear::Run(const float* x, size_t m, ActQuant mode, bool apply_activation,
-                 float* y, ThreadPool* pool) const {
+                 float* y, ThreadPool* pool, double* act_quant_seconds) const {
   const Activation activation =
       apply_activation ? weights_.activation : Activation::kNone;
   if (weights_.format == WeightFormat::kInt4Opaque) {
-    RunW4(x, m, mode, activation, y, pool != nullptr ? pool : &ComputePool());
+    RunW4(x, m, mode, activation, y, pool != nullptr ? pool : &ComputePool(),
+          act_quant_seconds);
     return;
   }
   if (weights_.format == WeightFormat::kIntxOpaque) {
-    RunWx(x, m, mode, activation, y, pool != nullptr ? pool : &ComputePool());
+    RunWx(x, m, mode, activation, y, pool != nullptr ? pool : &ComputePool(),
+          act_quant_seconds);
     return;
   }
   reference::Linear(weights_, x, m, mode, activation, y);
@@ -264,12 +272,14 @@ void Linear::RunBlocks(size_t m, size_t blocks, size_t blocks_per_call,
 }
 
 void Linear::RunW4(const float* x, size_t m, ActQuant mode,
-                   Activation activation, float* y, ThreadPool* pool) const {
+                   Activation activation, float* y, ThreadPool* pool,
+                   double* act_quant_seconds) const {
   const PackedW4& p = packed_w4_;
   const size_t groups = p.k / p.group_size;
   const bool dq8 = mode == ActQuant::kInt8AsymPerToken;
 
   // Per-row activation quantization (docs/numerics.md): ua = qa + 128.
+  const auto quant_start = std::chrono::steady_clock::now();
   uint8_t* ua = nullptr;
   Dq8Row* rows = nullptr;
   if (dq8) {
@@ -294,6 +304,9 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
     }
   }
 
+  if (dq8 && act_quant_seconds != nullptr) {
+    *act_quant_seconds += SecondsSince(quant_start);
+  }
   const bool tiled =
       !dq8 && w4_f32_tile_gemm_ != nullptr && m >= kW4TiledMinRows;
   RunBlocks(m, p.blocks, /*blocks_per_call=*/1, activation, y, pool,
@@ -339,7 +352,8 @@ void Linear::RunW4TiledBlock(size_t block, const float* x, size_t m,
 }
 
 void Linear::RunWx(const float* x, size_t m, ActQuant mode,
-                   Activation activation, float* y, ThreadPool* pool) const {
+                   Activation activation, float* y, ThreadPool* pool,
+                   double* act_quant_seconds) const {
   const PackedWx& p = packed_wx_;
   const WxGeometry& geo = p.geometry;
   const bool dq8 = mode == ActQuant::kInt8AsymPerToken;
@@ -347,6 +361,7 @@ void Linear::RunWx(const float* x, size_t m, ActQuant mode,
   // Per-row activation quantization (docs/numerics.md): int8 codes, rows
   // padded with zeros to whole units, and Σ(qa - zp_a) per group.
   const size_t padded_k = geo.padded_k();
+  const auto quant_start = std::chrono::steady_clock::now();
   int8_t* qa = nullptr;
   WxDq8Row* rows = nullptr;
   if (dq8) {
@@ -373,6 +388,9 @@ void Linear::RunWx(const float* x, size_t m, ActQuant mode,
     }
   }
 
+  if (dq8 && act_quant_seconds != nullptr) {
+    *act_quant_seconds += SecondsSince(quant_start);
+  }
   const bool tiled =
       !dq8 && wx_f32_tile_gemm_ != nullptr && m >= kW4TiledMinRows;
   // One or two rows of the weight-only mode: four blocks per kernel call,

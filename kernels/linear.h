@@ -44,8 +44,11 @@ class Linear {
   // never on m, its batch-mates, the thread count or the kernel tile.
   // Work is split over `pool` (nullptr: the process's ComputePool()).
   // REQUIRES: x has m*k() floats, y has room for m*n() floats.
+  // With `act_quant_seconds`, adds the time spent quantizing activations
+  // (int8 mode) to it, for per-stage metrics.
   void Run(const float* x, size_t m, ActQuant mode, bool apply_activation,
-           float* y, ThreadPool* pool = nullptr) const;
+           float* y, ThreadPool* pool = nullptr,
+           double* act_quant_seconds = nullptr) const;
 
   size_t n() const { return weights_.n; }
   size_t k() const { return weights_.k; }
@@ -72,12 +75,12 @@ class Linear {
                  const BlockFn& block_fn) const;
 
   void RunW4(const float* x, size_t m, ActQuant mode, Activation activation,
-             float* y, ThreadPool* pool) const;
+             float* y, ThreadPool* pool, double* act_quant_seconds) const;
   // Weight-only large-M path for one block: acc[m][16] = x · ŵᵀ.
   void RunW4TiledBlock(size_t block, const float* x, size_t m,
                        float* acc) const;
   void RunWx(const float* x, size_t m, ActQuant mode, Activation activation,
-             float* y, ThreadPool* pool) const;
+             float* y, ThreadPool* pool, double* act_quant_seconds) const;
   void RunWxTiledBlock(size_t block, const float* x, size_t m,
                        float* acc) const;
 

@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "server/admin_auth.h"
 #include "server/kserve_validation.h"
+#include "server/request_recorder.h"
 #include "server/status_util.h"
 
 #ifndef QLINEAR_VERSION
@@ -26,12 +27,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kServerName[] = "qlinear";
 constexpr char kPlatform[] = "qlinear";
-
-uint64_t NanosSince(Clock::time_point start) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start)
-          .count());
-}
 
 absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
   const auto deadline = context.deadline();
@@ -153,12 +148,13 @@ absl::Status CheckRepositoryName(const std::string& name) {
 
 KServeService::KServeService(const ModelRegistry* registry,
                              batching::Batcher* batcher, ModelManager* models,
-                             StatsRegistry* stats, RequestLimits limits,
-                             std::string admin_token)
+                             StatsRegistry* stats, Metrics* metrics,
+                             RequestLimits limits, std::string admin_token)
     : registry_(registry),
       batcher_(batcher),
       models_(models),
       stats_(stats),
+      metrics_(metrics),
       limits_(limits),
       admin_token_(std::move(admin_token)) {}
 
@@ -248,36 +244,36 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(
       LookupModel(*registry_, "model_name", request->model_name(),
                   request->model_version());
   if (!entry.ok()) {
+    if (metrics_ != nullptr) {
+      metrics_->RecordUnknownModel(Rpc::kModelInfer, entry.status().code());
+    }
     reactor->Finish(ToGrpcStatus(entry.status()));
     return reactor;
   }
-  std::shared_ptr<ModelStats> stats;
+  RequestRecorder recorder;
+  recorder.rpc = Rpc::kModelInfer;
+  recorder.start = start;
+  recorder.metrics = entry->metrics;
   if (stats_ != nullptr) {
-    stats = stats_->GetOrCreate(
+    recorder.stats = stats_->GetOrCreate(
         entry->name, entry->version,
         static_cast<size_t>(entry->stack->manifest().batching.max_batch_rows));
   }
-  const absl::Status status =
-      ScheduleInfer(context, *request, *entry, stats, response, reactor);
-  if (!status.ok()) {
-    if (stats != nullptr) {
-      stats->RecordFailure(Rpc::kModelInfer, status.code(), NanosSince(start));
-    }
-    reactor->Finish(ToGrpcStatus(status));
-  }
+  const absl::Status status = recorder.Failure(
+      ScheduleInfer(context, *request, *entry, recorder, response, reactor));
+  if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 
 absl::Status KServeService::ScheduleInfer(
     grpc::CallbackServerContext* context,
     const inference::ModelInferRequest& request, const ModelEntry& entry,
-    std::shared_ptr<ModelStats> stats, inference::ModelInferResponse* response,
+    RequestRecorder recorder, inference::ModelInferResponse* response,
     grpc::ServerUnaryReactor* reactor) {
-  const Clock::time_point start = Clock::now();
   const absl::Time arrival = absl::Now();
   QL_ASSIGN_OR_RETURN(InferCall call,
                       ValidateInferRequest(request, *entry.stack, limits_));
-  const uint64_t compute_input_ns = NanosSince(start);
+  recorder.compute_input_ns = NanosSince(recorder.start);
 
   auto task = std::make_unique<batching::Task>();
   task->key = batching::BatchKey{entry.stack.get(), call.layer_begin,
@@ -292,17 +288,13 @@ absl::Status KServeService::ScheduleInfer(
     task->deadline = std::min(task->deadline, arrival + *call.timeout);
   }
   task->is_cancelled = [context] { return context->IsCancelled(); };
-  task->stats = stats;
+  task->stats = recorder.stats;
+  task->metrics = recorder.metrics;
   const size_t rows = task->rows;
-  task->done = [entry, stats, response, reactor, start, compute_input_ns, rows,
-                id = request.id()](absl::Status status,
-                                   batching::TaskResult result) {
+  task->done = [entry, recorder, response, reactor, rows, id = request.id()](
+                   absl::Status status, batching::TaskResult result) {
     if (!status.ok()) {
-      if (stats != nullptr) {
-        stats->RecordFailure(Rpc::kModelInfer, status.code(),
-                             NanosSince(start));
-      }
-      reactor->Finish(ToGrpcStatus(status));
+      reactor->Finish(ToGrpcStatus(recorder.Failure(std::move(status))));
       return;
     }
     const Clock::time_point encode_start = Clock::now();
@@ -316,18 +308,7 @@ absl::Status KServeService::ScheduleInfer(
     output->add_shape(static_cast<int64_t>(rows));
     output->add_shape(static_cast<int64_t>(result.cols));
     EncodeValues(dtype, result.output, response->add_raw_output_contents());
-    if (stats != nullptr) {
-      RequestTimes times;
-      times.queue_ns = static_cast<uint64_t>(result.queue_seconds * 1e9);
-      times.compute_input_ns = compute_input_ns;
-      double infer_seconds = 0.0;
-      for (const model::LayerTiming& t : result.layers)
-        infer_seconds += t.kernel_seconds;
-      times.compute_infer_ns = static_cast<uint64_t>(infer_seconds * 1e9);
-      times.compute_output_ns = NanosSince(encode_start);
-      times.total_ns = NanosSince(start);
-      stats->RecordSuccess(Rpc::kModelInfer, rows, times);
-    }
+    recorder.Success(rows, result, NanosSince(encode_start));
     reactor->Finish(grpc::Status::OK);
   };
   return batcher_->Schedule(entry.name, &task);

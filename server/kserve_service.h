@@ -21,6 +21,7 @@
 #include "server/batching/batcher.h"
 #include "server/model_manager.h"
 #include "server/model_registry.h"
+#include "server/request_recorder.h"
 #include "server/stats.h"
 #include "server/validation.h"
 
@@ -38,7 +39,7 @@ class KServeService final
   // null (ModelStatistics then reports zeros). `admin_token` non-empty:
   // RepositoryModelLoad/Unload need "authorization: Bearer <admin_token>".
   KServeService(const ModelRegistry* registry, batching::Batcher* batcher,
-                ModelManager* models, StatsRegistry* stats,
+                ModelManager* models, StatsRegistry* stats, Metrics* metrics,
                 RequestLimits limits, std::string admin_token);
   // Waits for the loads still running.
   ~KServeService() override;
@@ -118,8 +119,7 @@ class KServeService final
  private:
   absl::Status ScheduleInfer(grpc::CallbackServerContext* context,
                              const inference::ModelInferRequest& request,
-                             const ModelEntry& entry,
-                             std::shared_ptr<ModelStats> stats,
+                             const ModelEntry& entry, RequestRecorder recorder,
                              inference::ModelInferResponse* response,
                              grpc::ServerUnaryReactor* reactor);
   absl::Status DoModelConfig(const inference::ModelConfigRequest& request,
@@ -133,6 +133,7 @@ class KServeService final
   batching::Batcher* const batcher_;
   ModelManager* const models_;
   StatsRegistry* const stats_;
+  Metrics* const metrics_;  // may be null
   const RequestLimits limits_;
   const std::string admin_token_;
 

@@ -23,6 +23,9 @@ ABSL_FLAG(std::string, host, "0.0.0.0",
           "Address to listen on (0.0.0.0: all IPv4 interfaces, 127.0.0.1: "
           "loopback only).");
 ABSL_FLAG(int, port, 8001, "gRPC port. 0 picks a free port and logs it.");
+ABSL_FLAG(int, metrics_port, 8002,
+          "Port of the Prometheus /metrics endpoint (same host). 0 disables "
+          "it.");
 ABSL_FLAG(std::string, model_repository, "",
           "Model repository directory, <dir>/<name>/<version>/; the latest "
           "version of each "
@@ -77,6 +80,11 @@ int Run() {
   options.model_repository = absl::GetFlag(FLAGS_model_repository);
   options.max_rows_per_request = absl::GetFlag(FLAGS_max_rows_per_request);
   options.threads = absl::GetFlag(FLAGS_threads);
+  options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  if (options.metrics_port < 0) {
+    spdlog::critical("--metrics-port: {} is negative", options.metrics_port);
+    return 2;
+  }
   options.max_queued_rows = absl::GetFlag(FLAGS_max_queued_rows);
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);

@@ -71,18 +71,31 @@ std::string LatestVersion(const fs::path& model_dir) {
 
 ModelManager::ModelManager(std::string repository, ModelRegistry* registry,
                            batching::Batcher* batcher, ThreadPool* pool,
-                           int64_t max_queued_rows)
+                           int64_t max_queued_rows, Metrics* metrics)
     : repository_(std::move(repository)),
       registry_(registry),
       batcher_(batcher),
       pool_(pool),
-      max_queued_rows_(max_queued_rows) {}
+      max_queued_rows_(max_queued_rows),
+      metrics_(metrics) {}
+
+void ModelManager::Swap(const std::string& name, const std::string& version,
+                        std::shared_ptr<const model::LinearStack> stack) {
+  batcher_->SetQueue(name, QueueOptionsFor(*stack, max_queued_rows_));
+  std::shared_ptr<ModelMetrics> metrics;
+  if (metrics_ != nullptr) metrics = metrics_->AddModel(name, version, *stack);
+  absl::StatusOr<ModelEntry> old = registry_->Get(name, "");
+  registry_->Add(
+      {name, version, std::move(stack), std::move(metrics)});  // atomic
+  if (metrics_ != nullptr && old.ok() && old->version != version) {
+    metrics_->RemoveModel(name, old->version);
+  }
+}
 
 void ModelManager::Add(const std::string& name, const std::string& version,
                        std::shared_ptr<const model::LinearStack> stack) {
   absl::MutexLock load_lock(&load_mu_);
-  batcher_->SetQueue(name, QueueOptionsFor(*stack, max_queued_rows_));
-  registry_->Add({name, version, std::move(stack)});
+  Swap(name, version, std::move(stack));
   SetReason(name, "");
   if (readiness_listener_) readiness_listener_(name, true);
 }
@@ -138,8 +151,7 @@ absl::Status ModelManager::Load(const std::string& name,
   if (stack.ok()) {
     Warm(**stack, pool_);
     std::shared_ptr<const model::LinearStack> shared(std::move(*stack));
-    batcher_->SetQueue(name, QueueOptionsFor(*shared, max_queued_rows_));
-    registry_->Add({name, version, shared});  // the atomic swap
+    Swap(name, version, shared);
     SetReason(name, "");
     const double ms = std::chrono::duration<double, std::milli>(
                           std::chrono::steady_clock::now() - start)
@@ -168,6 +180,9 @@ absl::Status ModelManager::Load(const std::string& name,
 
 absl::Status ModelManager::Unload(const std::string& name) {
   absl::MutexLock load_lock(&load_mu_);
+  absl::StatusOr<ModelEntry> old = registry_->Get(name, "");
+  if (metrics_ != nullptr && old.ok())
+    metrics_->RemoveModel(name, old->version);
   if (!registry_->Remove(name)) {
     return absl::NotFoundError(
         absl::StrCat("model '", name, "' is not loaded"));

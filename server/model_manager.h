@@ -21,6 +21,7 @@
 #include "kernels/thread_pool.h"
 #include "model/linear_stack.h"
 #include "server/batching/batcher.h"
+#include "server/metrics.h"
 #include "server/model_registry.h"
 
 namespace qlinear::server {
@@ -40,9 +41,10 @@ class ModelManager {
   // `registry`, `batcher` and `pool` are not owned and must outlive the
   // manager. `repository` may be empty (no repository: only Add()ed models).
   // `max_queued_rows` > 0 overrides each manifest's batching.max_queue_rows.
+  // `metrics` may be null (no Prometheus children are created).
   ModelManager(std::string repository, ModelRegistry* registry,
                batching::Batcher* batcher, ThreadPool* pool,
-               int64_t max_queued_rows);
+               int64_t max_queued_rows, Metrics* metrics = nullptr);
   ModelManager(const ModelManager&) = delete;
   ModelManager& operator=(const ModelManager&) = delete;
 
@@ -83,6 +85,10 @@ class ModelManager {
  private:
   void SetReason(const std::string& name, std::string reason)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Serves `stack` as name/version in one step, retiring the old version's
+  // metrics. REQUIRES: load_mu_ held.
+  void Swap(const std::string& name, const std::string& version,
+            std::shared_ptr<const model::LinearStack> stack);
 
   // Constant after construction.
   const std::string repository_;
@@ -90,6 +96,7 @@ class ModelManager {
   batching::Batcher* const batcher_;
   ThreadPool* const pool_;
   const int64_t max_queued_rows_;
+  Metrics* const metrics_;
 
   std::function<void(const std::string&, bool)> readiness_listener_;
 

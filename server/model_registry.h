@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "model/linear_stack.h"
+#include "server/metrics.h"
 
 namespace qlinear::server {
 
@@ -25,6 +26,8 @@ struct ModelEntry {
   std::string name;
   std::string version;
   std::shared_ptr<const model::LinearStack> stack;
+  // Prometheus children of this version; null when metrics are off.
+  std::shared_ptr<ModelMetrics> metrics;
 };
 
 class ModelRegistry {

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "server/admin_auth.h"
+#include "server/request_recorder.h"
 #include "server/status_util.h"
 
 namespace qlinear::server {
@@ -22,42 +23,6 @@ using Clock = std::chrono::steady_clock;
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
-
-uint64_t NanosSince(Clock::time_point start) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start)
-          .count());
-}
-
-// Records one request's outcome in its model's statistics.
-struct StatsRecorder {
-  std::shared_ptr<ModelStats> stats;  // null: no statistics
-  Rpc rpc = Rpc::kForward;
-  Clock::time_point start;        // handler entry
-  uint64_t compute_input_ns = 0;  // validating and decoding the input
-
-  void Success(size_t rows, const batching::TaskResult& result,
-               uint64_t compute_output_ns) const {
-    if (stats == nullptr) return;
-    RequestTimes times;
-    times.queue_ns = static_cast<uint64_t>(result.queue_seconds * 1e9);
-    times.compute_input_ns = compute_input_ns;
-    double layer_seconds = 0.0;
-    for (const model::LayerTiming& t : result.layers)
-      layer_seconds += t.kernel_seconds;
-    times.compute_infer_ns = static_cast<uint64_t>(layer_seconds * 1e9);
-    times.compute_output_ns = compute_output_ns;
-    times.total_ns = NanosSince(start);
-    stats->RecordSuccess(rpc, rows, times);
-  }
-
-  // Records `status` as a failure unless it is OK; returns it.
-  absl::Status Failure(absl::Status status) const {
-    if (!status.ok() && stats != nullptr)
-      stats->RecordFailure(rpc, status.code(), NanosSince(start));
-    return status;
-  }
-};
 
 absl::StatusOr<ModelEntry> LookupModel(const ModelRegistry& registry,
                                        const std::string& model,
@@ -109,7 +74,7 @@ std::unique_ptr<batching::Task> MakeTask(
     batching::BatchKey key, DecodedInput input, ActQuant act_quant,
     int32_t priority, std::string request_id, bool want_timings,
     Response* response, absl::AnyInvocable<void(absl::Status)> finish,
-    StatsRecorder recorder) {
+    RequestRecorder recorder) {
   const Clock::time_point start = recorder.start;
   auto task = std::make_unique<batching::Task>();
   task->key = key;
@@ -121,6 +86,7 @@ std::unique_ptr<batching::Task> MakeTask(
   task->deadline = DeadlineOf(*context);
   task->is_cancelled = [context] { return context->IsCancelled(); };
   task->stats = recorder.stats;
+  task->metrics = recorder.metrics;
   task->done = [entry, request_id = std::move(request_id), want_timings,
                 response, finish = std::move(finish), start,
                 recorder = std::move(recorder)](
@@ -249,12 +215,13 @@ class ForwardStreamReactor final
 
 QLinearService::QLinearService(const ModelRegistry* registry,
                                batching::Batcher* batcher, ModelManager* models,
-                               StatsRegistry* stats, RequestLimits limits,
-                               std::string admin_token)
+                               StatsRegistry* stats, Metrics* metrics,
+                               RequestLimits limits, std::string admin_token)
     : registry_(registry),
       batcher_(batcher),
       models_(models),
       stats_(stats),
+      metrics_(metrics),
       limits_(limits),
       admin_token_(std::move(admin_token)) {}
 
@@ -365,12 +332,20 @@ absl::Status QLinearService::ScheduleForward(
     grpc::CallbackServerContext* context, const v1::ForwardRequest& request,
     Rpc rpc, v1::ForwardResponse* response,
     absl::AnyInvocable<void(absl::Status)> done) {
-  StatsRecorder recorder;
+  RequestRecorder recorder;
   recorder.start = Clock::now();
   recorder.rpc = rpc;
-  QL_ASSIGN_OR_RETURN(ModelEntry entry, LookupModel(*registry_, request.model(),
-                                                    request.version()));
+  absl::StatusOr<ModelEntry> found =
+      LookupModel(*registry_, request.model(), request.version());
+  if (!found.ok()) {
+    if (metrics_ != nullptr) {
+      metrics_->RecordUnknownModel(recorder.rpc, found.status().code());
+    }
+    return found.status();
+  }
+  const ModelEntry& entry = *found;
   recorder.stats = StatsFor(entry);
+  recorder.metrics = entry.metrics;
   absl::StatusOr<ForwardCall> call =
       ValidateForwardRequest(request, *entry.stack, limits_);
   if (!call.ok()) return recorder.Failure(call.status());
@@ -388,12 +363,20 @@ absl::Status QLinearService::StartMatmul(grpc::CallbackServerContext* context,
                                          const v1::MatmulRequest& request,
                                          v1::MatmulResponse* response,
                                          grpc::ServerUnaryReactor* reactor) {
-  StatsRecorder recorder;
+  RequestRecorder recorder;
   recorder.start = Clock::now();
   recorder.rpc = Rpc::kMatmul;
-  QL_ASSIGN_OR_RETURN(ModelEntry entry, LookupModel(*registry_, request.model(),
-                                                    request.version()));
+  absl::StatusOr<ModelEntry> found =
+      LookupModel(*registry_, request.model(), request.version());
+  if (!found.ok()) {
+    if (metrics_ != nullptr) {
+      metrics_->RecordUnknownModel(recorder.rpc, found.status().code());
+    }
+    return found.status();
+  }
+  const ModelEntry& entry = *found;
   recorder.stats = StatsFor(entry);
+  recorder.metrics = entry.metrics;
   absl::StatusOr<MatmulCall> call =
       ValidateMatmulRequest(request, *entry.stack, limits_);
   if (!call.ok()) return recorder.Failure(call.status());

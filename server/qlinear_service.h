@@ -30,7 +30,7 @@ class QLinearService final : public v1::QLinear::CallbackService {
   // outlive the service; `stats` may be null (no statistics). A non-empty
   // `admin_token` guards LoadModel and UnloadModel.
   QLinearService(const ModelRegistry* registry, batching::Batcher* batcher,
-                 ModelManager* models, StatsRegistry* stats,
+                 ModelManager* models, StatsRegistry* stats, Metrics* metrics,
                  RequestLimits limits, std::string admin_token);
   // Waits for admin calls still loading a model.
   ~QLinearService();
@@ -92,6 +92,7 @@ class QLinearService final : public v1::QLinear::CallbackService {
   batching::Batcher* const batcher_;
   ModelManager* const models_;
   StatsRegistry* const stats_;
+  Metrics* const metrics_;  // may be null
   const RequestLimits limits_;
   const std::string admin_token_;
 

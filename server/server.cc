@@ -34,6 +34,10 @@ constexpr int64_t kMaxRowsLimit = int64_t{1} << 24;
 absl::Status ValidateOptions(const ServerOptions& options) {
   if (options.host.empty())
     return absl::InvalidArgumentError("host: must not be empty");
+  if (options.metrics_port < -1 || options.metrics_port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics_port: ", options.metrics_port, " is not in -1..65535"));
+  }
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("port: ", options.port, " is not in 0..65535"));
@@ -124,7 +128,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
     const ServerOptions& options) {
   QL_RETURN_IF_ERROR(ValidateOptions(options));
   auto server = absl::WrapUnique(new Server(options));
-  QL_RETURN_IF_ERROR(server->LoadInitialModels());
+  QL_RETURN_IF_ERROR(server->InitMetricsAndModels());
   QL_RETURN_IF_ERROR(server->Start());
   return server;
 }
@@ -135,10 +139,28 @@ Server::Server(ServerOptions options)
   const int threads = options_.threads > 0 ? options_.threads : CpuBudget();
   pool_ = std::make_unique<ThreadPool>(threads);
   batcher_ = std::make_unique<batching::Batcher>(batching::RealClock::Get());
+  stats_ = std::make_unique<StatsRegistry>();
+}
+
+absl::Status Server::InitMetricsAndModels() {
+  Metrics::Sources sources;
+  sources.stats = stats_.get();
+  batching::Batcher* batcher = batcher_.get();
+  sources.queue_rows = [batcher] { return batcher->QueuedRowsByModel(); };
+  sources.inflight = [this] {
+    const batching::Executor* executor = executor_.get();
+    return batcher_->total_queued_tasks() +
+           (executor != nullptr ? executor->running_tasks() : 0);
+  };
+  std::string address;
+  if (options_.metrics_port != 0) {
+    address = ListenAddress(options_.host, std::max(options_.metrics_port, 0));
+  }
+  QL_ASSIGN_OR_RETURN(metrics_, Metrics::Create(address, std::move(sources)));
   manager_ = std::make_unique<ModelManager>(
       options_.model_repository, registry_.get(), batcher_.get(), pool_.get(),
-      options_.max_queued_rows);
-  stats_ = std::make_unique<StatsRegistry>();
+      options_.max_queued_rows, metrics_.get());
+  return LoadInitialModels();
 }
 
 Server::~Server() {
@@ -179,12 +201,12 @@ absl::Status Server::LoadInitialModels() {
 absl::Status Server::Start() {
   RequestLimits limits;
   limits.max_rows_per_request = options_.max_rows_per_request;
-  service_ = std::make_unique<QLinearService>(registry_.get(), batcher_.get(),
-                                              manager_.get(), stats_.get(),
-                                              limits, options_.admin_token);
+  service_ = std::make_unique<QLinearService>(
+      registry_.get(), batcher_.get(), manager_.get(), stats_.get(),
+      metrics_.get(), limits, options_.admin_token);
   kserve_service_ = std::make_unique<KServeService>(
-      registry_.get(), batcher_.get(), manager_.get(), stats_.get(), limits,
-      options_.admin_token);
+      registry_.get(), batcher_.get(), manager_.get(), stats_.get(),
+      metrics_.get(), limits, options_.admin_token);
   executor_ = std::make_unique<batching::Executor>(batcher_.get(), pool_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -222,6 +244,10 @@ absl::Status Server::Start() {
       "compute_threads={}",
       options_.host, port_, options_.tls_cert_file.empty() ? "off" : "on",
       max_receive, pool_->num_threads());
+  if (metrics_->port() != 0) {
+    spdlog::info("event=metrics_listening address={}:{}", options_.host,
+                 metrics_->port());
+  }
   // The line scripts and tests read to learn the port.
   spdlog::info("listening on {}:{}", options_.host, port_);
   return absl::OkStatus();

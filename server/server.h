@@ -20,6 +20,7 @@
 #include "server/batching/batcher.h"
 #include "server/batching/executor.h"
 #include "server/kserve_service.h"
+#include "server/metrics.h"
 #include "server/model_manager.h"
 #include "server/model_registry.h"
 #include "server/qlinear_service.h"
@@ -50,6 +51,9 @@ struct ServerOptions {
   // How long Shutdown() lets queued and in-flight calls finish before
   // cancelling what is left.
   absl::Duration drain_timeout = absl::Seconds(30);
+  // Port of the Prometheus /metrics endpoint on `host`. 0: no endpoint (the
+  // counters still run); -1: any free port (tests; metrics_port() tells).
+  int metrics_port = 0;
   // When set, LoadModel/UnloadModel (and the repository RPCs) need the
   // metadata "authorization: Bearer <admin_token>".
   std::string admin_token;
@@ -82,6 +86,11 @@ class Server {
   // Per model version serving counters. Valid for the server's life.
   const StatsRegistry& stats() const { return *stats_; }
 
+  // The bound /metrics port, or 0 without an endpoint.
+  int metrics_port() const { return metrics_->port(); }
+  // The metrics registry (scrapes without HTTP in tests).
+  const Metrics& metrics() const { return *metrics_; }
+
   // The model lifecycle (load, unload, index). Valid for the server's life.
   ModelManager* models() { return manager_.get(); }
 
@@ -102,6 +111,7 @@ class Server {
  private:
   explicit Server(ServerOptions options);
 
+  absl::Status InitMetricsAndModels();
   absl::Status LoadInitialModels();
   absl::Status Start();
 
@@ -112,6 +122,7 @@ class Server {
   const std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<batching::Batcher> batcher_;
+  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ModelManager> manager_;
   std::unique_ptr<StatsRegistry> stats_;
   std::unique_ptr<QLinearService> service_;

@@ -45,7 +45,7 @@ def generate_stubs(proto_dir, out_dir):
 def start_server(binary, repository, log_path):
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [binary, "--host", "127.0.0.1", "--port", "0", "--model-repository",
+        [binary, "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--model-repository",
          repository], stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while time.time() < deadline:

@@ -30,6 +30,13 @@ void RunBatch(Batch batch, const Clock& clock, ThreadPool* pool) {
   const size_t batch_rows = batch.rows();
   // A copy: the tasks that hold it may complete (cancelled) before the end.
   const std::shared_ptr<ModelStats> stats = batch.tasks.front()->stats;
+  const std::shared_ptr<ModelMetrics> metrics = batch.tasks.front()->metrics;
+  if (metrics != nullptr) {
+    metrics->ObserveBatch(batch_rows);
+    for (const auto& t : batch.tasks) {
+      metrics->ObserveQueueWait(absl::ToDoubleSeconds(start - t->enqueued));
+    }
+  }
 
   std::vector<std::unique_ptr<Task>>& tasks = batch.tasks;
   size_t width = stack.layer(key.layer_begin).k();
@@ -78,9 +85,15 @@ void RunBatch(Batch batch, const Clock& clock, ThreadPool* pool) {
       size_t rows = 0;
       for (; i < tasks.size() && tasks[i]->act_quant == mode; ++i)
         rows += tasks[i]->rows;
+      const auto call_start = std::chrono::steady_clock::now();
+      double act_quant_seconds = 0.0;
       linear.Run(current.data() + row * width, rows, mode,
                  /*apply_activation=*/!key.matmul,
-                 next.data() + row * linear.n(), pool);
+                 next.data() + row * linear.n(), pool, &act_quant_seconds);
+      if (metrics != nullptr) {
+        metrics->ObserveLayer(layer, mode, rows, SecondsSince(call_start),
+                              act_quant_seconds);
+      }
       row += rows;
     }
     // One wall time per layer; each task's copy names its own mode's kernel.

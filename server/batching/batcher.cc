@@ -224,3 +224,23 @@ int64_t Batcher::queued_tasks(const std::string& model) const {
 }
 
 }  // namespace qlinear::server::batching
+
+namespace qlinear::server::batching {
+
+std::vector<std::pair<std::string, int64_t>> Batcher::QueuedRowsByModel()
+    const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const auto& [name, q] : queues_) out.emplace_back(name, q.rows);
+  return out;
+}
+
+int64_t Batcher::total_queued_tasks() const {
+  absl::MutexLock lock(&mu_);
+  int64_t total = 0;
+  for (const auto& [name, q] : queues_)
+    total += static_cast<int64_t>(q.tasks.size());
+  return total;
+}
+
+}  // namespace qlinear::server::batching

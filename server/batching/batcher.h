@@ -90,6 +90,10 @@ class Batcher {
   // Rows and tasks queued for `model` (0 for an unknown model).
   int64_t queued_rows(const std::string& model) const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t queued_tasks(const std::string& model) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Rows queued per model, for every queue, and tasks queued in all.
+  std::vector<std::pair<std::string, int64_t>> QueuedRowsByModel() const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  int64_t total_queued_tasks() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Queue {

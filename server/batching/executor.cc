@@ -16,7 +16,10 @@ Executor::~Executor() {
 
 void Executor::Loop() {
   while (std::optional<Batch> batch = batcher_->WaitNextBatch()) {
+    running_tasks_.store(static_cast<int64_t>(batch->tasks.size()),
+                         std::memory_order_relaxed);
     RunBatch(std::move(*batch), *RealClock::Get(), pool_);
+    running_tasks_.store(0, std::memory_order_relaxed);
   }
 }
 

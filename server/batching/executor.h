@@ -3,6 +3,7 @@
 #ifndef QLINEAR_SERVER_BATCHING_EXECUTOR_H_
 #define QLINEAR_SERVER_BATCHING_EXECUTOR_H_
 
+#include <atomic>
 #include <thread>
 
 #include "kernels/thread_pool.h"
@@ -20,11 +21,17 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
+  // Tasks of the batch running now (0 between batches).
+  int64_t running_tasks() const {
+    return running_tasks_.load(std::memory_order_relaxed);
+  }
+
  private:
   void Loop();
 
   Batcher* const batcher_;
   ThreadPool* const pool_;
+  std::atomic<int64_t> running_tasks_{0};  // relaxed: a gauge
   std::thread thread_;
 };
 

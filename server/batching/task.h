@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "kernels/types.h"
 #include "model/linear_stack.h"
+#include "server/metrics.h"
 #include "server/stats.h"
 
 namespace qlinear::server::batching {
@@ -62,6 +63,8 @@ struct Task {
   // Counters of the model version, shared by its tasks; the batch runner
   // records layers and batches in them. May be null (no statistics).
   std::shared_ptr<ModelStats> stats;
+  // The model version's Prometheus children; null when metrics are off.
+  std::shared_ptr<ModelMetrics> metrics;
 
   // Set by the batcher.
   absl::Time enqueued;

@@ -22,7 +22,7 @@ fail() { echo "FAIL: $*" >&2; echo "--- server log" >&2; cat "$work/server.log" 
 # start_server ARGS...: starts qlinear-server on port 0 and sets $server_pid
 # and $target once it logs its bound port (after loading its models).
 start_server() {
-  "$server_bin" --host 127.0.0.1 --port 0 "$@" > "$work/server.log" 2>&1 &
+  "$server_bin" --host 127.0.0.1 --port 0 --metrics-port 0 "$@" > "$work/server.log" 2>&1 &
   server_pid=$!
   local port=""
   for _ in $(seq 1 600); do

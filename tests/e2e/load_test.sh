@@ -18,7 +18,7 @@ trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; echo "--- server log" >&2; cat "$work/server.log" >&2; exit 1; }
 
-"$server_bin" --host 127.0.0.1 --port 0 --threads 1 > "$work/server.log" 2>&1 &
+"$server_bin" --host 127.0.0.1 --port 0 --metrics-port 0 --threads 1 > "$work/server.log" 2>&1 &
 server_pid=$!
 port=""
 for _ in $(seq 1 600); do

@@ -98,7 +98,7 @@ def start_server(binary: str, repository: str,
                  log_path: str) -> Tuple[subprocess.Popen, int]:
     with open(log_path, "w") as log:
         proc = subprocess.Popen([
-            binary, "--host", "127.0.0.1", "--port", "0", "--threads", "2",
+            binary, "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0", "--threads", "2",
             "--model-repository", repository
         ],
                                 stdout=log,

@@ -1,0 +1,43 @@
+#include "server/request_recorder.h"
+
+namespace qlinear::server {
+
+uint64_t NanosSince(std::chrono::steady_clock::time_point start) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now() - start)
+          .count());
+}
+
+void RequestRecorder::Success(size_t rows, const batching::TaskResult& result,
+                              uint64_t compute_output_ns) const {
+  const uint64_t total_ns = NanosSince(start);
+  if (metrics != nullptr) {
+    metrics->ObserveRequest(rpc, absl::StatusCode::kOk,
+                            static_cast<double>(total_ns) * 1e-9);
+  }
+  if (stats == nullptr) return;
+  RequestTimes times;
+  times.queue_ns = static_cast<uint64_t>(result.queue_seconds * 1e9);
+  times.compute_input_ns = compute_input_ns;
+  double layer_seconds = 0.0;
+  for (const model::LayerTiming& t : result.layers)
+    layer_seconds += t.kernel_seconds;
+  times.compute_infer_ns = static_cast<uint64_t>(layer_seconds * 1e9);
+  times.compute_output_ns = compute_output_ns;
+  times.total_ns = total_ns;
+  stats->RecordSuccess(rpc, rows, times);
+}
+
+absl::Status RequestRecorder::Failure(absl::Status status) const {
+  if (status.ok()) return status;
+  const uint64_t total_ns = NanosSince(start);
+  if (stats != nullptr) stats->RecordFailure(rpc, status.code(), total_ns);
+  if (metrics != nullptr) {
+    metrics->ObserveRequest(rpc, status.code(),
+                            static_cast<double>(total_ns) * 1e-9);
+  }
+  return status;
+}
+
+}  // namespace qlinear::server

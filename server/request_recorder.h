@@ -1,0 +1,41 @@
+// RequestRecorder: records one request's outcome in its model's statistics
+// (the counters behind ModelStatistics) and Prometheus histograms. Both
+// services use it, so every RPC counts the same way.
+#ifndef QLINEAR_SERVER_REQUEST_RECORDER_H_
+#define QLINEAR_SERVER_REQUEST_RECORDER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "server/batching/task.h"
+#include "server/metrics.h"
+#include "server/stats.h"
+
+namespace qlinear::server {
+
+// Copyable; each request completes through exactly one Success() or one
+// Failure() with a non-OK status.
+struct RequestRecorder {
+  std::shared_ptr<ModelStats> stats;      // null: no statistics
+  std::shared_ptr<ModelMetrics> metrics;  // null: no metrics
+  Rpc rpc = Rpc::kForward;
+  std::chrono::steady_clock::time_point start;  // handler entry
+  uint64_t compute_input_ns = 0;                // validating and decoding
+
+  // The request succeeded with `rows` rows; its output took
+  // `compute_output_ns` to encode.
+  void Success(size_t rows, const batching::TaskResult& result,
+               uint64_t compute_output_ns) const;
+
+  // Records `status` as a failure unless it is OK; returns it.
+  absl::Status Failure(absl::Status status) const;
+};
+
+// Nanoseconds since `start` on the steady clock.
+uint64_t NanosSince(std::chrono::steady_clock::time_point start);
+
+}  // namespace qlinear::server
+
+#endif  // QLINEAR_SERVER_REQUEST_RECORDER_H_
