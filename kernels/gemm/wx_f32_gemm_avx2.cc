@@ -1,6 +1,6 @@
 // intx_opaque weight-only kernel for AVX2 + FMA + F16C: a 16-column block is
-// two 8-column halves, each run over the whole K; codes are unpacked one unit
-// at a time and dequantized with the reference's exact roundings.
+// two 8-column halves; codes are unpacked one unit at a time and dequantized
+// with the reference's exact roundings.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -31,66 +31,93 @@ inline __m256 RoundToT(__m256 w) {
   }
 }
 
-template <DType T>
-inline __m256 Dequant(__m256i quad, int i, __m256 zero, __m256 scale) {
-  __m256i code = _mm256_srli_epi32(quad, 8 * i);
-  if (i < 3) code = _mm256_and_si256(code, _mm256_set1_epi32(0xff));
+template <DType T, int i>
+inline __m256 Dequant(__m256i quad, __m256 zero, __m256 scale) {
+  __m256i code = i == 0 ? quad : _mm256_srli_epi32(quad, 8 * i);
+  if constexpr (i < 3) code = _mm256_and_si256(code, _mm256_set1_epi32(0xff));
   return RoundToT<T>(
       _mm256_mul_ps(_mm256_sub_ps(_mm256_cvtepi32_ps(code), zero), scale));
 }
 
-// One 8-column half of the block, rows 0..MR-1.
+// Code i of quad t for both halves, accumulated into rows 0..MR-1.
+template <size_t MR, DType T, int i>
+inline void FmaCode(__m256i q0, __m256i q1, const __m256* zero,
+                    const __m256* scale, const float* x, size_t a_stride,
+                    __m256 (*acc)[2]) {
+  const __m256 w0 = Dequant<T, i>(q0, zero[0], scale[0]);
+  const __m256 w1 = Dequant<T, i>(q1, zero[1], scale[1]);
+  for (size_t r = 0; r < MR; ++r) {
+    const __m256 xv = _mm256_set1_ps(x[r * a_stride + i]);
+    acc[r][0] = _mm256_fmadd_ps(xv, w0, acc[r][0]);
+    acc[r][1] = _mm256_fmadd_ps(xv, w1, acc[r][1]);
+  }
+}
+
+// Rows 0..MR-1 of one block; both 8-column halves advance together (two
+// independent FMA chains per row).
 template <size_t MR, DType T>
-void F32GemmHalf(const float* a, size_t a_stride, const uint8_t* packed_block,
-                 const WxGeometry& geo, int h, float* c, size_t c_stride) {
-  __m256 acc[MR];
-  for (size_t r = 0; r < MR; ++r) acc[r] = _mm256_setzero_ps();
+void F32Gemm(const float* a, size_t a_stride, const uint8_t* packed_block,
+             const WxGeometry& geo, float* c, size_t c_stride) {
+  __m256 acc[MR][2];
+  for (size_t r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   const size_t unit_bytes = WxUnitBytes(geo.bits);
   for (size_t g = 0; g < geo.groups; ++g) {
     const uint8_t* seg = packed_block + g * geo.segment_bytes;
-    const __m256 scale =
-        _mm256_loadu_ps(reinterpret_cast<const float*>(seg) + 8 * h);
-    const __m256 zero = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(seg + 128 + 8 * h))));
+    const float* sf = reinterpret_cast<const float*>(seg);
+    const __m256 scale[2] = {_mm256_loadu_ps(sf), _mm256_loadu_ps(sf + 8)};
+    __m256 zero[2];
+    for (int h = 0; h < 2; ++h) {
+      zero[h] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(
+          reinterpret_cast<const __m128i*>(seg + 128 + 8 * h))));
+    }
     const float* xg = a + g * geo.group_size;
     for (size_t u = 0; u < geo.group_units; ++u) {
-      __m256i q[4];
-      WxUnpackHalf(seg + kWxHeaderBytes + u * unit_bytes, geo.bits, h, q);
+      const uint8_t* unit = seg + kWxHeaderBytes + u * unit_bytes;
+      __m256i q[2][4];
+      WxUnpackHalf(unit, geo.bits, 0, q[0]);
+      WxUnpackHalf(unit, geo.bits, 1, q[1]);
       const float* x = xg + u * kWxUnitK;
       const size_t count = std::min(kWxUnitK, geo.group_size - u * kWxUnitK);
       if (count == kWxUnitK) {
         for (int t = 0; t < 4; ++t) {
-          for (int i = 0; i < 4; ++i) {
-            const __m256 w = Dequant<T>(q[t], i, zero, scale);
-            for (size_t r = 0; r < MR; ++r) {
-              acc[r] = _mm256_fmadd_ps(
-                  _mm256_set1_ps(x[r * a_stride + 4 * t + i]), w, acc[r]);
-            }
-          }
+          FmaCode<MR, T, 0>(q[0][t], q[1][t], zero, scale, x + 4 * t, a_stride,
+                            acc);
+          FmaCode<MR, T, 1>(q[0][t], q[1][t], zero, scale, x + 4 * t, a_stride,
+                            acc);
+          FmaCode<MR, T, 2>(q[0][t], q[1][t], zero, scale, x + 4 * t, a_stride,
+                            acc);
+          FmaCode<MR, T, 3>(q[0][t], q[1][t], zero, scale, x + 4 * t, a_stride,
+                            acc);
         }
       } else {
         // Last unit of a per-channel group: only the real k.
         for (size_t kk = 0; kk < count; ++kk) {
-          const __m256 w =
-              Dequant<T>(q[kk / 4], static_cast<int>(kk % 4), zero, scale);
-          for (size_t r = 0; r < MR; ++r) {
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(x[r * a_stride + kk]), w,
-                                     acc[r]);
+          switch (kk % 4) {
+            case 0:
+              FmaCode<MR, T, 0>(q[0][kk / 4], q[1][kk / 4], zero, scale, x + kk,
+                                a_stride, acc);
+              break;
+            case 1:
+              FmaCode<MR, T, 1>(q[0][kk / 4], q[1][kk / 4], zero, scale,
+                                x + kk - 1, a_stride, acc);
+              break;
+            case 2:
+              FmaCode<MR, T, 2>(q[0][kk / 4], q[1][kk / 4], zero, scale,
+                                x + kk - 2, a_stride, acc);
+              break;
+            default:
+              FmaCode<MR, T, 3>(q[0][kk / 4], q[1][kk / 4], zero, scale,
+                                x + kk - 3, a_stride, acc);
+              break;
           }
         }
       }
     }
   }
   for (size_t r = 0; r < MR; ++r) {
-    _mm256_storeu_ps(c + r * c_stride + 8 * h, acc[r]);
+    _mm256_storeu_ps(c + r * c_stride, acc[r][0]);
+    _mm256_storeu_ps(c + r * c_stride + 8, acc[r][1]);
   }
-}
-
-template <size_t MR, DType T>
-void F32Gemm(const float* a, size_t a_stride, const uint8_t* packed_block,
-             const WxGeometry& geo, float* c, size_t c_stride) {
-  F32GemmHalf<MR, T>(a, a_stride, packed_block, geo, 0, c, c_stride);
-  F32GemmHalf<MR, T>(a, a_stride, packed_block, geo, 1, c, c_stride);
 }
 
 template <DType T>
