@@ -8,7 +8,8 @@
 //   qlinear-bench ... --assert 'p99<5ms' --assert errors==0
 //
 // Exit status: 0 when every --assert holds, 1 when one is missed, 2 for a
-// usage error, 3 when the server cannot be reached or the model described.
+// usage error, 3 when the server cannot be reached, the model cannot be
+// described or an output file (--csv, --json, --plot) cannot be written.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -189,7 +190,7 @@ int main(int argc, char** argv) {
       "errors requests ok error_rate rps rows_s gops batch_rows "
       "batch_rows_max; operators < <= > >= == !=.\n"
       "Exit status: 0 ok, 1 an --assert missed, 2 usage error, 3 server "
-      "unreachable or model unknown.\n"
+      "unreachable, model unknown or an output file not written.\n"
       "Flag names may be written with dashes or underscores.");
   absl::FlagsUsageConfig usage_config;
   usage_config.contains_help_flags = [](absl::string_view file) {
@@ -438,6 +439,8 @@ int main(int argc, char** argv) {
       return SetupError("the capacity measurement had no successful request");
     }
     std::printf("capacity: %.1f req/s\n\n", probe.requests_per_second);
+    run.capacity_rps = probe.requests_per_second;
+    run.capacity_concurrency = options.concurrency;
     for (double f : fractions) rates.push_back(f * probe.requests_per_second);
   }
   std::printf("%s", bench::TableHeader(open_loop).c_str());

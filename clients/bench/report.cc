@@ -188,6 +188,8 @@ std::string JsonReport(const RunInfo& run,
       ", \"duration_seconds\": ", JsonNumber(run.duration_seconds),
       ", \"requests_per_point\": ", run.requests_per_point,
       ", \"server_timings\": ", run.server_timings ? "true" : "false",
+      ", \"capacity_rps\": ", JsonNumber(run.capacity_rps),
+      ", \"capacity_concurrency\": ", run.capacity_concurrency,
       "},\n  \"points\": [");
   for (size_t i = 0; i < points.size(); ++i) {
     const PointSummary& p = points[i];

@@ -4,6 +4,7 @@
 #ifndef QLINEAR_CLIENTS_BENCH_REPORT_H_
 #define QLINEAR_CLIENTS_BENCH_REPORT_H_
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -35,6 +36,10 @@ struct RunInfo {
   double duration_seconds = 0;
   int64_t requests_per_point = 0;  // 0: by duration
   bool server_timings = false;
+  // --rate-fractions: the capacity measured first (closed loop at
+  // capacity_concurrency), which the open-loop rates are fractions of.
+  double capacity_rps = NAN;
+  int capacity_concurrency = 0;
 };
 
 struct AssertionResult {

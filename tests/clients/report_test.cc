@@ -111,6 +111,7 @@ TEST(JsonReportTest, HoldsRunPointsAndAssertions) {
   EXPECT_THAT(json, HasSubstr("\"batch_rows\": {\"mean\": 10.5, \"max\": 16, "
                               "\"source\": \"timings\"}"));
   EXPECT_THAT(json, HasSubstr("\"assert\": \"p99<5ms\", \"passed\": false"));
+  EXPECT_THAT(json, HasSubstr("\"capacity_rps\": null"));
   // Unknown values are null, not NaN.
   EXPECT_THAT(json, HasSubstr("\"total_seconds\": null"));
 }
