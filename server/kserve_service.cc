@@ -247,6 +247,8 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(
     if (metrics_ != nullptr) {
       metrics_->RecordUnknownModel(Rpc::kModelInfer, entry.status().code());
     }
+    LogRejected(request->model_name(), Rpc::kModelInfer, entry.status(),
+                request->id());
     reactor->Finish(ToGrpcStatus(entry.status()));
     return reactor;
   }
@@ -254,6 +256,8 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(
   recorder.rpc = Rpc::kModelInfer;
   recorder.start = start;
   recorder.metrics = entry->metrics;
+  recorder.model = entry->name;
+  recorder.request_id = request->id();
   if (stats_ != nullptr) {
     recorder.stats = stats_->GetOrCreate(
         entry->name, entry->version,

@@ -341,11 +341,15 @@ absl::Status QLinearService::ScheduleForward(
     if (metrics_ != nullptr) {
       metrics_->RecordUnknownModel(recorder.rpc, found.status().code());
     }
+    LogRejected(request.model(), recorder.rpc, found.status(),
+                request.request_id());
     return found.status();
   }
   const ModelEntry& entry = *found;
   recorder.stats = StatsFor(entry);
   recorder.metrics = entry.metrics;
+  recorder.model = entry.name;
+  recorder.request_id = request.request_id();
   absl::StatusOr<ForwardCall> call =
       ValidateForwardRequest(request, *entry.stack, limits_);
   if (!call.ok()) return recorder.Failure(call.status());
@@ -372,11 +376,15 @@ absl::Status QLinearService::StartMatmul(grpc::CallbackServerContext* context,
     if (metrics_ != nullptr) {
       metrics_->RecordUnknownModel(recorder.rpc, found.status().code());
     }
+    LogRejected(request.model(), recorder.rpc, found.status(),
+                request.request_id());
     return found.status();
   }
   const ModelEntry& entry = *found;
   recorder.stats = StatsFor(entry);
   recorder.metrics = entry.metrics;
+  recorder.model = entry.name;
+  recorder.request_id = request.request_id();
   absl::StatusOr<MatmulCall> call =
       ValidateMatmulRequest(request, *entry.stack, limits_);
   if (!call.ok()) return recorder.Failure(call.status());

@@ -1,5 +1,9 @@
 #include "server/request_recorder.h"
 
+#include <spdlog/spdlog.h>
+
+#include <string>
+
 namespace qlinear::server {
 
 uint64_t NanosSince(std::chrono::steady_clock::time_point start) {
@@ -7,6 +11,16 @@ uint64_t NanosSince(std::chrono::steady_clock::time_point start) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(
           std::chrono::steady_clock::now() - start)
           .count());
+}
+
+void LogRejected(const std::string& model, Rpc rpc, const absl::Status& status,
+                 const std::string& request_id) {
+  spdlog::info(
+      "event=request_rejected model={} rpc={} code={} request_id={} "
+      "reason=\"{}\"",
+      model.empty() ? "-" : model, RpcName(rpc),
+      absl::StatusCodeToString(status.code()),
+      request_id.empty() ? "-" : request_id, std::string(status.message()));
 }
 
 void RequestRecorder::Success(size_t rows, const batching::TaskResult& result,
@@ -32,6 +46,7 @@ void RequestRecorder::Success(size_t rows, const batching::TaskResult& result,
 absl::Status RequestRecorder::Failure(absl::Status status) const {
   if (status.ok()) return status;
   const uint64_t total_ns = NanosSince(start);
+  LogRejected(model, rpc, status, request_id);
   if (stats != nullptr) stats->RecordFailure(rpc, status.code(), total_ns);
   if (metrics != nullptr) {
     metrics->ObserveRequest(rpc, status.code(),

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "server/batching/task.h"
@@ -23,15 +24,22 @@ struct RequestRecorder {
   Rpc rpc = Rpc::kForward;
   std::chrono::steady_clock::time_point start;  // handler entry
   uint64_t compute_input_ns = 0;                // validating and decoding
+  std::string model;                            // for the rejection log line
+  std::string request_id;  // the client's id, logged with a rejection
 
   // The request succeeded with `rows` rows; its output took
   // `compute_output_ns` to encode.
   void Success(size_t rows, const batching::TaskResult& result,
                uint64_t compute_output_ns) const;
 
-  // Records `status` as a failure unless it is OK; returns it.
+  // Records `status` as a failure unless it is OK, logging one structured
+  // line with the reason and request id; returns it.
   absl::Status Failure(absl::Status status) const;
 };
+
+// One structured log line for a request that did not succeed.
+void LogRejected(const std::string& model, Rpc rpc, const absl::Status& status,
+                 const std::string& request_id);
 
 // Nanoseconds since `start` on the steady clock.
 uint64_t NanosSince(std::chrono::steady_clock::time_point start);
