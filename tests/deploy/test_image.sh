@@ -42,8 +42,10 @@ fail() {
 pass() { echo "ok: $*"; }
 
 # The image's own server decides whether /metrics is part of the test.
+# (--help exits 1, so capture it rather than pipe it under pipefail.)
 metrics=0
-if podman run --rm --no-healthcheck "${runtime[@]}" "$image" --help 2>&1 | grep -q metrics_port; then
+help=$(podman run --rm --no-healthcheck "${runtime[@]}" "$image" --help 2>&1 || true)
+if grep -q metrics_port <<< "$help"; then
   metrics=1
 fi
 
@@ -97,6 +99,10 @@ if [ "$metrics" = 1 ]; then
   metrics_url="http://127.0.0.1:$(host_port 8002)/metrics"
   body=$(curl -fsS --max-time 10 "$metrics_url") || fail "curl $metrics_url"
   echo "$body" | grep -q '^qlinear_' || fail "no qlinear_ metric at $metrics_url"
+  # The HPA's metric (deploy/k8s: qlinear_queue_rows through prometheus-adapter)
+  # and the requests just sent.
+  echo "$body" | grep -q '^qlinear_queue_rows{' || fail "no qlinear_queue_rows at $metrics_url"
+  echo "$body" | grep -q '^qlinear_requests_total{' || fail "no qlinear_requests_total at $metrics_url"
   pass "/metrics scraped ($(echo "$body" | grep -c '^qlinear_') qlinear_ samples)"
 else
   echo "skip: /metrics (this server has no --metrics-port yet)"
