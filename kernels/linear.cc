@@ -49,6 +49,21 @@ T* Scratch(ScratchSlot slot, size_t count) {
   return reinterpret_cast<T*>(buffers[slot].get());
 }
 
+// Runs row_fn(r) for r in [0, m): on the calling thread for a few rows, split
+// over the pool for many (rows are independent).
+template <typename RowFn>
+void ForEachRow(size_t m, ThreadPool* pool, const RowFn& row_fn) {
+  constexpr size_t kRowsPerTask = 4;
+  if (m < 2 * kRowsPerTask || pool->num_threads() == 1) {
+    for (size_t r = 0; r < m; ++r) row_fn(r);
+    return;
+  }
+  pool->ParallelFor((m + kRowsPerTask - 1) / kRowsPerTask, [&](size_t task) {
+    const size_t end = std::min(m, (task + 1) * kRowsPerTask);
+    for (size_t r = task * kRowsPerTask; r < end; ++r) row_fn(r);
+  });
+}
+
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
@@ -180,7 +195,10 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(LinearWeights weights) {
     linear->wx_f32_unpack_ = unpack;           \
     linear->wx_f32_tile_gemm_ = gemm;          \
   }
+#define QL_DQ8_QUANTIZE_ROW(fn, min_isa) \
+  QL_IF_ISA(min_isa) { linear->dq8_quantize_ = fn; }
 #include "kernels/gemm/gemm_kernels.inc"
+#undef QL_DQ8_QUANTIZE_ROW
 #undef QL_W4_F32_KERNEL
 #undef QL_W4_DQ8_KERNEL
 #undef QL_W4_F32_TILED
@@ -286,22 +304,19 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
     ua = Scratch<uint8_t>(kCodesSlot, m * p.k);
     int32_t* group_sums = Scratch<int32_t>(kGroupSumsSlot, m * groups);
     rows = Scratch<Dq8Row>(kRowsSlot, m);
-    for (size_t r = 0; r < m; ++r) {
+    const float eps = ScaleFloorValue(DType::kF32, weights_.act_scale_floor);
+    const int32_t shift = 128 * static_cast<int32_t>(p.group_size);
+    ForEachRow(m, pool, [&](size_t r) {
       // Quantize into the row's slot of `ua` as int8, then shift in place.
-      int8_t* qa = reinterpret_cast<int8_t*>(ua + r * p.k);
-      const reference::RowQParams rq = reference::QuantizeActivationRow(
-          x + r * p.k, p.k, weights_.act_scale_floor, qa);
-      for (size_t g = 0; g < groups; ++g) {
-        int32_t sum = 0;
-        for (size_t i = g * p.group_size; i < (g + 1) * p.group_size; ++i) {
-          const uint8_t u = static_cast<uint8_t>(qa[i] + 128);
-          ua[r * p.k + i] = u;  // same byte: qa[i] is read first
-          sum += u;
-        }
-        group_sums[r * groups + g] = sum;
-      }
-      rows[r] = {rq.scale, rq.zero_point + 128, group_sums + r * groups};
-    }
+      uint8_t* row = ua + r * p.k;
+      int32_t* sums = group_sums + r * groups;
+      const Dq8RowQuant rq =
+          dq8_quantize_(x + r * p.k, p.k, p.group_size, eps,
+                        reinterpret_cast<int8_t*>(row), sums);
+      for (size_t i = 0; i < p.k; ++i) row[i] ^= 0x80;  // qa + 128
+      for (size_t g = 0; g < groups; ++g) sums[g] += shift;
+      rows[r] = {rq.scale, rq.zero_point + 128, sums};
+    });
   }
 
   if (dq8 && act_quant_seconds != nullptr) {
@@ -368,24 +383,20 @@ void Linear::RunWx(const float* x, size_t m, ActQuant mode,
     qa = Scratch<int8_t>(kCodesSlot, m * padded_k);
     int32_t* asum = Scratch<int32_t>(kGroupSumsSlot, m * geo.groups);
     rows = Scratch<WxDq8Row>(kRowsSlot, m);
-    const size_t group_k = geo.group_units * kWxUnitK;
-    for (size_t r = 0; r < m; ++r) {
+    const float eps = ScaleFloorValue(DType::kF32, weights_.act_scale_floor);
+    ForEachRow(m, pool, [&](size_t r) {
+      // Group-wise rows are exactly k long; a per-channel row (one group) is
+      // padded with zero codes to whole units.
       int8_t* row_codes = qa + r * padded_k;
-      const reference::RowQParams rq = reference::QuantizeActivationRow(
-          x + r * geo.k, geo.k, weights_.act_scale_floor, row_codes);
-      if (padded_k != geo.k) {
-        // Per channel: one group; the codes of the padding k are zero.
-        std::fill(row_codes + geo.k, row_codes + padded_k, int8_t{0});
-      }
+      int32_t* sums = asum + r * geo.groups;
+      const Dq8RowQuant rq = dq8_quantize_(x + r * geo.k, geo.k, geo.group_size,
+                                           eps, row_codes, sums);
+      std::fill(row_codes + geo.k, row_codes + padded_k, int8_t{0});
       for (size_t g = 0; g < geo.groups; ++g) {
-        int32_t sum = 0;
-        const int8_t* codes = row_codes + g * group_k;
-        for (size_t i = 0; i < geo.group_size; ++i) sum += codes[i];
-        asum[r * geo.groups + g] =
-            sum - static_cast<int32_t>(geo.group_size) * rq.zero_point;
+        sums[g] -= static_cast<int32_t>(geo.group_size) * rq.zero_point;
       }
-      rows[r] = {rq.scale, rq.zero_point, asum + r * geo.groups};
-    }
+      rows[r] = {rq.scale, rq.zero_point, sums};
+    });
   }
 
   if (dq8 && act_quant_seconds != nullptr) {

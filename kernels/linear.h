@@ -93,6 +93,8 @@ class Linear {
   F32TileGemmFn w4_f32_tile_gemm_ = nullptr;
   std::string_view w4_f32_name_;
   std::string_view w4_dq8_name_;
+  // Per-row int8 activation quantization (both quantized formats).
+  Dq8QuantizeRowFn dq8_quantize_ = nullptr;
   // intx_opaque only: packed weights and the kernels chosen at Create().
   PackedWx packed_wx_;
   WxF32GemmFn wx_f32_ = nullptr;

@@ -91,6 +91,30 @@ void w4_dq8_gemm_avx512vnni(size_t m, size_t k, size_t group_size,
                             const Dq8Row* rows, const uint8_t* packed_block,
                             float* c, size_t c_stride);
 
+// --- int8_asym_per_token activations (dq8) ----------------------------------
+
+// The per-row parameters of the quantized activations.
+struct Dq8RowQuant {
+  float scale;         // s_a
+  int32_t zero_point;  // zp_a in [-128, 127]
+};
+
+// Quantizes one row of k fp32 values as QUANT_FORMATS.md §b.3 in fp32
+// arithmetic with scale floor `eps` (docs/numerics.md: bit for bit the codes
+// of reference::QuantizeActivationRow) into q[0..k), and writes Σq over each
+// run of `group` values to group_sums[0 .. k / group).
+// REQUIRES: k % group == 0; x finite.
+using Dq8QuantizeRowFn = Dq8RowQuant (*)(const float* x, size_t k, size_t group,
+                                         float eps, int8_t* q,
+                                         int32_t* group_sums);
+
+Dq8RowQuant dq8_quantize_row_scalar(const float* x, size_t k, size_t group,
+                                    float eps, int8_t* q, int32_t* group_sums);
+Dq8RowQuant dq8_quantize_row_avx2(const float* x, size_t k, size_t group,
+                                  float eps, int8_t* q, int32_t* group_sums);
+Dq8RowQuant dq8_quantize_row_avx512(const float* x, size_t k, size_t group,
+                                    float eps, int8_t* q, int32_t* group_sums);
+
 // --- intx_opaque (wx) -------------------------------------------------------
 //
 // A wx kernel computes one block of kWxBlockColumns output columns for
