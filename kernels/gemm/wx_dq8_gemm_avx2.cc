@@ -38,13 +38,13 @@ inline __m256i DotBytes(__m256i acc, __m256i codes, __m256i x) {
 }
 
 // One 8-column half of the block, rows 0..MR-1.
-template <size_t MR, bool kSplit>
+template <size_t MR, int kBits>
 void Dq8GemmHalf(const int8_t* a, size_t a_stride, const WxDq8Row* rows,
                  const uint8_t* packed_block, const WxGeometry& geo, int h,
                  float* c, size_t c_stride) {
   __m256 acc[MR];
   for (size_t r = 0; r < MR; ++r) acc[r] = _mm256_setzero_ps();
-  const size_t unit_bytes = WxUnitBytes(geo.bits);
+  constexpr size_t unit_bytes = WxUnitBytes(kBits);
   const size_t group_k = geo.group_units * kWxUnitK;
   for (size_t g = 0; g < geo.groups; ++g) {
     const uint8_t* seg = packed_block + g * geo.segment_bytes;
@@ -52,12 +52,12 @@ void Dq8GemmHalf(const int8_t* a, size_t a_stride, const WxDq8Row* rows,
     for (size_t r = 0; r < MR; ++r) dot[r] = _mm256_setzero_si256();
     for (size_t u = 0; u < geo.group_units; ++u) {
       __m256i q[4];
-      WxUnpackHalf(seg + kWxHeaderBytes + u * unit_bytes, geo.bits, h, q);
+      WxUnpackHalfT<kBits>(seg + kWxHeaderBytes + u * unit_bytes, h, q);
       const int8_t* x = a + g * group_k + u * kWxUnitK;
       for (int t = 0; t < 4; ++t) {
         for (size_t r = 0; r < MR; ++r) {
-          dot[r] = DotBytes<kSplit>(dot[r], q[t],
-                                    Broadcast4Bytes(x + r * a_stride + 4 * t));
+          dot[r] = DotBytes<kBits == 8>(
+              dot[r], q[t], Broadcast4Bytes(x + r * a_stride + 4 * t));
         }
       }
     }
@@ -88,12 +88,39 @@ void Dq8Gemm(const int8_t* a, size_t a_stride, const WxDq8Row* rows,
              const uint8_t* packed_block, const WxGeometry& geo, float* c,
              size_t c_stride) {
   for (int h = 0; h < 2; ++h) {
-    if (geo.bits == 8) {
-      Dq8GemmHalf<MR, true>(a, a_stride, rows, packed_block, geo, h, c,
-                            c_stride);
-    } else {
-      Dq8GemmHalf<MR, false>(a, a_stride, rows, packed_block, geo, h, c,
-                             c_stride);
+    switch (geo.bits) {
+      case 1:
+        Dq8GemmHalf<MR, 1>(a, a_stride, rows, packed_block, geo, h, c,
+                           c_stride);
+        break;
+      case 2:
+        Dq8GemmHalf<MR, 2>(a, a_stride, rows, packed_block, geo, h, c,
+                           c_stride);
+        break;
+      case 3:
+        Dq8GemmHalf<MR, 3>(a, a_stride, rows, packed_block, geo, h, c,
+                           c_stride);
+        break;
+      case 4:
+        Dq8GemmHalf<MR, 4>(a, a_stride, rows, packed_block, geo, h, c,
+                           c_stride);
+        break;
+      case 5:
+        Dq8GemmHalf<MR, 5>(a, a_stride, rows, packed_block, geo, h, c,
+                           c_stride);
+        break;
+      case 6:
+        Dq8GemmHalf<MR, 6>(a, a_stride, rows, packed_block, geo, h, c,
+                           c_stride);
+        break;
+      case 7:
+        Dq8GemmHalf<MR, 7>(a, a_stride, rows, packed_block, geo, h, c,
+                           c_stride);
+        break;
+      default:
+        Dq8GemmHalf<MR, 8>(a, a_stride, rows, packed_block, geo, h, c,
+                           c_stride);
+        break;
     }
   }
 }
