@@ -29,10 +29,21 @@ soak=${SOAK:-10m}
 mkdir -p "$out"
 
 server_pid=""
+sampler_pid=""
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then kill -TERM "$server_pid"; fi
+  if [ -n "$sampler_pid" ]; then kill "$sampler_pid" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
+
+# Other work on the machine skews every figure: sample the compilers running
+# (cc1plus) and the load average every 5 s for the summary.
+echo "unix_seconds cc1plus loadavg" > "$out/machine-load.txt"
+(while true; do
+   echo "$(date +%s) $(pgrep -c cc1plus || true) $(cut -d' ' -f1 /proc/loadavg)" >> "$out/machine-load.txt"
+   sleep 5
+ done) &
+sampler_pid=$!
 
 # start_server NAME ARGS...: starts qlinear-server and sets $server_pid and
 # $target once it listens (after loading its models).
@@ -40,7 +51,11 @@ start_server() {
   local name=$1
   shift
   local extra=()
-  if "$server_bin" --help 2>&1 | grep -q -- "--metrics_port"; then extra=(--metrics-port 0); fi
+  # Serve /metrics as in production, on a free port (0 would disable it).
+  # (--help exits non-zero: keep pipefail from hiding the match.)
+  if { "$server_bin" --help 2>&1 || true; } | grep -q -- "--metrics_port"; then
+    extra=(--metrics-port "$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')")
+  fi
   "$server_bin" --host 127.0.0.1 --port 0 "${extra[@]}" "$@" > "$out/server-$name.log" 2>&1 &
   server_pid=$!
   local port=""
@@ -199,17 +214,28 @@ if o:
             100 * p["target_rate"] / o["run"]["capacity_rps"], p["target_rate"],
             p["requests_per_second"], l["p50"] * 1e3, l["p99"] * 1e3, l["p99"] / l["p50"],
             l["p99.9"] * 1e3, p["errors"]))
+rows = [l.split() for l in open(os.path.join(out, "machine-load.txt")).read().splitlines()[1:]]
+if rows:
+    busy = [int(r[1]) for r in rows if r[1].isdigit()]
+    print("\nOther work on the machine: compilers (cc1plus) running in %d of %d samples "
+          "(every 5 s; at most %d at once); load average %s..%s" % (
+              sum(1 for b in busy if b > 0), len(rows), max(busy or [0]),
+              min(r[2] for r in rows), max(r[2] for r in rows)))
 s = load("soak.json")
 if s:
     p = s["points"][0]
     rows = [l.split() for l in open(os.path.join(out, "soak-rss.txt")).read().splitlines()[1:]]
     first, last = int(rows[0][1]), int(rows[-1][1])
     print("\n## Soak: %.0f req/s (Poisson) for %.0f s" % (p["target_rate"], p["seconds"]))
-    print("requests %d, errors %d, codes %s" % (p["requests"], p["errors"], p["codes"]))
+    print("requests %d, errors %d (codes %s, dropped by the client at --max-inflight: %d)" % (
+        p["requests"], p["errors"], p["codes"], p["client_dropped"]))
     print("p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms" % tuple(
         p["latency_seconds"][k] * 1e3 for k in ("p50", "p99", "p99.9", "max")))
     print("server RSS: %d KiB at start, %d KiB at end (%+.2f%%), max %d KiB" % (
         first, last, 100.0 * (last - first) / first, max(int(r[1]) for r in rows)))
+    half = rows[len(rows) // 2]
+    print("second half: %d KiB at %s s -> %d KiB (%+.2f%%)" % (
+        int(half[1]), half[0], last, 100.0 * (last - int(half[1])) / int(half[1])))
     busy = sum(1 for r in rows if len(r) > 2 and r[2] not in ("", "0"))
     print("samples with compilers running on the machine: %d of %d" % (busy, len(rows)))
 PY
