@@ -184,6 +184,10 @@ fi
 revision=$(git rev-parse HEAD 2> /dev/null || echo unknown)
 created=$(git log -1 --format=%cI 2> /dev/null || echo 1970-01-01T00:00:00Z)
 version=$(sed -n 's/^project(qlinear VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+previous=""
+if [ "$ENGINE" = podman ] && image_exists "$IMAGE"; then
+  previous=$(podman image inspect --format '{{.Id}}' "$IMAGE")
+fi
 log "building $IMAGE with $ENGINE (base $BASE_IMAGE, $JOBS jobs)"
 start=$(date +%s)
 "$ENGINE" build --layers --format docker \
@@ -194,8 +198,14 @@ start=$(date +%s)
   --build-arg "CREATED=$created" \
   -t "$IMAGE" -f Dockerfile .
 if [ "$ENGINE" = podman ]; then
-  size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
+  size="$(podman image inspect --format '{{.Size}}' "$IMAGE") bytes"
 else
   size=$(buildah images --format '{{.Size}}' "$IMAGE" 2> /dev/null | head -n 1)
 fi
-log "built $IMAGE in $(($(date +%s) - start)) s (size $size bytes)"
+log "built $IMAGE in $(($(date +%s) - start)) s (size $size)"
+# The image this tag replaced, unless something still uses it. (Untagged
+# build-stage images stay as the layer cache; `podman image prune` drops them.)
+if [ -n "$previous" ] &&
+  [ "$(podman image inspect --format '{{.Id}}' "$IMAGE")" != "$previous" ]; then
+  podman rmi "$previous" > /dev/null 2>&1 || true
+fi
