@@ -3,8 +3,8 @@
 #
 #   scripts/bench-e2e.sh OUT_DIR [overhead] [batching] [openloop] [soak]
 #
-# With no section it runs overhead, batching and openloop (about 5 minutes);
-# soak adds a 10-minute run ($SOAK). Each section starts its own
+# With no section it runs overhead, batching and openloop (about 6 minutes);
+# soak adds a 10-minute run ($SOAK) at 80 % of the capacity (or $SOAK_RATE). Each section starts its own
 # qlinear-server on 127.0.0.1 (port 0) and drives it with qlinear-bench; the
 # server and the generator run on the same machine and share its cores.
 # Binaries come from $BUILD_DIR (default: build). Results (JSON, CSV, PNG,
@@ -129,9 +129,14 @@ for section in "${sections[@]}"; do
       ;;
     soak)
       # Soak: 80 % of the capacity for $soak; errors and the server's RSS.
+      # The capacity is a 30 s closed loop at concurrency 64, unless
+      # $SOAK_RATE gives the rate.
       start_server soak
-      "$bench" --target "$target" --concurrency 64 --duration "$duration" --json "$out/soak-capacity.json"
-      rate=$(/usr/bin/python3 -c 'import json,sys; print("%.1f" % (0.8 * json.load(open(sys.argv[1]))["points"][0]["requests_per_second"]))' "$out/soak-capacity.json")
+      rate=${SOAK_RATE:-}
+      if [ -z "$rate" ]; then
+        "$bench" --target "$target" --concurrency 64 --duration 30s --json "$out/soak-capacity.json"
+        rate=$(/usr/bin/python3 -c 'import json,sys; print("%.1f" % (0.8 * json.load(open(sys.argv[1]))["points"][0]["requests_per_second"]))' "$out/soak-capacity.json")
+      fi
       echo "soak: $rate req/s for $soak"
       "$bench" --target "$target" --rate "$rate" --poisson --warmup 5s --duration "$soak" \
         --assert errors==0 --json "$out/soak.json" --csv "$out/soak.csv" > "$out/soak.out" 2>&1 &
