@@ -1,41 +1,11 @@
 #include "kernels/wx_packing.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/check.h"
 
 namespace qlinear {
-namespace {
-
-// Writes the unsigned code `u` of column j at offset kk into a unit
-// (kernels/PACKING.md, "Unit"). The unit must start zeroed.
-void PutUnitCode(uint8_t* unit, int bits, size_t j, size_t kk, int u) {
-  const size_t t = kk / 4;
-  const size_t pos = 4 * j + kk % 4;
-  if (bits == 8) {
-    unit[64 * t + pos] = static_cast<uint8_t>(u);
-    return;
-  }
-  int shift = 0;
-  uint8_t* p = unit;
-  if (bits & 4) {
-    p[64 * (t / 2) + pos] |= static_cast<uint8_t>((u & 0x0f) << (4 * (t % 2)));
-    shift = 4;
-    p += 128;
-  }
-  if (bits & 2) {
-    p[pos] |= static_cast<uint8_t>(((u >> shift) & 3) << (2 * t));
-    shift += 2;
-    p += 64;
-  }
-  if (bits & 1) {
-    p[pos % 32] |=
-        static_cast<uint8_t>(((u >> shift) & 1) << (t + 4 * (pos / 32)));
-  }
-}
-
-}  // namespace
-
 int WxUnitCode(const uint8_t* unit, int bits, size_t j, size_t kk) {
   const size_t t = kk / 4;
   const size_t pos = 4 * j + kk % 4;
@@ -79,28 +49,74 @@ PackedWx PackWx(const IntxPlainWeights& w) {
   p.blocks = (w.n + kWxBlockColumns - 1) / kWxBlockColumns;
   p.block_bytes = geo.groups * geo.segment_bytes;
   p.data = AllocateAligned(p.bytes());  // zeroed: padding stays 0
-  const int qmin = -(1 << (w.bits - 1));
-  const size_t unit_bytes = WxUnitBytes(w.bits);
+  const int bits = w.bits;
+  const int qmin = -(1 << (bits - 1));
+  const size_t unit_bytes = WxUnitBytes(bits);
   for (size_t b = 0; b < p.blocks; ++b) {
+    const size_t cols = std::min(kWxBlockColumns, w.n - b * kWxBlockColumns);
     for (size_t g = 0; g < geo.groups; ++g) {
       uint8_t* seg = p.data.get() + b * p.block_bytes + g * geo.segment_bytes;
-      for (size_t j = 0; j < kWxBlockColumns; ++j) {
-        const size_t n = b * kWxBlockColumns + j;
-        // Padding columns keep scale 0, zero 0, code sum 0 and codes 0.
-        if (n >= w.n) continue;
-        const float scale = w.scale[n * geo.groups + g];
-        const int32_t zero = w.zero_point[n * geo.groups + g] - qmin;
-        int32_t code_sum = 0;
-        const int8_t* q = w.q.data() + n * w.k + g * w.group_size;
-        for (size_t i = 0; i < w.group_size; ++i) {
-          const int u = q[i] - qmin;
-          code_sum += u;
-          PutUnitCode(seg + kWxHeaderBytes + (i / kWxUnitK) * unit_bytes,
-                      w.bits, j, i % kWxUnitK, u);
+      int32_t code_sum[kWxBlockColumns] = {};
+      for (size_t v = 0; v < geo.group_units; ++v) {
+        // The unit's codes as four quads: quad[t][4j + i] = u of column j at
+        // k = 4t + i (kernels/PACKING.md); 0 for padding.
+        uint8_t quad[4][64] = {};
+        const size_t k0 = g * w.group_size + v * kWxUnitK;
+        const size_t count = std::min(kWxUnitK, w.group_size - v * kWxUnitK);
+        for (size_t j = 0; j < cols; ++j) {
+          const int8_t* q = w.q.data() + (b * kWxBlockColumns + j) * w.k + k0;
+          for (size_t kk = 0; kk < count; ++kk) {
+            const int u = q[kk] - qmin;
+            quad[kk / 4][4 * j + kk % 4] = static_cast<uint8_t>(u);
+            code_sum[j] += u;
+          }
         }
+        uint8_t* out = seg + kWxHeaderBytes + v * unit_bytes;
+        if (bits == 8) {
+          std::memcpy(out, quad, sizeof(quad));
+          continue;
+        }
+        int shift = 0;
+        if (bits & 4) {
+          for (size_t h = 0; h < 2; ++h) {
+            for (size_t pos = 0; pos < 64; ++pos) {
+              out[64 * h + pos] =
+                  static_cast<uint8_t>((quad[2 * h][pos] & 0x0f) |
+                                       ((quad[2 * h + 1][pos] & 0x0f) << 4));
+            }
+          }
+          out += 128;
+          shift = 4;
+        }
+        if (bits & 2) {
+          for (size_t pos = 0; pos < 64; ++pos) {
+            int byte = 0;
+            for (int t = 0; t < 4; ++t) {
+              byte |= ((quad[t][pos] >> shift) & 3) << (2 * t);
+            }
+            out[pos] = static_cast<uint8_t>(byte);
+          }
+          out += 64;
+          shift += 2;
+        }
+        if (bits & 1) {
+          for (size_t x = 0; x < 32; ++x) {
+            int byte = 0;
+            for (int t = 0; t < 4; ++t) {
+              byte |= ((quad[t][x] >> shift) & 1) << t;
+              byte |= ((quad[t][x + 32] >> shift) & 1) << (t + 4);
+            }
+            out[x] = static_cast<uint8_t>(byte);
+          }
+        }
+      }
+      for (size_t j = 0; j < cols; ++j) {
+        const size_t n = b * kWxBlockColumns + j;
+        const float scale = w.scale[n * geo.groups + g];
         std::memcpy(seg + 4 * j, &scale, 4);
-        std::memcpy(seg + 64 + 4 * j, &code_sum, 4);
-        seg[128 + j] = static_cast<uint8_t>(zero);
+        std::memcpy(seg + 64 + 4 * j, &code_sum[j], 4);
+        seg[128 + j] =
+            static_cast<uint8_t>(w.zero_point[n * geo.groups + g] - qmin);
       }
     }
   }

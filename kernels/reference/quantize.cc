@@ -76,6 +76,33 @@ int8_t QuantizeIntx(float w, IntxGroupQParams qp, int bits, DType t) {
   return static_cast<int8_t>(ClampInt(v, IntxQMin(bits), IntxQMax(bits)));
 }
 
+namespace {
+
+// Round half to even without a libm call: adding and subtracting 1.5 * 2^23
+// rounds |x| < 2^22 to an integer in the default rounding mode, exactly as
+// nearbyint does; larger magnitudes take nearbyint itself.
+inline float FastRne(float x) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  if (!(std::fabs(x) < 4194304.0f)) return Rne(x);
+  return (x + kMagic) - kMagic;
+}
+
+// QuantizeIntx over one group with the inverse scale computed once: the same
+// operations, so the same codes.
+template <DType T>
+void QuantizeIntxGroup(const float* w, size_t n, IntxGroupQParams qp, int bits,
+                       int8_t* q) {
+  const float inv = RoundTo(T, 1.0f / qp.scale);
+  const float zp = static_cast<float>(qp.zero_point);
+  const int qmin = IntxQMin(bits), qmax = IntxQMax(bits);
+  for (size_t i = 0; i < n; ++i) {
+    const float v = FastRne(RoundTo(T, w[i] * inv)) + zp;
+    q[i] = static_cast<int8_t>(ClampInt(v, qmin, qmax));
+  }
+}
+
+}  // namespace
+
 RowQParams QuantizeActivationRow(const float* x, size_t k, ScaleFloor floor,
                                  int8_t* q) {
   float mn = 0.0f, mx = 0.0f;  // the range always includes 0
@@ -141,8 +168,17 @@ IntxPlainWeights QuantizeIntxWeights(const float* w, size_t n, size_t k,
           ChooseIntxQParams(src, group_size, bits, mapping, t, floor);
       out.scale[r * groups + g] = qp.scale;
       out.zero_point[r * groups + g] = static_cast<int8_t>(qp.zero_point);
-      for (size_t i = 0; i < group_size; ++i) {
-        out.q[r * k + g * group_size + i] = QuantizeIntx(src[i], qp, bits, t);
+      int8_t* q = out.q.data() + r * k + g * group_size;
+      switch (t) {
+        case DType::kF32:
+          QuantizeIntxGroup<DType::kF32>(src, group_size, qp, bits, q);
+          break;
+        case DType::kBF16:
+          QuantizeIntxGroup<DType::kBF16>(src, group_size, qp, bits, q);
+          break;
+        case DType::kF16:
+          QuantizeIntxGroup<DType::kF16>(src, group_size, qp, bits, q);
+          break;
       }
     }
   }

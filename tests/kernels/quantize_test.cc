@@ -2,6 +2,7 @@
 #include "kernels/reference/quantize.h"
 
 #include <cstdint>
+#include <random>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -232,6 +233,43 @@ struct F6Case {
   int zero_point;
   std::vector<int8_t> codes;
 };
+
+// The whole-matrix quantizer (which hoists the inverse scale out of the
+// group loop) gives the per-element definition's codes.
+TEST(IntxTest, WholeMatrixQuantizerEqualsPerElementDefinition) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (DType t : {DType::kF32, DType::kBF16, DType::kF16}) {
+    std::vector<float> w(8 * 64);
+    for (size_t i = 0; i < w.size(); ++i) {
+      // Gaussian, a few large values, a tiny group (the scale floor).
+      w[i] = RoundTo(
+          t, i < 64 ? dist(rng) * 1e-30f : (i % 61 == 0 ? 300.0f : dist(rng)));
+    }
+    for (int bits = 1; bits <= 8; ++bits) {
+      for (Mapping mapping : {Mapping::kSymmetric, Mapping::kAsymmetric,
+                              Mapping::kSymmetricNoClippingErr}) {
+        if (bits == 1 && mapping == Mapping::kSymmetricNoClippingErr) continue;
+        for (size_t gs : {size_t{16}, size_t{64}}) {
+          const IntxPlainWeights q = QuantizeIntxWeights(
+              w.data(), 8, 64, gs, bits, mapping, t, ScaleFloor::kFinfoEps);
+          for (size_t r = 0; r < 8; ++r) {
+            for (size_t g = 0; g < 64 / gs; ++g) {
+              const float* group = w.data() + r * 64 + g * gs;
+              const IntxGroupQParams qp = ChooseIntxQParams(
+                  group, gs, bits, mapping, t, ScaleFloor::kFinfoEps);
+              for (size_t i = 0; i < gs; ++i) {
+                ASSERT_EQ(q.q[r * 64 + g * gs + i],
+                          QuantizeIntx(group[i], qp, bits, t))
+                    << "bits " << bits << " gs " << gs << " row " << r;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
 
 TEST(ActivationQuantTest, F6Rows) {
   const std::vector<F6Case> cases = {
