@@ -1,0 +1,944 @@
+// qlinear-kernel-bench: int4_opaque Linear::Run side by side with oneDNN
+// (f32, u8s8 int8, bf16 matmul) and the machine's own limits (read bandwidth
+// at the working-set size, register-only FMA / VNNI / bf16 peaks), all
+// measured in one process, interleaved in rounds. Also times the microkernels
+// of kernels/gemm/gemm_kernels.inc on L1-resident data, the ThreadPool
+// dispatch, the int8 activation-quantization prologue and packing at load.
+// docs/benchmarks.md explains the method and the output (text, and with
+// --json an array of objects, one per point).
+//
+// Usage: qlinear-kernel-bench [--quick] [--json FILE] [--threads 1,2]
+//          [--m 1,2,4] [--shapes 4096x4096,...] (KxN) [--gs 32,128]
+//          [--modes none,int8] [--repeats N] [--residency l3|dram|both]
+//          [--no-onednn] [--no-packing] [--no-microkernels]
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "bench/machine_limits.h"
+#include "bench/onednn_matmul.h"
+#include "kernels/cpu_features.h"
+#include "kernels/gemm/gemm.h"
+#include "kernels/linear.h"
+#include "kernels/reference/quantize.h"
+#include "kernels/thread_pool.h"
+#include "kernels/types.h"
+#include "kernels/w4_packing.h"
+
+namespace qlinear::bench {
+namespace {
+
+// A stack of layers whose packed weights exceed the L3 by far (12x a 32 MiB
+// L3): each call of the "dram" residency touches cold weights.
+constexpr size_t kDramStackBytes = size_t{384} << 20;
+// Buffer of the DRAM read-bandwidth measurement.
+constexpr size_t kDramBufferBytes = size_t{1} << 30;
+
+enum class Residency { kL3, kDram };
+
+const char* ResidencyName(Residency r) {
+  return r == Residency::kL3 ? "l3" : "dram";
+}
+
+struct Options {
+  std::string json_path;
+  bool quick = false;
+  std::vector<int> threads = {1, 2};
+  std::vector<size_t> ms = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+  std::vector<std::pair<size_t, size_t>> shapes = {
+      {4096, 4096}, {4096, 11008}, {11008, 4096}, {1024, 1024}};  // (K, N)
+  std::vector<size_t> group_sizes = {32, 128};
+  std::vector<ActQuant> modes = {ActQuant::kNone, ActQuant::kInt8AsymPerToken};
+  std::vector<Residency> residencies = {Residency::kL3, Residency::kDram};
+  size_t repeats = 11;
+  bool onednn = true;
+  bool packing = true;
+  bool microkernels = true;
+  std::string command_line;
+};
+
+[[noreturn]] void Usage(const char* error) {
+  std::fprintf(stderr,
+               "error: %s\n"
+               "usage: qlinear-kernel-bench [--quick] [--json FILE] "
+               "[--threads 1,2] [--m 1,2,4] [--shapes KxN,...] [--gs 32,128] "
+               "[--modes none,int8] [--repeats N] [--residency l3|dram|both] "
+               "[--no-onednn] [--no-packing] [--no-microkernels]\n",
+               error);
+  std::exit(2);
+}
+
+std::vector<std::string> SplitComma(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t comma = s.find(',', start);
+    const size_t end = comma == std::string::npos ? s.size() : comma;
+    if (end > start) out.push_back(s.substr(start, end - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+size_t ParseSize(const std::string& s, const char* flag) {
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || v == 0) {
+    Usage((std::string("bad value for ") + flag + ": " + s).c_str());
+  }
+  return static_cast<size_t>(v);
+}
+
+Options ParseOptions(int argc, char** argv) {
+  Options o;
+  for (int i = 0; i < argc; ++i) {
+    if (i > 0) o.command_line += " ";
+    o.command_line += argv[i];
+  }
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) o.quick = true;
+  }
+  if (o.quick) {
+    o.ms = {1, 8, 64};
+    o.shapes = {{1024, 1024}};
+    o.residencies = {Residency::kL3};
+    o.repeats = 3;
+  }
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) Usage((flag + " needs a value").c_str());
+      return argv[++i];
+    };
+    if (flag == "--quick") {
+      continue;
+    } else if (flag == "--json") {
+      o.json_path = value();
+    } else if (flag == "--threads") {
+      o.threads.clear();
+      for (const std::string& t : SplitComma(value()))
+        o.threads.push_back(static_cast<int>(ParseSize(t, "--threads")));
+    } else if (flag == "--m") {
+      o.ms.clear();
+      for (const std::string& m : SplitComma(value()))
+        o.ms.push_back(ParseSize(m, "--m"));
+    } else if (flag == "--shapes") {
+      o.shapes.clear();
+      for (const std::string& s : SplitComma(value())) {
+        const size_t x = s.find('x');
+        if (x == std::string::npos) Usage("--shapes wants KxN,...");
+        o.shapes.emplace_back(ParseSize(s.substr(0, x), "--shapes"),
+                              ParseSize(s.substr(x + 1), "--shapes"));
+      }
+    } else if (flag == "--gs") {
+      o.group_sizes.clear();
+      for (const std::string& g : SplitComma(value()))
+        o.group_sizes.push_back(ParseSize(g, "--gs"));
+    } else if (flag == "--modes") {
+      o.modes.clear();
+      for (const std::string& m : SplitComma(value())) {
+        if (m == "none") {
+          o.modes.push_back(ActQuant::kNone);
+        } else if (m == "int8" || m == "int8_asym_per_token") {
+          o.modes.push_back(ActQuant::kInt8AsymPerToken);
+        } else {
+          Usage(("unknown mode " + m).c_str());
+        }
+      }
+    } else if (flag == "--repeats") {
+      o.repeats = ParseSize(value(), "--repeats");
+    } else if (flag == "--residency") {
+      const std::string r = value();
+      if (r == "l3") {
+        o.residencies = {Residency::kL3};
+      } else if (r == "dram") {
+        o.residencies = {Residency::kDram};
+      } else if (r == "both") {
+        o.residencies = {Residency::kL3, Residency::kDram};
+      } else {
+        Usage("--residency wants l3, dram or both");
+      }
+    } else if (flag == "--no-onednn") {
+      o.onednn = false;
+    } else if (flag == "--no-packing") {
+      o.packing = false;
+    } else if (flag == "--no-microkernels") {
+      o.microkernels = false;
+    } else {
+      Usage(("unknown flag " + flag).c_str());
+    }
+  }
+  if (o.threads.empty() || o.ms.empty() || o.shapes.empty() ||
+      o.group_sizes.empty() || o.modes.empty()) {
+    Usage("empty list");
+  }
+  return o;
+}
+
+MeasureOptions TimingOptions(const Options& o) {
+  MeasureOptions m;
+  m.samples = o.repeats;
+  m.min_samples = std::min<size_t>(3, o.repeats);
+  m.max_seconds = o.quick ? 0.3 : 3.0;
+  m.warmup_seconds = o.quick ? 0.01 : 0.05;
+  m.min_sample_seconds = o.quick ? 0.001 : 0.002;
+  return m;
+}
+
+std::string ReadFirstLine(const char* path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+std::string CpuModelName() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(colon + 2);
+    }
+  }
+  return "unknown";
+}
+
+// Random fp32 weights [n, k] in [-1, 1].
+std::vector<float> RandomFloats(size_t count, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(count);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+LinearWeights Int4Layer(const Int4PlainWeights& plain) {
+  LinearWeights w;
+  w.format = WeightFormat::kInt4Opaque;
+  w.dtype = DType::kF32;
+  w.n = plain.n;
+  w.k = plain.k;
+  w.int4 = plain;
+  return w;
+}
+
+std::unique_ptr<Linear> CreateOrDie(LinearWeights w) {
+  absl::StatusOr<std::unique_ptr<Linear>> l = Linear::Create(std::move(w));
+  if (!l.ok()) {
+    std::fprintf(stderr, "Linear::Create failed: %s\n",
+                 std::string(l.status().message()).c_str());
+    std::exit(1);
+  }
+  return std::move(*l);
+}
+
+// Lets OpenMP's spinning workers go to sleep before our pool runs.
+void LetOpenMpIdle() {
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+// The machine limits of one thread count.
+struct Peaks {
+  double fma = 0, vnni = 0, bf16 = 0;  // ops/s
+  double dram_bw = 0;                  // bytes/s
+};
+
+class Bench {
+ public:
+  explicit Bench(Options o) : o_(std::move(o)), timing_(TimingOptions(o_)) {}
+
+  int Run();
+
+ private:
+  void Machine();
+  void Limits();
+  void RemeasurePeaks();
+  void PoolOverhead();
+  void MicroKernels();
+  void Packing();
+  void Shape(size_t k, size_t n);
+  double DramBandwidth(int threads, size_t samples);
+  const uint8_t* DramBuffer();
+  Stats ActQuantPrologue(size_t m, size_t k, size_t group_size);
+  ThreadPool& Pool(int threads);
+  void Emit(const JsonObject& o) { log_.Append(o); }
+  void Flush() {
+    if (!o_.json_path.empty() && !log_.WriteArray(o_.json_path)) {
+      std::fprintf(stderr, "cannot write %s\n", o_.json_path.c_str());
+      std::exit(1);
+    }
+  }
+
+  const Options o_;
+  const MeasureOptions timing_;
+  JsonLog log_;
+  std::map<int, Peaks> peaks_;
+  std::map<std::tuple<size_t, size_t, size_t>, Stats> act_quant_;
+  std::map<int, std::unique_ptr<ThreadPool>> pools_;
+  AlignedBytes dram_buffer_;  // kDramBufferBytes, written once
+  // Cap on the rounds of one measurement group (at least 3 rounds).
+  const double group_max_seconds_ = o_.quick ? 2.0 : 30.0;
+};
+
+ThreadPool& Bench::Pool(int threads) {
+  std::unique_ptr<ThreadPool>& p = pools_[threads];
+  if (!p) p = std::make_unique<ThreadPool>(threads);
+  return *p;
+}
+
+// L3 size from sysfs ("32768K"); sysconf's CPUID-based value is wrong on
+// some VMs (320 MiB on the development host).
+long L3Bytes() {
+  const std::string s =
+      ReadFirstLine("/sys/devices/system/cpu/cpu0/cache/index3/size");
+  char* end = nullptr;
+  const long v = std::strtol(s.c_str(), &end, 10);
+  if (v > 0 && end != nullptr && *end == 'K') return v * 1024;
+  if (v > 0 && end != nullptr && *end == 'M') return v * 1024 * 1024;
+  return sysconf(_SC_LEVEL3_CACHE_SIZE);
+}
+
+void Bench::Machine() {
+  const long l3 = L3Bytes();
+  JsonObject j;
+  j.Add("kind", "machine")
+      .Add("command", o_.command_line)
+      .Add("cpu", CpuModelName())
+      .Add("online_cpus", static_cast<int>(std::thread::hardware_concurrency()))
+      .Add("l3_bytes", static_cast<double>(l3))
+      .Add("isa", std::string(IsaName(ActiveIsa())))
+      .Add("onednn", DnnlMatmul::Version())
+      .Add("compiler", std::string(__VERSION__))
+      .Add("loadavg_start", ReadFirstLine("/proc/loadavg"));
+  Emit(j);
+  std::printf(
+      "qlinear-kernel-bench\n  %s\n  cpu: %s, %u online, L3 %ld KiB\n"
+      "  isa: %s  oneDNN %s  compiler %s\n  loadavg: %s\n\n",
+      o_.command_line.c_str(), CpuModelName().c_str(),
+      std::thread::hardware_concurrency(), l3 / 1024,
+      std::string(IsaName(ActiveIsa())).c_str(), DnnlMatmul::Version().c_str(),
+      __VERSION__, ReadFirstLine("/proc/loadavg").c_str());
+}
+
+void Bench::Limits() {
+  const size_t samples = o_.quick ? 3 : 7;
+  const bool dram = std::find(o_.residencies.begin(), o_.residencies.end(),
+                              Residency::kDram) != o_.residencies.end();
+  std::printf("== machine limits (register-only peaks; streaming reads)\n");
+  std::printf("%4s %12s %12s %12s %12s %12s\n", "thr", "fma GFLOP/s",
+              "vnni GOP/s", "bf16 GFLOP/s", "L3 16M GB/s", "DRAM 1G GB/s");
+  for (int t : o_.threads) {
+    Peaks p;
+    p.fma = PeakFp32FmaOps(t, samples);
+    p.vnni = PeakVnniOps(t, samples);
+    p.bf16 = PeakBf16Ops(t, samples);
+    const double l3_bw = ReadBandwidth(size_t{16} << 20, t, samples);
+    if (dram) p.dram_bw = DramBandwidth(t, samples);
+    peaks_[t] = p;
+    std::printf("%4d %12.1f %12.1f %12.1f %12.1f %12.1f\n", t, p.fma / 1e9,
+                p.vnni / 1e9, p.bf16 / 1e9, l3_bw / 1e9, p.dram_bw / 1e9);
+    JsonObject j;
+    j.Add("kind", "limits")
+        .Add("threads", t)
+        .Add("fma_fp32_gflops", p.fma / 1e9)
+        .Add("vnni_gops", p.vnni / 1e9)
+        .Add("bf16_gflops", p.bf16 / 1e9)
+        .Add("read_16mib_gbps", l3_bw / 1e9);
+    if (dram) {
+      j.Add("read_1gib_gbps", p.dram_bw / 1e9);
+    } else {
+      j.AddNull("read_1gib_gbps");
+    }
+    Emit(j);
+  }
+  std::printf("\n");
+}
+
+const uint8_t* Bench::DramBuffer() {
+  if (!dram_buffer_) {
+    dram_buffer_ = AllocateAligned(kDramBufferBytes);
+    std::memset(dram_buffer_.get(), 0x5a, kDramBufferBytes);
+  }
+  return dram_buffer_.get();
+}
+
+double Bench::DramBandwidth(int threads, size_t samples) {
+  return ReadBandwidthOf(DramBuffer(), kDramBufferBytes, threads, samples,
+                         /*warmup=*/false);
+}
+
+void Bench::PoolOverhead() {
+  std::printf("== ThreadPool::ParallelFor dispatch of 4*threads empty tasks\n");
+  for (int t : o_.threads) {
+    ThreadPool& pool = Pool(t);
+    const size_t tasks = 4 * static_cast<size_t>(t);
+    const Stats s = Measure(
+        [&](size_t) { pool.ParallelFor(tasks, [](size_t) {}); }, timing_);
+    std::printf("  threads %d: median %.2f us (min %.2f, max %.2f)\n", t,
+                s.median * 1e6, s.min * 1e6, s.max * 1e6);
+    JsonObject j;
+    j.Add("kind", "pool_overhead").Add("threads", t).Add("tasks", tasks);
+    j.AddStatsUs("us", s);
+    Emit(j);
+  }
+  std::printf("\n");
+}
+
+// The microkernels of kernels/gemm/gemm_kernels.inc on one L1-resident
+// block: the ceiling of each instruction mix, with no memory traffic,
+// threading or activation quantization. A tiled entry is timed as its two
+// halves: the unpack (ŵ of the block into fp32) and the fp32 tile gemm.
+void Bench::MicroKernels() {
+  struct Entry {
+    const char* name;
+    Isa isa;
+    W4F32GemmFn f32;
+    W4Dq8GemmFn dq8;
+    W4F32UnpackFn unpack;
+    F32TileGemmFn tile;
+  };
+  static const Entry kEntries[] = {
+#define QL_W4_F32_KERNEL(fn, min_isa) \
+  {#fn, Isa::min_isa, fn, nullptr, nullptr, nullptr},
+#define QL_W4_DQ8_KERNEL(fn, min_isa) \
+  {#fn, Isa::min_isa, nullptr, fn, nullptr, nullptr},
+#define QL_W4_F32_TILED(unpack_fn, tile_fn, min_isa)                \
+  {#unpack_fn, Isa::min_isa, nullptr, nullptr, unpack_fn, nullptr}, \
+      {#tile_fn, Isa::min_isa, nullptr, nullptr, nullptr, tile_fn},
+#include "kernels/gemm/gemm_kernels.inc"
+#undef QL_W4_F32_KERNEL
+#undef QL_W4_DQ8_KERNEL
+#undef QL_W4_F32_TILED
+  };
+  constexpr size_t kK = 512;
+  const Peaks& p1 = peaks_.count(1) ? peaks_[1] : peaks_.begin()->second;
+  std::printf(
+      "== microkernels, one L1-resident block (16 columns, K=%zu), 1 thread\n"
+      "%-26s %3s %3s %10s %10s %8s %12s\n",
+      kK, "kernel", "gs", "MR", "ns/call", "GOP/s", "%peak", "codes GB/s");
+  for (const Entry& e : kEntries) {
+    if (!IsaSupported(e.isa)) continue;
+    for (size_t gs : {size_t{32}, size_t{128}}) {
+      if (e.tile != nullptr && gs != 128) continue;  // no group size
+      const std::vector<float> w = RandomFloats(kW4BlockColumns * kK, 3);
+      const PackedW4 packed = PackW4(reference::QuantizeInt4Weights(
+          w.data(), kW4BlockColumns, kK, gs, DType::kF32));
+      const std::vector<float> a = RandomFloats(kW4MaxRows * kK, 4);
+      std::vector<uint8_t> ua(kW4MaxRows * kK);
+      for (size_t i = 0; i < ua.size(); ++i) ua[i] = static_cast<uint8_t>(i);
+      std::vector<int32_t> sums(kW4MaxRows * (kK / gs), 1000);
+      std::vector<Dq8Row> rows(kW4MaxRows);
+      for (size_t r = 0; r < kW4MaxRows; ++r)
+        rows[r] = {0.01f, 130, sums.data() + r * (kK / gs)};
+      AlignedBytes unpacked = AllocateAligned(kK * kW4BlockColumns * 4);
+      float* wf = reinterpret_cast<float*>(unpacked.get());
+      std::vector<float> c(kW4MaxRows * kW4BlockColumns);
+      std::vector<size_t> mrs = {1, kW4MaxRows};
+      if (e.unpack != nullptr) mrs = {0};  // no rows
+      for (size_t mr : mrs) {
+        const Stats s = Measure(
+            [&](size_t) {
+              if (e.f32 != nullptr) {
+                e.f32(mr, kK, gs, a.data(), kK, packed.block(0), c.data(),
+                      kW4BlockColumns);
+              } else if (e.dq8 != nullptr) {
+                e.dq8(mr, kK, gs, ua.data(), kK, rows.data(), packed.block(0),
+                      c.data(), kW4BlockColumns);
+              } else if (e.unpack != nullptr) {
+                e.unpack(kK / gs, gs, packed.block(0), wf);
+              } else {
+                e.tile(mr, kK, a.data(), kK, wf, c.data(), kW4BlockColumns,
+                       false);
+              }
+            },
+            timing_);
+        const double ops = 2.0 * mr * kW4BlockColumns * kK;
+        const double peak = e.dq8 != nullptr ? p1.vnni : p1.fma;
+        const double gops = ops / s.median / 1e9;
+        const double frac = peak > 0 && mr > 0 ? ops / s.median / peak : NAN;
+        const double code_gbps = packed.bytes() / s.median / 1e9;
+        std::printf("%-26s %3zu %3zu %10.1f %10.1f %7.1f%% %12.1f\n", e.name,
+                    gs, mr, s.median * 1e9, gops, 100 * frac, code_gbps);
+        JsonObject j;
+        j.Add("kind", "microkernel")
+            .Add("kernel", e.name)
+            .Add("mode", e.dq8 != nullptr ? "int8_asym_per_token" : "none")
+            .Add("gs", gs)
+            .Add("mr", mr)
+            .Add("k", kK)
+            .Add("ns_median", s.median * 1e9)
+            .Add("gops", gops)
+            .Add("frac_peak", frac)
+            .Add("packed_gbps", code_gbps);
+        Emit(j);
+      }
+    }
+  }
+  std::printf("\n");
+}
+
+void Bench::Packing() {
+  const size_t k = o_.quick ? 1024 : 4096, n = o_.quick ? 1024 : 11008;
+  const size_t reps = o_.quick ? 1 : 3;
+  std::printf(
+      "== packing a %zux%zu (KxN) int4 layer on 1 thread (median of "
+      "%zu)\n",
+      k, n, reps);
+  const std::vector<float> w = RandomFloats(n * k, 1);
+  for (size_t gs : o_.group_sizes) {
+    std::vector<double> quantize, validate, create;
+    size_t packed_bytes = 0;
+    for (size_t r = 0; r < reps; ++r) {
+      Clock::time_point start = Clock::now();
+      Int4PlainWeights plain =
+          reference::QuantizeInt4Weights(w.data(), n, k, gs, DType::kF32);
+      quantize.push_back(SecondsSince(start));
+      LinearWeights lw = Int4Layer(plain);
+      start = Clock::now();
+      const absl::Status status = ValidateLinearWeights(lw);
+      validate.push_back(SecondsSince(start));
+      if (!status.ok()) std::exit(1);
+      start = Clock::now();
+      std::unique_ptr<Linear> layer = CreateOrDie(std::move(lw));
+      create.push_back(SecondsSince(start));
+      packed_bytes = layer->packed_bytes();
+    }
+    const Stats q = Summarize(quantize, 1), v = Summarize(validate, 1),
+                c = Summarize(create, 1);
+    std::printf(
+        "  gs %3zu: quantize (reference::QuantizeInt4Weights) %.1f ms; "
+        "Linear::Create %.1f ms (validation %.1f ms + packing %.1f ms); "
+        "total %.1f ms; packed %.1f MB\n",
+        gs, q.median * 1e3, c.median * 1e3, v.median * 1e3,
+        (c.median - v.median) * 1e3, (q.median + c.median) * 1e3,
+        packed_bytes / 1e6);
+    JsonObject j;
+    j.Add("kind", "packing")
+        .Add("k", k)
+        .Add("n", n)
+        .Add("gs", gs)
+        .Add("threads", 1)
+        .Add("quantize_ms", q.median * 1e3)
+        .Add("create_ms", c.median * 1e3)
+        .Add("validate_ms", v.median * 1e3)
+        .Add("pack_ms", (c.median - v.median) * 1e3)
+        .Add("total_ms", (q.median + c.median) * 1e3)
+        .Add("packed_bytes", packed_bytes);
+    Emit(j);
+  }
+  std::printf("\n");
+}
+
+// The serial prologue of Linear::RunW4 in int8_asym_per_token mode (per-row
+// quantization and group sums), replicated: it runs on the calling thread
+// before the parallel part.
+Stats Bench::ActQuantPrologue(size_t m, size_t k, size_t group_size) {
+  const auto key = std::make_tuple(m, k, group_size);
+  auto it = act_quant_.find(key);
+  if (it != act_quant_.end()) return it->second;
+  const std::vector<float> x = RandomFloats(m * k, 9);
+  std::vector<int8_t> qa(k);
+  std::vector<uint8_t> ua(m * k);
+  std::vector<int32_t> sums(m * (k / group_size));
+  const Stats s = Measure(
+      [&](size_t) {
+        for (size_t r = 0; r < m; ++r) {
+          reference::QuantizeActivationRow(
+              x.data() + r * k, k, ScaleFloor::kSmallestNormal, qa.data());
+          for (size_t g = 0; g < k / group_size; ++g) {
+            int32_t sum = 0;
+            for (size_t i = g * group_size; i < (g + 1) * group_size; ++i) {
+              const uint8_t u = static_cast<uint8_t>(qa[i] + 128);
+              ua[r * k + i] = u;
+              sum += u;
+            }
+            sums[r * (k / group_size) + g] = sum;
+          }
+        }
+      },
+      timing_);
+  act_quant_[key] = s;
+  return s;
+}
+
+// One thing timed in the interleaved rounds of a measurement group.
+struct Contender {
+  std::function<void(size_t)> call;  // call(i): i counts up
+  bool openmp = false;          // oneDNN: let OpenMP's workers idle afterwards
+  size_t inner = 1;             // calls per sample
+  size_t next = 0;              // next i
+  std::vector<double> samples;  // seconds per call
+
+  // Warmup; also sets `inner` so that a sample lasts min_sample_seconds.
+  // Returns the seconds of one sample.
+  double Calibrate(const MeasureOptions& o) {
+    const Clock::time_point start = Clock::now();
+    size_t calls = 0;
+    double elapsed = 0;
+    while (calls < o.warmup_calls || elapsed < o.warmup_seconds) {
+      call(next++);
+      ++calls;
+      elapsed = SecondsSince(start);
+    }
+    const double per_call = elapsed / static_cast<double>(calls);
+    inner = per_call >= o.min_sample_seconds
+                ? 1
+                : std::min<size_t>(o.max_inner,
+                                   static_cast<size_t>(std::ceil(
+                                       o.min_sample_seconds / per_call)));
+    return per_call * static_cast<double>(inner);
+  }
+
+  void Sample() {
+    const Clock::time_point start = Clock::now();
+    for (size_t i = 0; i < inner; ++i) call(next++);
+    samples.push_back(SecondsSince(start) / static_cast<double>(inner));
+    if (openmp) LetOpenMpIdle();
+  }
+};
+
+// A limit sampled in the same rounds: one rate per round.
+struct LimitSampler {
+  std::function<double()> sample;
+  std::vector<double> rates;
+};
+
+// Median of the per-round ratios a[r] / b[r] (paired, so host states that
+// last a round cancel out).
+double PairedRatio(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> r;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    if (b[i] > 0) r.push_back(a[i] / b[i]);
+  }
+  return r.empty() ? NAN : Summarize(r, 1).median;
+}
+
+// Median over rounds of amount / (seconds[r] * limit[r]): the fraction of a
+// limit reached, each sample against the limit sampled in its own round.
+double PairedFraction(double amount, const std::vector<double>& seconds,
+                      const std::vector<double>& limit) {
+  std::vector<double> f;
+  for (size_t i = 0; i < std::min(seconds.size(), limit.size()); ++i) {
+    if (seconds[i] > 0 && limit[i] > 0)
+      f.push_back(amount / (seconds[i] * limit[i]));
+  }
+  return f.empty() ? NAN : Summarize(f, 1).median;
+}
+
+// Every contender of one (shape, residency, M) -- oneDNN f32 / u8s8 / bf16
+// and our layers for each group size and mode, each at every thread count --
+// and the limits they are compared with, are measured in interleaved rounds:
+// each round takes one sample of each, in a rotating order. The host's
+// state (clock, co-scheduled vCPUs) changes over seconds; interleaving makes
+// every ratio compare samples taken under the same conditions.
+void Bench::Shape(size_t k, size_t n) {
+  std::printf("== shape K=%zu N=%zu\n", k, n);
+  std::fflush(stdout);
+  const std::vector<float> wf = RandomFloats(n * k, 5);
+  const bool want_dram = std::find(o_.residencies.begin(), o_.residencies.end(),
+                                   Residency::kDram) != o_.residencies.end();
+  // Layers: [gs] -> one hot layer, and a stack for the DRAM case.
+  std::map<size_t, std::vector<std::unique_ptr<Linear>>> hot, stack;
+  // Buffers of the packed size, for the read bandwidth at the working set.
+  std::map<size_t, AlignedBytes> l3_buffers;
+  for (size_t gs : o_.group_sizes) {
+    if (k % gs != 0) continue;
+    const Int4PlainWeights plain =
+        reference::QuantizeInt4Weights(wf.data(), n, k, gs, DType::kF32);
+    hot[gs].push_back(CreateOrDie(Int4Layer(plain)));
+    const size_t bytes = hot[gs][0]->packed_bytes();
+    l3_buffers[gs] = AllocateAligned(bytes);
+    std::memset(l3_buffers[gs].get(), 0x5a, bytes);
+    if (want_dram) {
+      const size_t count =
+          std::max<size_t>(2, (kDramStackBytes + bytes - 1) / bytes);
+      for (size_t i = 0; i < count; ++i)
+        stack[gs].push_back(CreateOrDie(Int4Layer(plain)));
+    }
+  }
+  const DnnlKind kinds[] = {DnnlKind::kF32, DnnlKind::kU8S8, DnnlKind::kBf16};
+  const size_t fma_iterations = PeakIterations(PeakKind::kFp32Fma, 0.005);
+  const size_t vnni_iterations = PeakIterations(PeakKind::kVnni, 0.005);
+  for (Residency res : o_.residencies) {
+    // oneDNN weights: one copy (hot), or enough copies to exceed the L3.
+    std::vector<std::unique_ptr<DnnlMatmul>> dnnl;
+    if (o_.onednn) {
+      for (DnnlKind kind : kinds) {
+        const size_t bytes = k * n * DnnlWeightElementBytes(kind);
+        const size_t copies =
+            res == Residency::kL3
+                ? 1
+                : std::max<size_t>(2, (kDramStackBytes + bytes - 1) / bytes);
+        dnnl.push_back(std::make_unique<DnnlMatmul>(kind, k, n, copies));
+      }
+    }
+    auto& layers = res == Residency::kL3 ? hot : stack;
+    std::printf(
+        "-- residency %s; times in us; xf32/xu8s8/xbf16 = oneDNN time / ours "
+        "(> 1: ours faster); bw%% = weight GB/s / read GB/s at the working "
+        "set (l3) or of 1 GiB (dram); pk%% = GOP/s / peak (FMA for none, "
+        "VNNI for int8); bw%% and pk%% are medians over the rounds of each "
+        "sample against the limit sampled in the same round\n"
+        "%4s %3s %3s %-5s %-24s %9s %9s %9s %8s %7s %9s %9s %9s %6s %6s %6s "
+        "%5s %5s\n",
+        ResidencyName(res), "M", "thr", "gs", "mode", "kernel", "median", "min",
+        "max", "GOP/s", "wGB/s", "f32", "u8s8", "bf16", "xf32", "xu8s8",
+        "xbf16", "bw%", "pk%");
+    for (size_t m : o_.ms) {
+      const std::vector<float> x = RandomFloats(m * k, 13);
+      std::vector<float> y(m * n);
+      // Contenders: [threads][kind] for oneDNN, [threads][gs][mode] ours.
+      std::map<std::pair<int, size_t>, Contender> onednn;
+      std::map<std::tuple<int, size_t, ActQuant>, Contender> ours;
+      std::vector<Contender*> all;
+      if (o_.onednn) {
+        for (size_t b = 0; b < 3; ++b) dnnl[b]->Prepare(m, o_.threads);
+        for (int t : o_.threads) {
+          for (size_t b = 0; b < 3; ++b) {
+            Contender& c = onednn[{t, b}];
+            DnnlMatmul* d = dnnl[b].get();
+            c.call = [d, t](size_t i) { d->Run(i, t); };
+            c.openmp = true;
+            all.push_back(&c);
+          }
+        }
+      }
+      for (int t : o_.threads) {
+        ThreadPool* pool = &Pool(t);
+        for (const auto& entry : layers) {
+          const std::vector<std::unique_ptr<Linear>>* stack_gs = &entry.second;
+          for (ActQuant mode : o_.modes) {
+            Contender& c = ours[{t, entry.first, mode}];
+            c.call = [stack_gs, pool, mode, m, &x, &y](size_t i) {
+              (*stack_gs)[i % stack_gs->size()]->Run(x.data(), m, mode, false,
+                                                     y.data(), pool);
+            };
+            all.push_back(&c);
+          }
+        }
+      }
+      // Limits: [threads] peaks, [threads][gs] read bandwidth.
+      std::map<int, LimitSampler> fma, vnni;
+      std::map<std::pair<int, size_t>, LimitSampler> read;
+      for (int t : o_.threads) {
+        fma[t].sample = [t, fma_iterations] {
+          return PeakSample(PeakKind::kFp32Fma, t, fma_iterations);
+        };
+        vnni[t].sample = [t, vnni_iterations] {
+          return PeakSample(PeakKind::kVnni, t, vnni_iterations);
+        };
+        for (const auto& entry : layers) {
+          const size_t gs = entry.first;
+          if (res == Residency::kDram && gs != layers.begin()->first) {
+            continue;  // one DRAM figure serves every group size
+          }
+          const uint8_t* buf =
+              res == Residency::kL3 ? l3_buffers[gs].get() : DramBuffer();
+          const size_t bytes = res == Residency::kL3
+                                   ? entry.second[0]->packed_bytes()
+                                   : kDramBufferBytes;
+          const bool warm = res == Residency::kL3;
+          read[{t, gs}].sample = [buf, bytes, t, warm] {
+            return ReadBandwidthOf(buf, bytes, t, 1, warm);
+          };
+        }
+      }
+
+      double round_seconds = 0;
+      for (Contender* c : all) round_seconds += c->Calibrate(timing_);
+      size_t rounds = o_.repeats;
+      if (round_seconds * static_cast<double>(rounds) > group_max_seconds_) {
+        rounds = std::max<size_t>(
+            std::min<size_t>(3, o_.repeats),
+            static_cast<size_t>(group_max_seconds_ / round_seconds));
+      }
+      for (size_t r = 0; r < rounds; ++r) {
+        for (size_t i = 0; i < all.size(); ++i)
+          all[(i + r) % all.size()]->Sample();
+        for (auto& [t, l] : fma) l.rates.push_back(l.sample());
+        for (auto& [t, l] : vnni) l.rates.push_back(l.sample());
+        for (auto& [key, l] : read) l.rates.push_back(l.sample());
+      }
+
+      const double ops = 2.0 * m * n * k;
+      for (int t : o_.threads) {
+        const double fma_peak = Summarize(fma[t].rates, 1).median;
+        const double vnni_peak = Summarize(vnni[t].rates, 1).median;
+        Stats base[3];
+        bool have_base = false;
+        if (o_.onednn) {
+          have_base = true;
+          for (size_t b = 0; b < 3; ++b) {
+            const Contender& c = onednn[{t, b}];
+            base[b] = Summarize(c.samples, c.inner);
+          }
+        }
+        for (const auto& entry : layers) {
+          const size_t gs = entry.first;
+          const size_t packed = entry.second[0]->packed_bytes();
+          const LimitSampler& rl = res == Residency::kL3
+                                       ? read[{t, gs}]
+                                       : read[{t, layers.begin()->first}];
+          const double bw = Summarize(rl.rates, 1).median;
+          for (ActQuant mode : o_.modes) {
+            const Contender& c = ours[{t, gs, mode}];
+            const Stats s = Summarize(c.samples, c.inner);
+            const double gops = ops / s.median / 1e9;
+            const double wgbps = packed / s.median / 1e9;
+            const bool int8 = mode == ActQuant::kInt8AsymPerToken;
+            const double peak = int8 ? vnni_peak : fma_peak;
+            const double frac_bw = bw > 0 ? wgbps * 1e9 / bw : NAN;
+            const double frac_peak = peak > 0 ? gops * 1e9 / peak : NAN;
+            const std::vector<double>& peak_rates =
+                int8 ? vnni[t].rates : fma[t].rates;
+            const double paired_bw = PairedFraction(static_cast<double>(packed),
+                                                    c.samples, rl.rates);
+            const double paired_peak =
+                PairedFraction(ops, c.samples, peak_rates);
+            const double roof = peak > 0 ? std::min(peak, ops / packed * bw)
+                                         : ops / packed * bw;
+            auto ratio = [&](size_t b) {
+              return have_base ? base[b].median / s.median : NAN;
+            };
+            const std::string kernel(entry.second[0]->kernel_name(mode));
+            std::printf(
+                "%4zu %3d %3zu %-5s %-24s %9.1f %9.1f %9.1f %8.1f %7.1f "
+                "%9.1f %9.1f %9.1f %6.2f %6.2f %6.2f %5.0f %5.0f\n",
+                m, t, gs, int8 ? "int8" : "none", kernel.c_str(),
+                s.median * 1e6, s.min * 1e6, s.max * 1e6, gops, wgbps,
+                base[0].median * 1e6, base[1].median * 1e6,
+                base[2].median * 1e6, ratio(0), ratio(1), ratio(2),
+                100 * paired_bw, 100 * paired_peak);
+            JsonObject j;
+            j.Add("kind", "point")
+                .Add("format", "int4_opaque")
+                .Add("m", m)
+                .Add("k", k)
+                .Add("n", n)
+                .Add("gs", gs)
+                .Add("mode", std::string(ActQuantName(mode)))
+                .Add("threads", t)
+                .Add("residency", ResidencyName(res))
+                .Add("kernel", kernel)
+                .Add("layers", entry.second.size())
+                .Add("packed_bytes", packed)
+                .AddStatsUs("us", s)
+                .Add("rounds", rounds)
+                .Add("calls_per_sample", c.inner)
+                .Add("gops", gops)
+                .Add("weight_gbps", wgbps)
+                .Add("read_gbps", bw / 1e9)
+                .Add("fma_peak_gflops", fma_peak / 1e9)
+                .Add("vnni_peak_gops", vnni_peak / 1e9)
+                .Add("peak_gops", peak / 1e9)
+                .Add("frac_bw", frac_bw)
+                .Add("frac_peak", frac_peak)
+                .Add("paired_frac_bw", paired_bw)
+                .Add("paired_frac_peak", paired_peak)
+                .AddArray("us_samples", c.samples, 1e6)
+                .AddArray("read_gbps_samples", rl.rates, 1e-9)
+                .AddArray("peak_gops_samples", peak_rates, 1e-9)
+                .Add("roofline_gops", roof / 1e9)
+                .Add("frac_roofline", gops * 1e9 / roof);
+            for (size_t b = 0; b < 3; ++b) {
+              const std::string name =
+                  std::string("onednn_") + DnnlKindName(kinds[b]);
+              if (have_base) {
+                const Contender& d = onednn[{t, b}];
+                j.AddStatsUs(name + "_us", base[b])
+                    .Add(name + "_gops", ops / base[b].median / 1e9)
+                    .Add(name + "_impl", dnnl[b]->impl_name(t))
+                    .Add("ratio_vs_" + name, ratio(b))
+                    .AddArray(name + "_us_samples", d.samples, 1e6)
+                    .Add("paired_ratio_vs_" + name,
+                         PairedRatio(d.samples, c.samples));
+              } else {
+                j.AddNull(name + "_us_median").AddNull("ratio_vs_" + name);
+              }
+            }
+            // 1 -> t threads, paired within the rounds.
+            if (t != o_.threads.front()) {
+              const Contender& c1 = ours[{o_.threads.front(), gs, mode}];
+              j.Add("speedup_vs_threads", o_.threads.front())
+                  .Add("speedup", Summarize(c1.samples, 1).median / s.median)
+                  .Add("paired_speedup", PairedRatio(c1.samples, c.samples));
+            }
+            if (int8) {
+              const Stats q = ActQuantPrologue(m, k, gs);
+              j.Add("act_quant_us", q.median * 1e6)
+                  .Add("act_quant_frac", q.median / s.median);
+            }
+            Emit(j);
+          }
+        }
+      }
+      std::fflush(stdout);
+    }
+    Flush();
+  }
+  std::printf("\n");
+}
+
+// Clocks drift on a shared host: the peaks are measured again at the end and
+// the higher median is kept (the JSON has both). Points already printed used
+// the first value; the JSON ratios are recomputed by bench/plot.py.
+void Bench::RemeasurePeaks() {
+  const size_t samples = o_.quick ? 3 : 7;
+  for (int t : o_.threads) {
+    const double fma = PeakFp32FmaOps(t, samples);
+    const double vnni = PeakVnniOps(t, samples);
+    const double bf16 = PeakBf16Ops(t, samples);
+    std::printf(
+        "== peaks again at the end, %d thread(s): fma %.1f GFLOP/s, "
+        "vnni %.1f GOP/s, bf16 %.1f GFLOP/s\n",
+        t, fma / 1e9, vnni / 1e9, bf16 / 1e9);
+    JsonObject j;
+    j.Add("kind", "limits_end")
+        .Add("threads", t)
+        .Add("fma_fp32_gflops", fma / 1e9)
+        .Add("vnni_gops", vnni / 1e9)
+        .Add("bf16_gflops", bf16 / 1e9);
+    Emit(j);
+  }
+}
+
+int Bench::Run() {
+  Machine();
+  Limits();
+  PoolOverhead();
+  if (o_.microkernels) MicroKernels();
+  Flush();
+  for (const auto& [k, n] : o_.shapes) Shape(k, n);
+  if (o_.packing) Packing();
+  RemeasurePeaks();
+  JsonObject end;
+  end.Add("kind", "end").Add("loadavg_end", ReadFirstLine("/proc/loadavg"));
+  Emit(end);
+  Flush();
+  return 0;
+}
+
+}  // namespace
+}  // namespace qlinear::bench
+
+int main(int argc, char** argv) {
+  qlinear::bench::Bench bench(qlinear::bench::ParseOptions(argc, argv));
+  return bench.Run();
+}
