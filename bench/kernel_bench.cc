@@ -1,4 +1,5 @@
-// qlinear-kernel-bench: int4_opaque Linear::Run side by side with oneDNN
+// qlinear-kernel-bench: int4_opaque and intx_opaque Linear::Run side by side
+// with oneDNN
 // (f32, u8s8 int8, bf16 matmul) and the machine's own limits (read bandwidth
 // at the working-set size, register-only FMA / VNNI / bf16 peaks), all
 // measured in one process, interleaved in rounds. Also times the microkernels
@@ -10,6 +11,7 @@
 // Usage: qlinear-kernel-bench [--quick] [--json FILE] [--threads 1,2]
 //          [--m 1,2,4] [--shapes 4096x4096,...] (KxN) [--gs 32,128]
 //          [--modes none,int8] [--repeats N] [--residency l3|dram|both]
+//          [--formats int4,intx] [--intx-bits 2,4,8] [--intx-gs 32,pc]
 //          [--no-onednn] [--no-packing] [--no-microkernels]
 #include <unistd.h>
 
@@ -39,6 +41,7 @@
 #include "kernels/thread_pool.h"
 #include "kernels/types.h"
 #include "kernels/w4_packing.h"
+#include "kernels/wx_packing.h"
 
 namespace qlinear::bench {
 namespace {
@@ -62,7 +65,11 @@ struct Options {
   std::vector<size_t> ms = {1, 2, 4, 8, 16, 32, 64, 128, 256};
   std::vector<std::pair<size_t, size_t>> shapes = {
       {4096, 4096}, {4096, 11008}, {11008, 4096}, {1024, 1024}};  // (K, N)
-  std::vector<size_t> group_sizes = {32, 128};
+  std::vector<size_t> group_sizes = {32, 128};                    // int4_opaque
+  bool int4 = true;
+  bool intx = true;
+  std::vector<int> intx_bits = {2, 4, 8};
+  std::vector<size_t> intx_group_sizes = {32, 0};  // 0: per channel
   std::vector<ActQuant> modes = {ActQuant::kNone, ActQuant::kInt8AsymPerToken};
   std::vector<Residency> residencies = {Residency::kL3, Residency::kDram};
   size_t repeats = 11;
@@ -78,6 +85,7 @@ struct Options {
                "usage: qlinear-kernel-bench [--quick] [--json FILE] "
                "[--threads 1,2] [--m 1,2,4] [--shapes KxN,...] [--gs 32,128] "
                "[--modes none,int8] [--repeats N] [--residency l3|dram|both] "
+               "[--formats int4,intx] [--intx-bits 2,4,8] [--intx-gs 32,pc] "
                "[--no-onednn] [--no-packing] [--no-microkernels]\n",
                error);
   std::exit(2);
@@ -119,6 +127,7 @@ Options ParseOptions(int argc, char** argv) {
     o.shapes = {{1024, 1024}};
     o.residencies = {Residency::kL3};
     o.repeats = 3;
+    o.intx_bits = {4};
   }
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -150,6 +159,30 @@ Options ParseOptions(int argc, char** argv) {
       o.group_sizes.clear();
       for (const std::string& g : SplitComma(value()))
         o.group_sizes.push_back(ParseSize(g, "--gs"));
+    } else if (flag == "--formats") {
+      o.int4 = o.intx = false;
+      for (const std::string& f : SplitComma(value())) {
+        if (f == "int4" || f == "int4_opaque") {
+          o.int4 = true;
+        } else if (f == "intx" || f == "intx_opaque") {
+          o.intx = true;
+        } else {
+          Usage(("unknown format " + f).c_str());
+        }
+      }
+    } else if (flag == "--intx-bits") {
+      o.intx_bits.clear();
+      for (const std::string& b : SplitComma(value())) {
+        const size_t bits = ParseSize(b, "--intx-bits");
+        if (bits > 8) Usage("--intx-bits wants values in 1..8");
+        o.intx_bits.push_back(static_cast<int>(bits));
+      }
+    } else if (flag == "--intx-gs") {
+      o.intx_group_sizes.clear();
+      for (const std::string& g : SplitComma(value())) {
+        o.intx_group_sizes.push_back(
+            g == "pc" || g == "per_channel" ? 0 : ParseSize(g, "--intx-gs"));
+      }
     } else if (flag == "--modes") {
       o.modes.clear();
       for (const std::string& m : SplitComma(value())) {
@@ -185,7 +218,8 @@ Options ParseOptions(int argc, char** argv) {
     }
   }
   if (o.threads.empty() || o.ms.empty() || o.shapes.empty() ||
-      o.group_sizes.empty() || o.modes.empty()) {
+      o.group_sizes.empty() || o.modes.empty() || o.intx_bits.empty() ||
+      o.intx_group_sizes.empty() || !(o.int4 || o.intx)) {
     Usage("empty list");
   }
   return o;
@@ -239,6 +273,33 @@ LinearWeights Int4Layer(const Int4PlainWeights& plain) {
   return w;
 }
 
+LinearWeights IntxLayer(IntxPlainWeights plain) {
+  LinearWeights w;
+  w.format = WeightFormat::kIntxOpaque;
+  w.dtype = DType::kF32;
+  w.n = plain.n;
+  w.k = plain.k;
+  w.intx = std::move(plain);
+  return w;
+}
+
+// One benchmarked weight format: int4_opaque at a group size, or
+// intx_opaque at a bit width and group size (per channel: group_size = K).
+struct LayerConfig {
+  WeightFormat format = WeightFormat::kInt4Opaque;
+  size_t group_size = 0;
+  int bits = 4;
+  bool per_channel = false;
+
+  // "gs32" for int4, "b4/gs32" or "b2/pc" for intx: the table's column.
+  std::string Label() const {
+    const std::string gs =
+        per_channel ? std::string("pc") : "gs" + std::to_string(group_size);
+    if (format == WeightFormat::kInt4Opaque) return gs;
+    return "b" + std::to_string(bits) + "/" + gs;
+  }
+};
+
 std::unique_ptr<Linear> CreateOrDie(LinearWeights w) {
   absl::StatusOr<std::unique_ptr<Linear>> l = Linear::Create(std::move(w));
   if (!l.ok()) {
@@ -272,8 +333,11 @@ class Bench {
   void RemeasurePeaks();
   void PoolOverhead();
   void MicroKernels();
+  void MicroKernelsIntx(size_t k, const Peaks& p1);
   void Packing();
   void Shape(size_t k, size_t n);
+  void ShapeBatch(size_t k, size_t n, const std::vector<float>& wf,
+                  const std::vector<LayerConfig>& configs);
   double DramBandwidth(int threads, size_t samples);
   const uint8_t* DramBuffer();
   Stats ActQuantPrologue(size_t m, size_t k, size_t group_size);
@@ -491,18 +555,106 @@ void Bench::MicroKernels() {
       }
     }
   }
+  if (o_.intx) MicroKernelsIntx(kK, p1);
   std::printf("\n");
+}
+
+// The intx_opaque microkernels on one L1-resident block, as MicroKernels()
+// does for int4: bit widths 2, 4, 8, group 32 and per channel.
+void Bench::MicroKernelsIntx(size_t kK, const Peaks& p1) {
+  struct Entry {
+    const char* name;
+    Isa isa;
+    WxF32GemmFn f32;
+    WxDq8GemmFn dq8;
+    WxF32UnpackFn unpack;
+  };
+  static const Entry kEntries[] = {
+#define QL_WX_F32_KERNEL(fn, min_isa) {#fn, Isa::min_isa, fn, nullptr, nullptr},
+#define QL_WX_DQ8_KERNEL(fn, min_isa) {#fn, Isa::min_isa, nullptr, fn, nullptr},
+#define QL_WX_F32_TILED(unpack_fn, tile_fn, min_isa) \
+  {#unpack_fn, Isa::min_isa, nullptr, nullptr, unpack_fn},
+#include "kernels/gemm/gemm_kernels.inc"
+#undef QL_WX_F32_KERNEL
+#undef QL_WX_DQ8_KERNEL
+#undef QL_WX_F32_TILED
+  };
+  std::printf("%-26s %-7s %3s %10s %10s %8s %12s\n", "intx kernel", "weights",
+              "MR", "ns/call", "GOP/s", "%peak", "codes GB/s");
+  for (const Entry& e : kEntries) {
+    if (!IsaSupported(e.isa)) continue;
+    for (int bits : {2, 4, 8}) {
+      for (size_t gs : {size_t{32}, kK}) {
+        const std::vector<float> w = RandomFloats(kWxBlockColumns * kK, 3);
+        const PackedWx packed = PackWx(reference::QuantizeIntxWeights(
+            w.data(), kWxBlockColumns, kK, gs, bits, Mapping::kAsymmetric,
+            DType::kF32, ScaleFloor::kSmallestNormal));
+        const WxGeometry& geo = packed.geometry;
+        const std::vector<float> a = RandomFloats(kWxMaxRows * kK, 4);
+        std::vector<int8_t> qa(kWxMaxRows * geo.padded_k());
+        for (size_t i = 0; i < qa.size(); ++i) qa[i] = static_cast<int8_t>(i);
+        std::vector<int32_t> sums(kWxMaxRows * geo.groups, 1000);
+        std::vector<WxDq8Row> rows(kWxMaxRows);
+        for (size_t r = 0; r < kWxMaxRows; ++r)
+          rows[r] = {0.01f, 3, sums.data() + r * geo.groups};
+        AlignedBytes unpacked = AllocateAligned(kK * kWxBlockColumns * 4);
+        float* wf = reinterpret_cast<float*>(unpacked.get());
+        std::vector<float> c(kWxMaxRows * kWxBlockColumns);
+        std::vector<size_t> mrs = {1, kWxMaxRows};
+        if (e.unpack != nullptr) mrs = {0};  // no rows
+        for (size_t mr : mrs) {
+          const Stats s = Measure(
+              [&](size_t) {
+                if (e.f32 != nullptr) {
+                  e.f32(mr, 1, a.data(), kK, packed.block(0), geo, DType::kF32,
+                        c.data(), kWxBlockColumns);
+                } else if (e.dq8 != nullptr) {
+                  e.dq8(mr, qa.data(), geo.padded_k(), rows.data(),
+                        packed.block(0), geo, c.data(), kWxBlockColumns);
+                } else {
+                  e.unpack(packed.block(0), geo, DType::kF32, 0, kK, wf);
+                }
+              },
+              timing_);
+          const double ops = 2.0 * mr * kWxBlockColumns * kK;
+          const double peak = e.dq8 != nullptr ? p1.vnni : p1.fma;
+          const double gops = ops / s.median / 1e9;
+          const double frac = peak > 0 && mr > 0 ? ops / s.median / peak : NAN;
+          const double code_gbps = packed.bytes() / s.median / 1e9;
+          const std::string label =
+              "b" + std::to_string(bits) + "/" +
+              (gs == kK ? std::string("pc") : "gs" + std::to_string(gs));
+          std::printf("%-26s %-7s %3zu %10.1f %10.1f %7.1f%% %12.1f\n", e.name,
+                      label.c_str(), mr, s.median * 1e9, gops, 100 * frac,
+                      code_gbps);
+          JsonObject j;
+          j.Add("kind", "microkernel")
+              .Add("format", "intx_opaque")
+              .Add("kernel", e.name)
+              .Add("mode", e.dq8 != nullptr ? "int8_asym_per_token" : "none")
+              .Add("bits", bits)
+              .Add("gs", gs)
+              .Add("per_channel", gs == kK)
+              .Add("mr", mr)
+              .Add("k", kK)
+              .Add("ns_median", s.median * 1e9)
+              .Add("gops", gops)
+              .Add("frac_peak", frac)
+              .Add("packed_gbps", code_gbps);
+          Emit(j);
+        }
+      }
+    }
+  }
 }
 
 void Bench::Packing() {
   const size_t k = o_.quick ? 1024 : 4096, n = o_.quick ? 1024 : 11008;
   const size_t reps = o_.quick ? 1 : 3;
-  std::printf(
-      "== packing a %zux%zu (KxN) int4 layer on 1 thread (median of "
-      "%zu)\n",
-      k, n, reps);
+  std::printf("== packing a %zux%zu (KxN) layer on 1 thread (median of %zu)\n",
+              k, n, reps);
   const std::vector<float> w = RandomFloats(n * k, 1);
-  for (size_t gs : o_.group_sizes) {
+  for (size_t gs : o_.int4 ? o_.group_sizes : std::vector<size_t>{}) {
     std::vector<double> quantize, validate, create;
     size_t packed_bytes = 0;
     for (size_t r = 0; r < reps; ++r) {
@@ -531,6 +683,7 @@ void Bench::Packing() {
         packed_bytes / 1e6);
     JsonObject j;
     j.Add("kind", "packing")
+        .Add("format", "int4_opaque")
         .Add("k", k)
         .Add("n", n)
         .Add("gs", gs)
@@ -543,34 +696,93 @@ void Bench::Packing() {
         .Add("packed_bytes", packed_bytes);
     Emit(j);
   }
+  if (o_.intx) {
+    for (int bits : o_.intx_bits) {
+      for (size_t g : o_.intx_group_sizes) {
+        const size_t gs = g == 0 ? k : g;
+        if (k % gs != 0) continue;
+        std::vector<double> quantize, validate, create;
+        size_t packed_bytes = 0;
+        for (size_t r = 0; r < reps; ++r) {
+          Clock::time_point start = Clock::now();
+          IntxPlainWeights plain = reference::QuantizeIntxWeights(
+              w.data(), n, k, gs, bits, Mapping::kAsymmetric, DType::kF32,
+              ScaleFloor::kSmallestNormal);
+          quantize.push_back(SecondsSince(start));
+          LinearWeights lw = IntxLayer(std::move(plain));
+          start = Clock::now();
+          const absl::Status status = ValidateLinearWeights(lw);
+          validate.push_back(SecondsSince(start));
+          if (!status.ok()) std::exit(1);
+          start = Clock::now();
+          std::unique_ptr<Linear> layer = CreateOrDie(std::move(lw));
+          create.push_back(SecondsSince(start));
+          packed_bytes = layer->packed_bytes();
+        }
+        const Stats q = Summarize(quantize, 1), v = Summarize(validate, 1),
+                    c = Summarize(create, 1);
+        const std::string label =
+            "b" + std::to_string(bits) + "/" +
+            (g == 0 ? std::string("pc") : "gs" + std::to_string(gs));
+        std::printf(
+            "  intx %-7s: quantize (reference::QuantizeIntxWeights) %.1f ms; "
+            "Linear::Create %.1f ms (validation %.1f ms + packing %.1f ms); "
+            "total %.1f ms; packed %.1f MB\n",
+            label.c_str(), q.median * 1e3, c.median * 1e3, v.median * 1e3,
+            (c.median - v.median) * 1e3, (q.median + c.median) * 1e3,
+            packed_bytes / 1e6);
+        JsonObject j;
+        j.Add("kind", "packing")
+            .Add("format", "intx_opaque")
+            .Add("bits", bits)
+            .Add("per_channel", g == 0)
+            .Add("k", k)
+            .Add("n", n)
+            .Add("gs", gs)
+            .Add("threads", 1)
+            .Add("quantize_ms", q.median * 1e3)
+            .Add("create_ms", c.median * 1e3)
+            .Add("validate_ms", v.median * 1e3)
+            .Add("pack_ms", (c.median - v.median) * 1e3)
+            .Add("total_ms", (q.median + c.median) * 1e3)
+            .Add("packed_bytes", packed_bytes);
+        Emit(j);
+      }
+    }
+  }
   std::printf("\n");
 }
 
-// The serial prologue of Linear::RunW4 in int8_asym_per_token mode (per-row
-// quantization and group sums), replicated: it runs on the calling thread
-// before the parallel part.
+// The row quantizer Linear uses on this machine
+// (kernels/gemm/gemm_kernels.inc).
+Dq8QuantizeRowFn ActiveDq8Quantizer() {
+  Dq8QuantizeRowFn fn = nullptr;
+  const Isa isa = ActiveIsa();
+#define QL_DQ8_QUANTIZE_ROW(f, min_isa) \
+  if (static_cast<int>(isa) >= static_cast<int>(Isa::min_isa)) fn = f;
+#include "kernels/gemm/gemm_kernels.inc"
+#undef QL_DQ8_QUANTIZE_ROW
+  return fn;
+}
+
+// The activation-quantization prologue of Linear::Run in int8_asym_per_token
+// mode (per-row codes and group sums with the dispatched quantizer), on one
+// thread: Linear runs it on the calling thread for fewer than 8 rows and
+// splits it over the pool otherwise.
 Stats Bench::ActQuantPrologue(size_t m, size_t k, size_t group_size) {
   const auto key = std::make_tuple(m, k, group_size);
   auto it = act_quant_.find(key);
   if (it != act_quant_.end()) return it->second;
   const std::vector<float> x = RandomFloats(m * k, 9);
-  std::vector<int8_t> qa(k);
-  std::vector<uint8_t> ua(m * k);
+  std::vector<int8_t> qa(m * k);
   std::vector<int32_t> sums(m * (k / group_size));
+  const Dq8QuantizeRowFn quantize = ActiveDq8Quantizer();
+  const float eps = ScaleFloorValue(DType::kF32, ScaleFloor::kSmallestNormal);
   const Stats s = Measure(
       [&](size_t) {
         for (size_t r = 0; r < m; ++r) {
-          reference::QuantizeActivationRow(
-              x.data() + r * k, k, ScaleFloor::kSmallestNormal, qa.data());
-          for (size_t g = 0; g < k / group_size; ++g) {
-            int32_t sum = 0;
-            for (size_t i = g * group_size; i < (g + 1) * group_size; ++i) {
-              const uint8_t u = static_cast<uint8_t>(qa[i] + 128);
-              ua[r * k + i] = u;
-              sum += u;
-            }
-            sums[r * (k / group_size) + g] = sum;
-          }
+          quantize(x.data() + r * k, k, group_size, eps, qa.data() + r * k,
+                   sums.data() + r * (k / group_size));
         }
       },
       timing_);
@@ -648,29 +860,73 @@ double PairedFraction(double amount, const std::vector<double>& seconds,
 // each round takes one sample of each, in a rotating order. The host's
 // state (clock, co-scheduled vCPUs) changes over seconds; interleaving makes
 // every ratio compare samples taken under the same conditions.
+// The configs of one shape run in batches, each with its own oneDNN
+// contenders and limits: int4_opaque (every group size), then intx_opaque
+// one bit width at a time (its group sizes), so that only one batch's DRAM
+// stacks (several hundred MiB of packed weights each) are alive at a time.
 void Bench::Shape(size_t k, size_t n) {
   std::printf("== shape K=%zu N=%zu\n", k, n);
   std::fflush(stdout);
   const std::vector<float> wf = RandomFloats(n * k, 5);
+  std::vector<std::vector<LayerConfig>> batches;
+  if (o_.int4) {
+    std::vector<LayerConfig> int4;
+    for (size_t gs : o_.group_sizes) {
+      if (k % gs != 0) continue;
+      LayerConfig c;
+      c.format = WeightFormat::kInt4Opaque;
+      c.group_size = gs;
+      int4.push_back(c);
+    }
+    if (!int4.empty()) batches.push_back(int4);
+  }
+  if (o_.intx) {
+    for (int bits : o_.intx_bits) {
+      std::vector<LayerConfig> intx;
+      for (size_t gs : o_.intx_group_sizes) {
+        if (gs != 0 && k % gs != 0) continue;
+        LayerConfig c;
+        c.format = WeightFormat::kIntxOpaque;
+        c.bits = bits;
+        c.per_channel = gs == 0;
+        c.group_size = gs == 0 ? k : gs;
+        intx.push_back(c);
+      }
+      if (!intx.empty()) batches.push_back(intx);
+    }
+  }
+  for (const std::vector<LayerConfig>& configs : batches) {
+    ShapeBatch(k, n, wf, configs);
+  }
+}
+
+void Bench::ShapeBatch(size_t k, size_t n, const std::vector<float>& wf,
+                       const std::vector<LayerConfig>& configs) {
   const bool want_dram = std::find(o_.residencies.begin(), o_.residencies.end(),
                                    Residency::kDram) != o_.residencies.end();
-  // Layers: [gs] -> one hot layer, and a stack for the DRAM case.
+  // Layers: [config] -> one hot layer, and a stack for the DRAM case.
   std::map<size_t, std::vector<std::unique_ptr<Linear>>> hot, stack;
   // Buffers of the packed size, for the read bandwidth at the working set.
   std::map<size_t, AlignedBytes> l3_buffers;
-  for (size_t gs : o_.group_sizes) {
-    if (k % gs != 0) continue;
-    const Int4PlainWeights plain =
-        reference::QuantizeInt4Weights(wf.data(), n, k, gs, DType::kF32);
-    hot[gs].push_back(CreateOrDie(Int4Layer(plain)));
-    const size_t bytes = hot[gs][0]->packed_bytes();
-    l3_buffers[gs] = AllocateAligned(bytes);
-    std::memset(l3_buffers[gs].get(), 0x5a, bytes);
+  for (size_t ci = 0; ci < configs.size(); ++ci) {
+    const LayerConfig& cfg = configs[ci];
+    LinearWeights lw;
+    if (cfg.format == WeightFormat::kInt4Opaque) {
+      lw = Int4Layer(reference::QuantizeInt4Weights(
+          wf.data(), n, k, cfg.group_size, DType::kF32));
+    } else {
+      lw = IntxLayer(reference::QuantizeIntxWeights(
+          wf.data(), n, k, cfg.group_size, cfg.bits, Mapping::kAsymmetric,
+          DType::kF32, ScaleFloor::kSmallestNormal));
+    }
+    hot[ci].push_back(CreateOrDie(lw));
+    const size_t bytes = hot[ci][0]->packed_bytes();
+    l3_buffers[ci] = AllocateAligned(bytes);
+    std::memset(l3_buffers[ci].get(), 0x5a, bytes);
     if (want_dram) {
       const size_t count =
           std::max<size_t>(2, (kDramStackBytes + bytes - 1) / bytes);
-      for (size_t i = 0; i < count; ++i)
-        stack[gs].push_back(CreateOrDie(Int4Layer(plain)));
+      for (size_t i = 0; i < count; ++i) stack[ci].push_back(CreateOrDie(lw));
     }
   }
   const DnnlKind kinds[] = {DnnlKind::kF32, DnnlKind::kU8S8, DnnlKind::kBf16};
@@ -696,15 +952,15 @@ void Bench::Shape(size_t k, size_t n) {
         "set (l3) or of 1 GiB (dram); pk%% = GOP/s / peak (FMA for none, "
         "VNNI for int8); bw%% and pk%% are medians over the rounds of each "
         "sample against the limit sampled in the same round\n"
-        "%4s %3s %3s %-5s %-24s %9s %9s %9s %8s %7s %9s %9s %9s %6s %6s %6s "
+        "%4s %3s %-7s %-5s %-24s %9s %9s %9s %8s %7s %9s %9s %9s %6s %6s %6s "
         "%5s %5s\n",
-        ResidencyName(res), "M", "thr", "gs", "mode", "kernel", "median", "min",
-        "max", "GOP/s", "wGB/s", "f32", "u8s8", "bf16", "xf32", "xu8s8",
+        ResidencyName(res), "M", "thr", "weights", "mode", "kernel", "median",
+        "min", "max", "GOP/s", "wGB/s", "f32", "u8s8", "bf16", "xf32", "xu8s8",
         "xbf16", "bw%", "pk%");
     for (size_t m : o_.ms) {
       const std::vector<float> x = RandomFloats(m * k, 13);
       std::vector<float> y(m * n);
-      // Contenders: [threads][kind] for oneDNN, [threads][gs][mode] ours.
+      // Contenders: [threads][kind] for oneDNN, [threads][config][mode] ours.
       std::map<std::pair<int, size_t>, Contender> onednn;
       std::map<std::tuple<int, size_t, ActQuant>, Contender> ours;
       std::vector<Contender*> all;
@@ -734,7 +990,7 @@ void Bench::Shape(size_t k, size_t n) {
           }
         }
       }
-      // Limits: [threads] peaks, [threads][gs] read bandwidth.
+      // Limits: [threads] peaks, [threads][config] read bandwidth.
       std::map<int, LimitSampler> fma, vnni;
       std::map<std::pair<int, size_t>, LimitSampler> read;
       for (int t : o_.threads) {
@@ -747,7 +1003,7 @@ void Bench::Shape(size_t k, size_t n) {
         for (const auto& entry : layers) {
           const size_t gs = entry.first;
           if (res == Residency::kDram && gs != layers.begin()->first) {
-            continue;  // one DRAM figure serves every group size
+            continue;  // one DRAM figure serves every config
           }
           const uint8_t* buf =
               res == Residency::kL3 ? l3_buffers[gs].get() : DramBuffer();
@@ -791,7 +1047,8 @@ void Bench::Shape(size_t k, size_t n) {
           }
         }
         for (const auto& entry : layers) {
-          const size_t gs = entry.first;
+          const size_t gs = entry.first;  // the config's index
+          const LayerConfig& cfg = configs[gs];
           const size_t packed = entry.second[0]->packed_bytes();
           const LimitSampler& rl = res == Residency::kL3
                                        ? read[{t, gs}]
@@ -819,25 +1076,28 @@ void Bench::Shape(size_t k, size_t n) {
             };
             const std::string kernel(entry.second[0]->kernel_name(mode));
             std::printf(
-                "%4zu %3d %3zu %-5s %-24s %9.1f %9.1f %9.1f %8.1f %7.1f "
+                "%4zu %3d %-7s %-5s %-24s %9.1f %9.1f %9.1f %8.1f %7.1f "
                 "%9.1f %9.1f %9.1f %6.2f %6.2f %6.2f %5.0f %5.0f\n",
-                m, t, gs, int8 ? "int8" : "none", kernel.c_str(),
-                s.median * 1e6, s.min * 1e6, s.max * 1e6, gops, wgbps,
-                base[0].median * 1e6, base[1].median * 1e6,
+                m, t, cfg.Label().c_str(), int8 ? "int8" : "none",
+                kernel.c_str(), s.median * 1e6, s.min * 1e6, s.max * 1e6, gops,
+                wgbps, base[0].median * 1e6, base[1].median * 1e6,
                 base[2].median * 1e6, ratio(0), ratio(1), ratio(2),
                 100 * paired_bw, 100 * paired_peak);
             JsonObject j;
             j.Add("kind", "point")
-                .Add("format", "int4_opaque")
+                .Add("format", std::string(WeightFormatName(cfg.format)))
                 .Add("m", m)
                 .Add("k", k)
                 .Add("n", n)
-                .Add("gs", gs)
+                .Add("gs", cfg.group_size)
                 .Add("mode", std::string(ActQuantName(mode)))
                 .Add("threads", t)
                 .Add("residency", ResidencyName(res))
                 .Add("kernel", kernel)
                 .Add("layers", entry.second.size())
+                .Add("bits",
+                     cfg.format == WeightFormat::kIntxOpaque ? cfg.bits : 4)
+                .Add("per_channel", cfg.per_channel)
                 .Add("packed_bytes", packed)
                 .AddStatsUs("us", s)
                 .Add("rounds", rounds)
@@ -881,7 +1141,7 @@ void Bench::Shape(size_t k, size_t n) {
                   .Add("paired_speedup", PairedRatio(c1.samples, c.samples));
             }
             if (int8) {
-              const Stats q = ActQuantPrologue(m, k, gs);
+              const Stats q = ActQuantPrologue(m, k, cfg.group_size);
               j.Add("act_quant_us", q.median * 1e6)
                   .Add("act_quant_frac", q.median / s.median);
             }

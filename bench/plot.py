@@ -26,7 +26,19 @@ def load(path):
 
 
 def points(data):
-    return [o for o in data if o.get("kind") == "point"]
+    """The int4_opaque points (JSON from before intx carries no format)."""
+    return [o for o in data if o.get("kind") == "point" and
+            o.get("format", "int4_opaque") == "int4_opaque"]
+
+
+def intx_points(data):
+    return [o for o in data if o.get("kind") == "point" and
+            o.get("format") == "intx_opaque"]
+
+
+def intx_label(p):
+    """"b4/gs32" or "b2/pc" for an intx point."""
+    return f"b{p['bits']}/" + ("pc" if p.get("per_channel") else f"gs{p['gs']}")
 
 
 def fb(p):
@@ -148,6 +160,76 @@ def plot(data, prefix):
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
+    written += plot_intx(data, prefix, plt)
+    return written
+
+
+def plot_intx(data, prefix, plt):
+    """GOP/s vs M of every intx_opaque config, per shape and residency."""
+    pts = intx_points(data)
+    if not pts:
+        return []
+    best = best_peaks(data)
+    shapes = sorted({(p["k"], p["n"]) for p in pts}, key=lambda s: -s[0] * s[1])
+    residencies = [r for r in ("l3", "dram") if any(p["residency"] == r for p in pts)]
+    labels = sorted({intx_label(p) for p in pts})
+    colors = dict(zip(labels, ("tab:blue", "tab:orange", "tab:green", "tab:red",
+                               "tab:purple", "tab:brown", "tab:pink", "tab:olive")))
+    written = []
+    for threads in sorted({p["threads"] for p in pts}):
+        fig, axes = plt.subplots(
+            len(residencies) * 2, len(shapes),
+            figsize=(max(8.4, 4.2 * len(shapes)), 3.4 * 2 * len(residencies)),
+            squeeze=False)
+        for ri, res in enumerate(residencies):
+            for mi, mode in enumerate(("none", "int8_asym_per_token")):
+                for si, (k, n) in enumerate(shapes):
+                    ax = axes[2 * ri + mi][si]
+                    sel = [p for p in pts if p["threads"] == threads and
+                           p["residency"] == res and p["k"] == k and p["n"] == n and
+                           p["mode"] == mode]
+                    if not sel:
+                        ax.set_visible(False)
+                        continue
+                    for label in labels:
+                        s = sorted((p for p in sel if intx_label(p) == label),
+                                   key=lambda p: p["m"])
+                        if not s:
+                            continue
+                        ax.plot([p["m"] for p in s], [p["gops"] for p in s],
+                                color=colors[label], marker="o", ms=3, label=f"intx {label}")
+                        peak = best[threads]["fma" if mode == "none" else "vnni"]
+                        ax.plot([p["m"] for p in s], [roofline(p, peak) for p in s],
+                                color=colors[label], ls=":", lw=1)
+                    ref = sorted({p["m"]: p for p in sel}.values(), key=lambda p: p["m"])
+                    key = "onednn_f32_gops" if mode == "none" else "onednn_u8s8_gops"
+                    xs = [p["m"] for p in ref if p.get(key) is not None]
+                    ys = [p[key] for p in ref if p.get(key) is not None]
+                    if xs:
+                        ax.plot(xs, ys, color="tab:gray", marker="s", ms=2.5, lw=1,
+                                label="oneDNN " + ("f32" if mode == "none" else "u8s8"))
+                    ax.set_xscale("log", base=2)
+                    ax.set_yscale("log")
+                    ax.set_title(f"K={k} N={n}, {res}, {mode.split('_')[0]}, {threads} thr",
+                                 fontsize=9)
+                    ax.set_xlabel("M (rows)", fontsize=8)
+                    ax.set_ylabel("GOP/s", fontsize=8)
+                    ax.tick_params(labelsize=7)
+                    ax.grid(True, which="both", alpha=0.3)
+        handles, names = [], []
+        for ax in axes.flat:
+            for h, l in zip(*ax.get_legend_handles_labels()):
+                if l not in names:
+                    handles.append(h)
+                    names.append(l)
+        fig.legend(handles, names, loc="lower center", ncol=5, fontsize=8)
+        fig.suptitle(f"intx_opaque Linear::Run vs oneDNN; dotted: roofline of each config, "
+                     f"{threads} thread(s)", fontsize=11)
+        fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+        path = f"{prefix}_intx_gops_vs_m_{threads}t.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
     return written
 
 
@@ -193,12 +275,14 @@ def summary(data):
     mk = [o for o in data if o.get("kind") == "microkernel"]
     if mk:
         w("\n### Microkernels on one L1-resident block (16 columns, K=512), 1 thread\n")
-        w("| kernel | gs | MR | GOP/s | % of peak | packed GB/s |")
+        w("| kernel | weights | MR | GOP/s | % of peak | packed GB/s |")
         w("|---|---|---|---|---|---|")
         for o in mk:
             if "scalar" in o["kernel"]:
                 continue
-            w(f"| {o['kernel']} | {o['gs']} | {o['mr']} | {fmt(o['gops'], 1)} | "
+            weights = (intx_label(o) if o.get("format") == "intx_opaque"
+                       else f"gs{o['gs']}")
+            w(f"| {o['kernel']} | {weights} | {o['mr']} | {fmt(o['gops'], 1)} | "
               f"{fmt(100 * o['frac_peak'] if o.get('frac_peak') is not None else None, 0)} | "
               f"{fmt(o['packed_gbps'], 1)} |")
 
@@ -317,10 +401,80 @@ def summary(data):
     for o in data:
         if o.get("kind") == "packing":
             total = o["total_ms"]
-            rows.append((f"packing {o['k']}×{o['n']} gs{o['gs']}, 1 thread: quantize "
+            what = (f"intx {intx_label(o)}" if o.get("format") == "intx_opaque"
+                    else f"int4 gs{o['gs']}")
+            rows.append((f"packing {o['k']}×{o['n']} {what}, 1 thread: quantize "
                          f"{o['quantize_ms']:.0f} ms + Linear::Create {o['create_ms']:.0f} ms "
                          f"(validate {o['validate_ms']:.0f} + pack {o['pack_ms']:.0f})",
                          "< 150 ms", f"{total:.0f} ms", total < 150))
+    w("| target | wanted | measured | met |")
+    w("|---|---|---|---|")
+    for name, want, meas, met in rows:
+        w(f"| {name} | {want} | {meas} | {'yes' if met else ('no' if met is not None else '-')} |")
+    intx = intx_summary(data, stat, best)
+    if intx:
+        w("")
+        w(intx)
+    return "\n".join(out)
+
+
+def intx_summary(data, stat, best):
+    """The intx_opaque points: headline table, and the BENCHMARKS.md targets
+    per config."""
+    pts = intx_points(data)
+    if not pts:
+        return ""
+    out = []
+    w = out.append
+    labels = sorted({intx_label(p) for p in pts})
+    w("### intx_opaque headline points (ratio = oneDNN time / ours, > 1 means ours is faster)\n")
+    w("| K×N | weights | M | mode | thr | residency | median µs (min-max) | GOP/s | weight GB/s | "
+      "×f32 | ×u8s8 | % read BW | % peak | % roofline |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for p in sorted(pts, key=lambda p: (-p["k"] * p["n"], p["residency"] != "l3",
+                                        p["threads"], intx_label(p), p["m"], p["mode"])):
+        if p["m"] not in (1, 8, 32, 128, 256):
+            continue
+        if p["threads"] != 2 and not (p["m"] >= 128 and p["residency"] == "l3"):
+            continue
+        mode = "none" if p["mode"] == "none" else "int8"
+        peak = best[p["threads"]]["fma" if mode == "none" else "vnni"]
+        roof = roofline(p, peak)
+        w(f"| {p['k']}×{p['n']} | {intx_label(p)} | {p['m']} | {mode} | {p['threads']} | "
+          f"{p['residency']} | {p['us_median']:.0f} ({p['us_min']:.0f}-{p['us_max']:.0f}) | "
+          f"{p['gops']:.1f} | {p['weight_gbps']:.1f} | {fmt(p.get('ratio_vs_onednn_f32'))} | "
+          f"{fmt(p.get('ratio_vs_onednn_u8s8'))} | {100 * fb(p):.0f} | {100 * fp(p):.0f} | "
+          f"{100 * p['gops'] / roof:.0f} |")
+
+    def sel(**kw):
+        r = pts
+        for key, val in kw.items():
+            r = [p for p in r if (val(p[key]) if callable(val) else p[key] == val)]
+        return r
+
+    rows = []
+    for label in labels:
+        mine = [p for p in pts if intx_label(p) == label]
+        for res, target in (("dram", 0.8), ("l3", 0.6)):
+            for mode in ("none", "int8_asym_per_token"):
+                s = [p for p in mine if p["threads"] == 2 and p["residency"] == res and
+                     p["mode"] == mode and p["m"] <= 8]
+                rows.append((f"{label} small M (1-8), {res}, {mode.split('_')[0]}: weight GB/s ÷ "
+                             f"read GB/s", f"≥ {target}", *stat([fb(p) for p in s], target)))
+        s = [p for p in mine if p["threads"] == 2 and p["residency"] == "l3" and
+             p["mode"] == "int8_asym_per_token" and p["m"] == 1]
+        rows.append((f"{label} int8 M=1, L3: oneDNN u8s8 time ÷ ours", "≥ 1.5",
+                     *stat([p.get("ratio_vs_onednn_u8s8") for p in s], 1.5)))
+        s = [p for p in mine if p["threads"] == 2 and p["residency"] == "l3" and
+             p["mode"] == "int8_asym_per_token" and p["m"] >= 64]
+        rows.append((f"{label} int8 M ≥ 64, L3: ours ÷ oneDNN u8s8 throughput", "≥ 0.9",
+                     *stat([p.get("ratio_vs_onednn_u8s8") for p in s], 0.9)))
+        s = [p for p in mine if p["threads"] == 2 and p["residency"] == "l3" and
+             p["mode"] == "none" and p["m"] >= 64]
+        rows.append((f"{label} none M ≥ 64, L3: ours ÷ oneDNN f32 throughput", "≥ 0.95",
+                     *stat([p.get("ratio_vs_onednn_f32") for p in s], 0.95)))
+    w("\n### intx_opaque against the BENCHMARKS.md targets (2 threads; min / median / max over "
+      "the points, and how many meet the target)\n")
     w("| target | wanted | measured | met |")
     w("|---|---|---|---|")
     for name, want, meas, met in rows:
