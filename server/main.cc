@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -33,6 +34,9 @@ ABSL_FLAG(std::string, model_repository, "",
 ABSL_FLAG(
     int64_t, max_rows_per_request, 4096,
     "Most rows (M) one request may carry; also bounds the max message size.");
+ABSL_FLAG(std::vector<std::string>, model_versions, {},
+          "Versions to load at start instead of the latest, as "
+          "name=version,name=version (e.g. --model-versions=a=3,b=1).");
 ABSL_FLAG(int, threads, 0,
           "Compute threads. 0: the process's CPU budget (cgroup quota and "
           "affinity).");
@@ -79,6 +83,14 @@ int Run() {
   options.port = absl::GetFlag(FLAGS_port);
   options.model_repository = absl::GetFlag(FLAGS_model_repository);
   options.max_rows_per_request = absl::GetFlag(FLAGS_max_rows_per_request);
+  for (const std::string& pair : absl::GetFlag(FLAGS_model_versions)) {
+    const size_t eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == pair.size()) {
+      spdlog::critical("--model-versions: '{}' is not name=version", pair);
+      return 2;
+    }
+    options.start_versions[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
   options.threads = absl::GetFlag(FLAGS_threads);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   if (options.metrics_port < 0) {

@@ -192,8 +192,21 @@ absl::Status Server::LoadInitialModels() {
     spdlog::warn("model repository {} holds no models",
                  options_.model_repository);
   }
+  for (const auto& [name, version] : options_.start_versions) {
+    const bool present = std::any_of(
+        dirs.begin(), dirs.end(),
+        [&](const model::ModelVersionDir& d) { return d.name == name; });
+    if (!present) {
+      return absl::NotFoundError(absl::StrCat("model_versions: model '", name,
+                                              "' is not in the repository"));
+    }
+  }
   for (const model::ModelVersionDir& dir : dirs) {
-    QL_RETURN_IF_ERROR(manager_->Load(dir.name, absl::StrCat(dir.version)));
+    auto named = options_.start_versions.find(dir.name);
+    const std::string version = named != options_.start_versions.end()
+                                    ? named->second
+                                    : absl::StrCat(dir.version);
+    QL_RETURN_IF_ERROR(manager_->Load(dir.name, version));
   }
   return absl::OkStatus();
 }

@@ -10,6 +10,7 @@
 #include <grpcpp/server.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,10 @@ struct ServerOptions {
   // version of each is loaded. Empty: serve the embedded model "default"
   // (version "1"), generated at start.
   std::string model_repository;
+  // Versions to load at start instead of the latest, by model name
+  // (e.g. {"a", "3"}). A named model missing from the repository fails
+  // start-up with NOT_FOUND.
+  std::map<std::string, std::string> start_versions;
   // Most rows one request may carry, 1..2^24. It also sets the max receive
   // message size (these rows of the widest layer input, plus slack), so a
   // larger value admits bigger messages and more memory per call.

@@ -217,6 +217,31 @@ TEST_F(LifecycleTest, AdminTokenGuardsLoadAndUnload) {
       Forward("b", RandomTensor(DType::kF32, 1, 128, 3), &response).ok());
 }
 
+TEST(StartVersionsTest, LoadsTheNamedVersionsAtStart) {
+  TempDir dir;
+  WriteModelDir(dir.path() / "a" / "1", Spec(1), ActQuant::kNone);
+  WriteModelDir(dir.path() / "a" / "2", Spec(2), ActQuant::kNone);
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.model_repository = dir.path().string();
+  options.threads = 1;
+  options.start_versions = {{"a", "1"}};
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto index = (*server)->models()->Index();
+  ASSERT_EQ(index.size(), 1u);
+  EXPECT_EQ(index[0].version, "1");
+  EXPECT_EQ(index[0].state, "READY");
+
+  options.start_versions = {{"missing", "1"}};
+  auto bad = Server::Create(options);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kNotFound);
+  options.start_versions = {{"a", "7"}};
+  EXPECT_EQ(Server::Create(options).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST(TlsTest, ServesOverTlsWithAGeneratedCertificate) {
   TempDir dir;
   const std::string cert = (dir.path() / "cert.pem").string();
