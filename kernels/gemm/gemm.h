@@ -117,9 +117,10 @@ Dq8RowQuant dq8_quantize_row_avx512(const float* x, size_t k, size_t group,
 
 // --- intx_opaque (wx) -------------------------------------------------------
 //
-// A wx kernel computes one block of kWxBlockColumns output columns for
+// A wx kernel computes one block (the weight-only kernels: `blocks`
+// consecutive blocks) of kWxBlockColumns output columns for
 // 1 <= m <= kWxMaxRows rows over the whole K and writes the pre-epilogue fp32
-// sums to `c` (row r at c + r * c_stride, kWxBlockColumns floats per row),
+// sums to `c` (row r at c + r * c_stride, kWxBlockColumns floats per block),
 // with the per-output operation sequence of docs/numerics.md: every kernel
 // equals the reference bit for bit. `packed_block` points at one block of a
 // PackedWx buffer (kernels/PACKING.md) described by `geometry`. Strides count
