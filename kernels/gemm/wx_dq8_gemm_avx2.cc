@@ -46,6 +46,7 @@ void Dq8GemmHalf(const int8_t* a, size_t a_stride, const WxDq8Row* rows,
   for (size_t r = 0; r < MR; ++r) acc[r] = _mm256_setzero_ps();
   constexpr size_t unit_bytes = WxUnitBytes(kBits);
   const size_t group_k = geo.group_units * kWxUnitK;
+  const bool pairs_fit_int16 = geo.group_size <= 128;
   for (size_t g = 0; g < geo.groups; ++g) {
     const uint8_t* seg = packed_block + g * geo.segment_bytes;
     __m256i dot[MR];
@@ -67,6 +68,25 @@ void Dq8GemmHalf(const int8_t* a, size_t a_stride, const WxDq8Row* rows,
         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(seg + 64 + 32 * h));
     const __m256i zero = _mm256_cvtepu8_epi32(
         _mm_loadl_epi64(reinterpret_cast<const __m128i*>(seg + 128 + 8 * h)));
+    if (pairs_fit_int16) {
+      // zp_a·Σu + zero·Σ(qa - zp_a) in one vpmaddwd, as the AVX-512 kernel.
+      const __m256i column_pairs =
+          _mm256_or_si256(_mm256_and_si256(code_sum, _mm256_set1_epi32(0xffff)),
+                          _mm256_slli_epi32(zero, 16));
+      for (size_t r = 0; r < MR; ++r) {
+        const uint32_t row_pair =
+            (static_cast<uint32_t>(rows[r].zero_point) & 0xffffu) |
+            (static_cast<uint32_t>(rows[r].asum[g]) << 16);
+        const __m256i isum = _mm256_sub_epi32(
+            dot[r], _mm256_madd_epi16(
+                        column_pairs,
+                        _mm256_set1_epi32(static_cast<int32_t>(row_pair))));
+        acc[r] =
+            _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(rows[r].scale), scale),
+                            _mm256_cvtepi32_ps(isum), acc[r]);
+      }
+      continue;
+    }
     for (size_t r = 0; r < MR; ++r) {
       __m256i isum = _mm256_sub_epi32(
           dot[r],

@@ -27,6 +27,7 @@ void Dq8Gemm(const int8_t* a, size_t a_stride, const WxDq8Row* rows,
   for (size_t r = 0; r < MR; ++r) acc[r] = _mm512_setzero_ps();
   constexpr size_t unit_bytes = WxUnitBytes(kBits);
   const size_t group_k = geo.group_units * kWxUnitK;
+  const bool pairs_fit_int16 = geo.group_size <= 128;
   for (size_t g = 0; g < geo.groups; ++g) {
     const uint8_t* seg = packed_block + g * geo.segment_bytes;
     // Few rows make few dependency chains: quads then alternate between
@@ -57,6 +58,27 @@ void Dq8Gemm(const int8_t* a, size_t a_stride, const WxDq8Row* rows,
     const __m512i code_sum = _mm512_loadu_si512(seg + 64);
     const __m512i zero = _mm512_cvtepu8_epi32(
         _mm_loadu_si128(reinterpret_cast<const __m128i*>(seg + 128)));
+    if (pairs_fit_int16) {
+      // zp_a·Σu + zero·Σ(qa - zp_a) in one vpmaddwd: per column the int16
+      // pair (Σu, zero), per row (zp_a, Σ(qa - zp_a)); all four fit int16
+      // for groups of at most 128 (|Σ(qa - zp_a)|, Σu <= 255·128).
+      const __m512i column_pairs =
+          _mm512_or_si512(_mm512_and_si512(code_sum, _mm512_set1_epi32(0xffff)),
+                          _mm512_slli_epi32(zero, 16));
+      for (size_t r = 0; r < MR; ++r) {
+        const uint32_t row_pair =
+            (static_cast<uint32_t>(rows[r].zero_point) & 0xffffu) |
+            (static_cast<uint32_t>(rows[r].asum[g]) << 16);
+        const __m512i isum = _mm512_sub_epi32(
+            dot[0][r], _mm512_madd_epi16(
+                           column_pairs,
+                           _mm512_set1_epi32(static_cast<int32_t>(row_pair))));
+        acc[r] =
+            _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(rows[r].scale), scale),
+                            _mm512_cvtepi32_ps(isum), acc[r]);
+      }
+      continue;
+    }
     for (size_t r = 0; r < MR; ++r) {
       // isum = Σqa·u - zp_a·Σu - zero·Σ(qa - zp_a) (docs/numerics.md), in
       // wrapping int32 arithmetic: the result itself fits.
