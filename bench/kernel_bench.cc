@@ -310,9 +310,13 @@ std::unique_ptr<Linear> CreateOrDie(LinearWeights w) {
   return std::move(*l);
 }
 
-// Lets OpenMP's spinning workers go to sleep before our pool runs.
-void LetOpenMpIdle() {
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+// Lets the spinning workers of the contender just timed go to sleep before
+// the next one runs: OpenMP's (oneDNN) spin for milliseconds, our pool's for
+// ThreadPool::kSpinMicros.
+void LetWorkersIdle(bool openmp) {
+  std::this_thread::sleep_for(
+      openmp ? std::chrono::microseconds(20000)
+             : std::chrono::microseconds(4 * ThreadPool::kSpinMicros));
 }
 
 // The machine limits of one thread count.
@@ -822,7 +826,7 @@ struct Contender {
     const Clock::time_point start = Clock::now();
     for (size_t i = 0; i < inner; ++i) call(next++);
     samples.push_back(SecondsSince(start) / static_cast<double>(inner));
-    if (openmp) LetOpenMpIdle();
+    LetWorkersIdle(openmp);
   }
 };
 

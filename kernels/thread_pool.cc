@@ -1,10 +1,38 @@
 #include "kernels/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "common/check.h"
 
 namespace qlinear {
+namespace {
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Polls `done` for up to ThreadPool::kSpinMicros: pausing between polls, and
+// yielding the core every 64 polls so a runnable thread (a gRPC handler, the
+// thread this one waits for) is not starved. Returns done()'s last value.
+template <typename Done>
+bool SpinUntil(const Done& done) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicros);
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      CpuRelax();
+    }
+    if (Clock::now() >= deadline) return done();
+    std::this_thread::yield();
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
   QL_CHECK(num_threads >= 1);
@@ -16,7 +44,7 @@ ThreadPool::ThreadPool(int num_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true, std::memory_order_release);
   }
   work_cv_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -32,17 +60,24 @@ void ThreadPool::RunTasks(const std::function<void(size_t)>& task,
 
 void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
-  std::unique_lock<std::mutex> lock(mu_);
+  const auto has_work = [&] {
+    return stop_.load(std::memory_order_acquire) ||
+           generation_.load(std::memory_order_acquire) != seen;
+  };
   for (;;) {
-    work_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-    if (stop_) return;
-    seen = generation_;
-    const std::function<void(size_t)>* task = task_;
-    const size_t num_tasks = num_tasks_;
-    lock.unlock();
-    RunTasks(*task, num_tasks);
-    lock.lock();
-    if (++workers_done_ == workers_.size()) done_cv_.notify_all();
+    if (!SpinUntil(has_work)) {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, has_work);
+    }
+    if (stop_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);
+    RunTasks(*task_, num_tasks_);
+    if (workers_done_.fetch_add(1, std::memory_order_acq_rel) + 1 ==
+        workers_.size()) {
+      // Under mu_, so a caller between its check and its wait cannot miss it.
+      std::lock_guard<std::mutex> lock(mu_);
+      done_cv_.notify_one();
+    }
   }
 }
 
@@ -54,20 +89,25 @@ void ThreadPool::ParallelFor(size_t num_tasks,
     return;
   }
   std::lock_guard<std::mutex> call_lock(call_mu_);
+  task_ = &task;
+  num_tasks_ = num_tasks;
+  workers_done_.store(0, std::memory_order_relaxed);
+  next_.store(0, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    task_ = &task;
-    num_tasks_ = num_tasks;
-    workers_done_ = 0;
-    next_.store(0, std::memory_order_relaxed);
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   work_cv_.notify_all();
   RunTasks(task, num_tasks);
   // Every worker checks in for this generation, so none can run a stale task
   // after this call returns.
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [&] { return workers_done_ == workers_.size(); });
+  const auto all_done = [&] {
+    return workers_done_.load(std::memory_order_acquire) == workers_.size();
+  };
+  if (!SpinUntil(all_done)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, all_done);
+  }
   task_ = nullptr;
 }
 

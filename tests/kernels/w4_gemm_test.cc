@@ -188,14 +188,5 @@ TEST(CpuFeaturesTest, NamesAndOrder) {
   EXPECT_LE(static_cast<int>(ActiveIsa()), static_cast<int>(DetectedIsa()));
 }
 
-TEST(ThreadPoolTest, RunsEveryTaskOnceAcrossManyCalls) {
-  ThreadPool pool(3);
-  for (size_t round = 0; round < 200; ++round) {
-    std::vector<std::atomic<int>> hits(round % 17 + 1);
-    pool.ParallelFor(hits.size(), [&](size_t i) { hits[i].fetch_add(1); });
-    for (auto& h : hits) ASSERT_EQ(h.load(), 1);
-  }
-}
-
 }  // namespace
 }  // namespace qlinear
