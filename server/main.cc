@@ -34,6 +34,11 @@ ABSL_FLAG(std::string, model_repository, "",
 ABSL_FLAG(
     int64_t, max_rows_per_request, 4096,
     "Most rows (M) one request may carry; also bounds the max message size.");
+ABSL_FLAG(int64_t, max_message_bytes, 0,
+          "Largest request message accepted, in bytes (65536..2147483647); "
+          "larger ones get RESOURCE_EXHAUSTED. 0: derived from the models "
+          "loaded at start (--max-rows-per-request rows of the widest layer "
+          "input, plus 64 KiB, at least 4 MiB).");
 ABSL_FLAG(std::vector<std::string>, model_versions, {},
           "Versions to load at start instead of the latest, as "
           "name=version,name=version (e.g. --model-versions=a=3,b=1).");
@@ -83,6 +88,7 @@ int Run() {
   options.port = absl::GetFlag(FLAGS_port);
   options.model_repository = absl::GetFlag(FLAGS_model_repository);
   options.max_rows_per_request = absl::GetFlag(FLAGS_max_rows_per_request);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   for (const std::string& pair : absl::GetFlag(FLAGS_model_versions)) {
     const size_t eq = pair.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == pair.size()) {

@@ -29,6 +29,10 @@ namespace {
 constexpr char kHealthServiceName[] = "qlinear.v1.QLinear";
 // Bytes added to the largest request tensor for the rest of the message.
 constexpr int64_t kMessageSlackBytes = 64 << 10;
+// The smallest explicit max_message_bytes (health, metadata and admin
+// requests must still fit), and the least a derived one is: gRPC's default.
+constexpr int64_t kMinMessageBytes = kMessageSlackBytes;
+constexpr int64_t kMinDerivedMessageBytes = 4 << 20;
 constexpr int64_t kMaxRowsLimit = int64_t{1} << 24;
 
 absl::Status ValidateOptions(const ServerOptions& options) {
@@ -59,23 +63,56 @@ absl::Status ValidateOptions(const ServerOptions& options) {
         absl::StrCat("max_rows_per_request: ", options.max_rows_per_request,
                      " is not in 1..", kMaxRowsLimit));
   }
+  if (options.max_message_bytes != 0 &&
+      (options.max_message_bytes < kMinMessageBytes ||
+       options.max_message_bytes > INT_MAX)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_message_bytes: ", options.max_message_bytes,
+                     " is not 0 or in ", kMinMessageBytes, "..", INT_MAX));
+  }
   return absl::OkStatus();
 }
 
-// max_rows rows of the widest layer input of any model, plus slack, capped
-// at INT_MAX (gRPC's limit is an int).
-int MaxReceiveMessageBytes(const ModelRegistry& registry, int64_t max_rows) {
+// The bytes of one request row of `stack`: its widest layer input (Forward
+// and Matmul may start at any layer).
+int64_t RowBytes(const model::LinearStack& stack) {
+  int64_t row_bytes = 0;
+  for (size_t i = 0; i < stack.num_layers(); ++i) {
+    row_bytes = std::max<int64_t>(
+        row_bytes, static_cast<int64_t>(stack.layer_spec(i).in_features *
+                                        DTypeSize(stack.dtype())));
+  }
+  return row_bytes;
+}
+
+// max_rows rows of the widest layer input of any model, plus slack, at
+// least gRPC's default and at most INT_MAX (gRPC's limit is an int).
+int DerivedMaxMessageBytes(const ModelRegistry& registry, int64_t max_rows) {
   int64_t row_bytes = 0;
   for (const ModelEntry& entry : registry.List()) {
-    const model::LinearStack& stack = *entry.stack;
-    for (size_t i = 0; i < stack.num_layers(); ++i) {
-      row_bytes = std::max<int64_t>(
-          row_bytes, static_cast<int64_t>(stack.layer_spec(i).in_features *
-                                          DTypeSize(stack.dtype())));
-    }
+    row_bytes = std::max(row_bytes, RowBytes(*entry.stack));
   }
   const int64_t bytes = max_rows * row_bytes + kMessageSlackBytes;
-  return static_cast<int>(std::min<int64_t>(bytes, INT_MAX));
+  return static_cast<int>(
+      std::clamp<int64_t>(bytes, kMinDerivedMessageBytes, INT_MAX));
+}
+
+// Logs when requests of max_rows rows of `entry` exceed max_message_bytes:
+// such a model serves only the rows that fit.
+void WarnIfRowsDoNotFit(const ModelEntry& entry, int64_t max_rows,
+                        int max_message_bytes) {
+  const int64_t row_bytes = RowBytes(*entry.stack);
+  if (row_bytes == 0 ||
+      max_rows * row_bytes + kMessageSlackBytes <= max_message_bytes) {
+    return;
+  }
+  const int64_t rows_that_fit =
+      std::max<int64_t>(max_message_bytes - kMessageSlackBytes, 0) / row_bytes;
+  spdlog::warn(
+      "event=model_message_limit model={} version={} rows_that_fit={} "
+      "max_rows_per_request={} max_message_bytes={} (larger requests get "
+      "RESOURCE_EXHAUSTED; raise --max-message-bytes)",
+      entry.name, entry.version, rows_that_fit, max_rows, max_message_bytes);
 }
 
 absl::StatusOr<std::string> ReadTextFile(const std::string& path,
@@ -225,15 +262,17 @@ absl::Status Server::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   const std::string address = ListenAddress(options_.host, options_.port);
-  const int max_receive =
-      MaxReceiveMessageBytes(*registry_, options_.max_rows_per_request);
+  max_message_bytes_ =
+      options_.max_message_bytes != 0
+          ? static_cast<int>(options_.max_message_bytes)
+          : DerivedMaxMessageBytes(*registry_, options_.max_rows_per_request);
   QL_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                       Credentials(options_));
 
   grpc::ServerBuilder builder;
   int selected_port = 0;
   builder.AddListeningPort(address, credentials, &selected_port);
-  builder.SetMaxReceiveMessageSize(max_receive);
+  builder.SetMaxReceiveMessageSize(max_message_bytes_);
   builder.RegisterService(service_.get());
   builder.RegisterService(kserve_service_.get());
   server_ = builder.BuildAndStart();
@@ -245,18 +284,25 @@ absl::Status Server::Start() {
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   health->SetServingStatus(kHealthServiceName, true);
   // Per-model health: the service name is the model name.
+  const int64_t max_rows = options_.max_rows_per_request;
   for (const ModelEntry& entry : registry_->List()) {
     health->SetServingStatus(entry.name, true);
+    WarnIfRowsDoNotFit(entry, max_rows, max_message_bytes_);
   }
-  manager_->set_readiness_listener(
-      [health](const std::string& model, bool ready) {
-        health->SetServingStatus(model, ready);
-      });
+  manager_->set_readiness_listener([health, registry = registry_.get(),
+                                    max_rows,
+                                    max_message_bytes = max_message_bytes_](
+                                       const std::string& model, bool ready) {
+    health->SetServingStatus(model, ready);
+    if (!ready) return;
+    absl::StatusOr<ModelEntry> entry = registry->Get(model, "");
+    if (entry.ok()) WarnIfRowsDoNotFit(*entry, max_rows, max_message_bytes);
+  });
   spdlog::info(
       "event=listening address={}:{} tls={} max_receive_bytes={} "
       "compute_threads={}",
       options_.host, port_, options_.tls_cert_file.empty() ? "off" : "on",
-      max_receive, pool_->num_threads());
+      max_message_bytes_, pool_->num_threads());
   if (metrics_->port() != 0) {
     spdlog::info("event=metrics_listening address={}:{}", options_.host,
                  metrics_->port());

@@ -43,10 +43,23 @@ struct ServerOptions {
   // (e.g. {"a", "3"}). A named model missing from the repository fails
   // start-up with NOT_FOUND.
   std::map<std::string, std::string> start_versions;
-  // Most rows one request may carry, 1..2^24. It also sets the max receive
-  // message size (these rows of the widest layer input, plus slack), so a
-  // larger value admits bigger messages and more memory per call.
+  // Most rows one request may carry, 1..2^24. It also sets the derived max
+  // receive message size (see max_message_bytes), so a larger value admits
+  // bigger messages and more memory per call.
   int64_t max_rows_per_request = 4096;
+  // Largest message the server receives, in bytes: 0, or 65536..INT_MAX
+  // (gRPC's limit is an int; the floor keeps the control RPCs working). A
+  // larger request is refused by gRPC before any handler runs, with
+  // RESOURCE_EXHAUSTED "Received message larger than max (<size> vs.
+  // <limit>)"; a ForwardStream carrying one is ended with that status. Such
+  // calls are not counted in the request metrics. Responses are not capped.
+  // 0: derived from the models loaded at start, as max_rows_per_request
+  // rows of the widest layer input of any model plus 64 KiB, and at least
+  // gRPC's default of 4 MiB. The limit is fixed once the port opens: a
+  // model loaded later through LoadModel whose max_rows_per_request rows do
+  // not fit still loads and serves the requests that fit; start-up and each
+  // such load log event=model_message_limit with the rows that fit.
+  int64_t max_message_bytes = 0;
   // Threads of the compute pool. 0: the CPU budget of the process (cgroup
   // quota and affinity), so compute never oversubscribes the container.
   int threads = 0;
@@ -87,6 +100,10 @@ class Server {
 
   // The port the server listens on (the chosen one when options.port was 0).
   int port() const { return port_; }
+
+  // The max receive message size in force: options.max_message_bytes, or
+  // the derived value when that was 0.
+  int max_message_bytes() const { return max_message_bytes_; }
 
   // Per model version serving counters. Valid for the server's life.
   const StatsRegistry& stats() const { return *stats_; }
@@ -135,6 +152,7 @@ class Server {
   std::unique_ptr<batching::Executor> executor_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  int max_message_bytes_ = 0;
 
   absl::once_flag shutdown_once_;
 };
