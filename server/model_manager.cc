@@ -144,6 +144,7 @@ absl::Status ModelManager::Load(const std::string& name,
     loading_.insert(name);
   }
   registry_->SetLoading(name, true);
+  if (load_hook_for_test_) load_hook_for_test_(name, version);
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<std::unique_ptr<model::LinearStack>> stack =
       model::LoadModelDir(dir.string());

@@ -82,6 +82,15 @@ class ModelManager {
     readiness_listener_ = std::move(listener);
   }
 
+  // Tests only: Load() calls `hook` with the model name and version once the
+  // model is marked loading (requests for a model with no serving version
+  // then get UNAVAILABLE) and before it reads the files, so a test can hold
+  // a load in progress. Set before concurrent use.
+  void set_load_hook_for_test(
+      std::function<void(const std::string&, const std::string&)> hook) {
+    load_hook_for_test_ = std::move(hook);
+  }
+
  private:
   void SetReason(const std::string& name, std::string reason)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -99,6 +108,8 @@ class ModelManager {
   Metrics* const metrics_;
 
   std::function<void(const std::string&, bool)> readiness_listener_;
+  std::function<void(const std::string&, const std::string&)>
+      load_hook_for_test_;
 
   absl::Mutex load_mu_;     // serializes loads and unloads (held for seconds)
   mutable absl::Mutex mu_;  // guards the fields below (held briefly)

@@ -10,6 +10,7 @@
 #include <grpcpp/server.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -81,6 +82,12 @@ struct ServerOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;
+  // Tests only: called by every model load from the repository (at start
+  // and through the load RPCs) with the model name and version, once the
+  // model is marked loading and before its files are read. A test blocks in
+  // it to hold a load in progress. Empty: nothing is called.
+  std::function<void(const std::string& model, const std::string& version)>
+      model_load_hook_for_test;
 };
 
 class Server {

@@ -1,18 +1,23 @@
 // The model lifecycle over real gRPC: load, swap and unload under continuous
 // traffic with no failed request, a failed load that keeps the serving
-// version, per-model health, the admin token, and TLS.
+// version, a model answering UNAVAILABLE while its first version loads (with
+// server readiness steady), per-model health, the admin token, and TLS.
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "inference/grpc_service.grpc.pb.h"
 #include "model/loader.h"
 #include "server/server.h"
 #include "tests/testing/serving_test_util.h"
@@ -37,7 +42,9 @@ model::SyntheticModelSpec Spec(uint64_t seed) {
 
 class LifecycleTest : public ::testing::Test {
  protected:
-  void StartServer(const std::string& admin_token = "") {
+  void StartServer(const std::string& admin_token = "",
+                   std::function<void(const std::string&, const std::string&)>
+                       load_hook = nullptr) {
     WriteModelDir(dir_.path() / "a" / "1", Spec(1), ActQuant::kNone);
     WriteModelDir(dir_.path() / "b" / "1", Spec(2), ActQuant::kNone);
     ServerOptions options;
@@ -46,6 +53,7 @@ class LifecycleTest : public ::testing::Test {
     options.model_repository = dir_.path().string();
     options.threads = 2;
     options.admin_token = admin_token;
+    options.model_load_hook_for_test = std::move(load_hook);
     auto server = Server::Create(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -199,6 +207,131 @@ TEST_F(LifecycleTest, PerModelHealthFollowsReadiness) {
   v1::ListModelsResponse list;
   ASSERT_TRUE(stub_->ListModels(&context, v1::ListModelsRequest(), &list).ok());
   EXPECT_EQ(list.models(1).state(), "READY");
+}
+
+TEST_F(LifecycleTest, ModelIsUnavailableUntilItsFirstVersionHasLoaded) {
+  // The load of model "c" is held, deterministically, between being marked
+  // loading and reading its files.
+  absl::Notification c_loading, release_c;
+  StartServer("", [&](const std::string& model, const std::string&) {
+    if (model != "c") return;
+    c_loading.Notify();
+    release_c.WaitForNotification();
+  });
+  // Whatever happens below, the held load ends before the server does.
+  auto release = absl::MakeCleanup([&] {
+    if (!release_c.HasBeenNotified()) release_c.Notify();
+  });
+  WriteModelDir(dir_.path() / "c" / "1", Spec(4), ActQuant::kNone);
+  auto c_local = model::LoadModelDir((dir_.path() / "c" / "1").string());
+  ASSERT_TRUE(c_local.ok());
+  auto kserve = inference::GRPCInferenceService::NewStub(channel_);
+  auto server_ready = [&] {
+    grpc::ClientContext context;
+    inference::ServerReadyResponse response;
+    EXPECT_TRUE(kserve->ServerReady(&context, {}, &response).ok());
+    return response.ready();
+  };
+  auto model_ready = [&](const std::string& model) {
+    grpc::ClientContext context;
+    inference::ModelReadyRequest request;
+    request.set_name(model);
+    inference::ModelReadyResponse response;
+    EXPECT_TRUE(kserve->ModelReady(&context, request, &response).ok());
+    return response.ready();
+  };
+  auto infer = [&](const v1::Tensor& input) {
+    grpc::ClientContext context;
+    inference::ModelInferRequest request;
+    request.set_model_name("c");
+    auto* tensor = request.add_inputs();
+    tensor->set_name("input");
+    tensor->set_datatype("FP32");
+    tensor->add_shape(input.shape(0));
+    tensor->add_shape(input.shape(1));
+    request.add_raw_input_contents(input.data());
+    inference::ModelInferResponse response;
+    return kserve->ModelInfer(&context, request, &response);
+  };
+  using HealthStatus = grpc::health::v1::HealthCheckResponse;
+  auto server_is_ready = [&] {
+    EXPECT_TRUE(server_ready());
+    EXPECT_EQ(Health(""), HealthStatus::SERVING);
+    EXPECT_EQ(Health("qlinear.v1.QLinear"), HealthStatus::SERVING);
+    EXPECT_EQ(Health("a"), HealthStatus::SERVING);
+  };
+  server_is_ready();
+
+  grpc::Status load_status;
+  v1::LoadModelResponse loaded;
+  grpc::ClientContext load_context;
+  v1::LoadModelRequest load_request;
+  load_request.set_model("c");
+  absl::Notification load_done;
+  stub_->async()->LoadModel(&load_context, &load_request, &loaded,
+                            [&](grpc::Status s) {
+                              load_status = std::move(s);
+                              load_done.Notify();
+                            });
+  c_loading.WaitForNotification();
+
+  // Held: every inference RPC on "c" is UNAVAILABLE, the rest serves.
+  const v1::Tensor input = RandomTensor(DType::kF32, 2, 128, 21);
+  v1::ForwardResponse response;
+  grpc::Status s = Forward("c", input, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(s.error_message(), "model 'c' is loading; retry shortly");
+  {
+    grpc::ClientContext context;
+    v1::MatmulRequest request;
+    request.set_model("c");
+    request.set_layer("fc1");
+    *request.mutable_input() = input;
+    v1::MatmulResponse matmul;
+    s = stub_->Matmul(&context, request, &matmul);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_THAT(s.error_message(), HasSubstr("is loading"));
+  }
+  s = infer(input);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(s.error_message(), HasSubstr("is loading"));
+  {
+    grpc::ClientContext context;
+    v1::GetModelRequest request;
+    request.set_model("c");
+    v1::GetModelResponse model;
+    EXPECT_EQ(stub_->GetModel(&context, request, &model).error_code(),
+              grpc::StatusCode::UNAVAILABLE);
+  }
+  EXPECT_FALSE(model_ready("c"));
+  EXPECT_NE(Health("c"), HealthStatus::SERVING);
+  {
+    grpc::ClientContext context;
+    v1::ListModelsResponse list;
+    ASSERT_TRUE(
+        stub_->ListModels(&context, v1::ListModelsRequest(), &list).ok());
+    ASSERT_EQ(list.models_size(), 3);
+    EXPECT_EQ(list.models(2).name(), "c");
+    EXPECT_EQ(list.models(2).state(), "LOADING");
+  }
+  // Server readiness does not flap while an extra model loads.
+  server_is_ready();
+  EXPECT_TRUE(model_ready("a"));
+  EXPECT_TRUE(Forward("a", input, &response).ok());
+  EXPECT_FALSE(load_done.HasBeenNotified());
+
+  release_c.Notify();
+  load_done.WaitForNotification();
+  ASSERT_TRUE(load_status.ok()) << load_status.error_message();
+  EXPECT_EQ(loaded.version(), "1");
+  s = Forward("c", input, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.output().data(),
+            ReferenceForward(**c_local, input, 0, 2, ActQuant::kNone));
+  EXPECT_TRUE(infer(input).ok());
+  EXPECT_TRUE(model_ready("c"));
+  EXPECT_EQ(Health("c"), HealthStatus::SERVING);
+  server_is_ready();
 }
 
 TEST_F(LifecycleTest, AdminTokenGuardsLoadAndUnload) {
