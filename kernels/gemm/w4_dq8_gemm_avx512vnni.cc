@@ -14,43 +14,80 @@ inline __m512i Broadcast4Bytes(const uint8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
+// Independent int32 accumulators per row, so that consecutive vpdpbusd do
+// not wait for each other's result (4-5 cycles of latency): with few rows
+// the dot products are split by nibble (lo/hi) and by octet parity. The
+// integer sums are exact, so the split changes no bit of the result.
+constexpr size_t ChainsPerRow(size_t mr) {
+  return mr <= 2 ? 4 : mr <= 4 ? 2 : 1;
+}
+
 template <size_t MR>
 void Dq8Gemm(size_t k, size_t group_size, const uint8_t* a, size_t a_stride,
              const Dq8Row* rows, const uint8_t* packed_block, float* c,
              size_t c_stride) {
+  constexpr size_t kChains = ChainsPerRow(MR);
   __m512 acc[MR];
   for (size_t r = 0; r < MR; ++r) acc[r] = _mm512_setzero_ps();
   const size_t segment = W4SegmentBytes(group_size);
   const __m512i nibble = _mm512_set1_epi8(0x0f);
   const __m512i ones = _mm512_set1_epi8(1);
   const int32_t gs = static_cast<int32_t>(group_size);
+  const size_t octets = group_size / 8;
   for (size_t g = 0; g < k / group_size; ++g) {
     const uint8_t* seg = packed_block + g * segment;
-    __m512i dot[MR];
-    for (size_t r = 0; r < MR; ++r) dot[r] = _mm512_setzero_si512();
+    __m512i dot[MR][kChains];
+    for (size_t r = 0; r < MR; ++r) {
+      for (size_t j = 0; j < kChains; ++j) dot[r][j] = _mm512_setzero_si512();
+    }
+    // Σq per column: lo + hi bytes summed in u8 over up to 8 octets (at most
+    // 8 * 2 * 15 = 240), then widened with one vpdpbusd.
     __m512i code_sum = _mm512_setzero_si512();
-    for (size_t o = 0; o < group_size / 8; ++o) {
-      const __m512i octet = _mm512_loadu_si512(seg + 128 + o * 64);
-      const __m512i lo = _mm512_and_si512(octet, nibble);  // k + 0..3
-      const __m512i hi =
-          _mm512_and_si512(_mm512_srli_epi16(octet, 4), nibble);  // k + 4..7
-      code_sum = _mm512_dpbusd_epi32(code_sum, lo, ones);
-      code_sum = _mm512_dpbusd_epi32(code_sum, hi, ones);
+    __m512i byte_sum = _mm512_setzero_si512();
+    // Two octets per step (group_size / 8 is even); with 4 chains the second
+    // octet feeds chains 2 and 3. Indices stay compile-time constants so the
+    // accumulators live in registers.
+    constexpr size_t kLo = 0, kHi = kChains >= 2 ? 1 : 0;
+    constexpr size_t kNext = kChains == 4 ? 2 : 0;
+    for (size_t o = 0; o < octets; o += 2) {
+      const __m512i octet0 = _mm512_loadu_si512(seg + 128 + o * 64);
+      const __m512i octet1 = _mm512_loadu_si512(seg + 128 + (o + 1) * 64);
+      const __m512i lo0 = _mm512_and_si512(octet0, nibble);  // k + 0..3
+      const __m512i hi0 =
+          _mm512_and_si512(_mm512_srli_epi16(octet0, 4), nibble);  // k + 4..7
+      const __m512i lo1 = _mm512_and_si512(octet1, nibble);        // k + 8..11
+      const __m512i hi1 =
+          _mm512_and_si512(_mm512_srli_epi16(octet1, 4), nibble);  // k + 12..15
+      byte_sum =
+          _mm512_add_epi8(byte_sum, _mm512_add_epi8(_mm512_add_epi8(lo0, hi0),
+                                                    _mm512_add_epi8(lo1, hi1)));
+      if (o % 8 == 6 || o + 2 == octets) {
+        code_sum = _mm512_dpbusd_epi32(code_sum, byte_sum, ones);
+        byte_sum = _mm512_setzero_si512();
+      }
       const uint8_t* ua = a + g * group_size + o * 8;
       for (size_t r = 0; r < MR; ++r) {
-        dot[r] =
-            _mm512_dpbusd_epi32(dot[r], Broadcast4Bytes(ua + r * a_stride), lo);
-        dot[r] = _mm512_dpbusd_epi32(
-            dot[r], Broadcast4Bytes(ua + r * a_stride + 4), hi);
+        const uint8_t* ur = ua + r * a_stride;
+        dot[r][kLo] =
+            _mm512_dpbusd_epi32(dot[r][kLo], Broadcast4Bytes(ur), lo0);
+        dot[r][kHi] =
+            _mm512_dpbusd_epi32(dot[r][kHi], Broadcast4Bytes(ur + 4), hi0);
+        dot[r][kLo + kNext] = _mm512_dpbusd_epi32(dot[r][kLo + kNext],
+                                                  Broadcast4Bytes(ur + 8), lo1);
+        dot[r][kHi + kNext] = _mm512_dpbusd_epi32(
+            dot[r][kHi + kNext], Broadcast4Bytes(ur + 12), hi1);
       }
     }
     const __m512 scale = _mm512_loadu_ps(seg);
     const __m512 zero = _mm512_loadu_ps(seg + 64);
     for (size_t r = 0; r < MR; ++r) {
+      __m512i dot_sum = dot[r][0];
+      for (size_t j = 1; j < kChains; ++j)
+        dot_sum = _mm512_add_epi32(dot_sum, dot[r][j]);
       // isum = Σua·q - c·Σq - 8·asum, asum = Σua - c·gs (docs/numerics.md).
       const int32_t asum = rows[r].group_sums[g] - rows[r].offset * gs;
       __m512i isum = _mm512_sub_epi32(
-          dot[r],
+          dot_sum,
           _mm512_mullo_epi32(_mm512_set1_epi32(rows[r].offset), code_sum));
       isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(8 * asum));
       acc[r] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum), acc[r]);
@@ -71,7 +108,7 @@ void w4_dq8_gemm_avx512vnni(size_t m, size_t k, size_t group_size,
                             const Dq8Row* rows, const uint8_t* packed_block,
                             float* c, size_t c_stride) {
   assert(m >= 1 && m <= kW4MaxRows && k % group_size == 0 &&
-         group_size % 8 == 0);
+         group_size % 16 == 0);
   switch (m) {
     case 1:
       return Dq8Gemm<1>(k, group_size, a, a_stride, rows, packed_block, c,
