@@ -1,6 +1,7 @@
 // Serving behaviour over real gRPC on loopback: concurrent requests merge
 // into batches with outputs bitwise equal to solo runs, bounded queues,
-// deadlines, and the drain on shutdown.
+// deadlines, and the drain on shutdown (health NOT_SERVING, queued calls
+// finish, new ones UNAVAILABLE, calls outliving the drain timeout cancelled).
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 
 #include "absl/synchronization/blocking_counter.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "model/loader.h"
 #include "server/server.h"
@@ -30,7 +32,8 @@ using ::testing::HasSubstr;
 // One model whose queue waits up to `delay_us` to fill 16 rows.
 class ServingTest : public ::testing::Test {
  protected:
-  void StartServer(int64_t delay_us, int64_t max_queued_rows = 0) {
+  void StartServer(int64_t delay_us, int64_t max_queued_rows = 0,
+                   absl::Duration drain_timeout = absl::Seconds(20)) {
     model::SyntheticModelSpec spec;
     spec.widths = {256, 256, 128};
     spec.group_size = 64;
@@ -50,7 +53,7 @@ class ServingTest : public ::testing::Test {
     options.model_repository = dir_.path().string();
     options.threads = 2;
     options.max_queued_rows = max_queued_rows;
-    options.drain_timeout = absl::Seconds(20);
+    options.drain_timeout = drain_timeout;
     auto server = Server::Create(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -182,6 +185,44 @@ TEST_F(ServingTest, ShutdownDrainsQueuedCallsAndRefusesNewOnes) {
                        std::chrono::seconds(5));
   const grpc::Status s = stub_->Forward(&context, Request(1, 9), &late);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ServingTest, DrainTurnsHealthNotServingAndCancelsWhatOutlivesIt) {
+  StartServer(/*delay_us=*/0, /*max_queued_rows=*/0,
+              /*drain_timeout=*/absl::Milliseconds(200));
+  // A stream the client never closes: an in-flight call that would outlive
+  // any drain.
+  grpc::ClientContext stream_context;
+  auto stream = stub_->ForwardStream(&stream_context);
+  ASSERT_TRUE(stream->Write(Request(1, 60)));
+  v1::ForwardResponse streamed;
+  ASSERT_TRUE(stream->Read(&streamed));
+  ASSERT_EQ(streamed.status_code(), 0) << streamed.status_message();
+
+  using HealthStatus = grpc::health::v1::HealthCheckResponse;
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                          grpc::InsecureChannelCredentials()));
+  grpc::ClientContext watch_context;
+  grpc::health::v1::HealthCheckRequest watch_request;
+  watch_request.set_service("qlinear.v1.QLinear");
+  auto watch = health->Watch(&watch_context, watch_request);
+  HealthStatus status;
+  ASSERT_TRUE(watch->Read(&status));
+  EXPECT_EQ(status.status(), HealthStatus::SERVING);
+
+  std::thread drain([&] { server_->Shutdown(); });
+  // The drain first turns health NOT_SERVING...
+  ASSERT_TRUE(watch->Read(&status));
+  EXPECT_EQ(status.status(), HealthStatus::NOT_SERVING);
+  // ...then, at the drain timeout, cancels what is left and returns.
+  drain.join();
+  while (stream->Read(&streamed)) {
+  }
+  EXPECT_FALSE(stream->Finish().ok());
+  while (watch->Read(&status)) {
+  }
+  EXPECT_FALSE(watch->Finish().ok());
 }
 
 TEST_F(ServingTest, ForwardStreamPipelinesRequestsWithPerRequestStatus) {
