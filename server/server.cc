@@ -164,6 +164,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(
     const ServerOptions& options) {
   QL_RETURN_IF_ERROR(ValidateOptions(options));
+  // TLS files are checked before the models load, so a bad flag fails fast.
+  QL_RETURN_IF_ERROR(Credentials(options).status());
   auto server = absl::WrapUnique(new Server(options));
   QL_RETURN_IF_ERROR(server->InitMetricsAndModels());
   QL_RETURN_IF_ERROR(server->Start());

@@ -94,7 +94,8 @@ class Server {
  public:
   // Validates `options`, loads every model and starts serving. Blocks while
   // the models load (the embedded default model takes a few seconds).
-  // Errors: INVALID_ARGUMENT (an option out of range, named), NOT_FOUND (no
+  // Errors: INVALID_ARGUMENT (an option out of range, or a TLS file that
+  // cannot be read, named; both before any model loads), NOT_FOUND (no
   // repository directory), the model loader's error prefixed with the model
   // name and directory, UNAVAILABLE (cannot listen on host:port).
   static absl::StatusOr<std::unique_ptr<Server>> Create(

@@ -420,5 +420,81 @@ TEST(TlsTest, ServesOverTlsWithAGeneratedCertificate) {
       plain->ListModels(&plain_context, v1::ListModelsRequest(), &list).ok());
 }
 
+TEST(TlsTest, MutualTlsAdmitsOnlyClientsWithACertificateOfTheClientCa) {
+  TempDir dir;
+  auto path = [&](const std::string& name) {
+    return (dir.path() / name).string();
+  };
+  // A self-signed server certificate, a client CA with one client
+  // certificate it signed, and a client certificate signed by nobody known.
+  const std::string quiet = " >/dev/null 2>&1";
+  const std::string self_signed =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=";
+  const std::vector<std::string> commands = {
+      self_signed + "localhost -addext subjectAltName=DNS:localhost -keyout " +
+          path("server.key") + " -out " + path("server.pem") + quiet,
+      self_signed + "client-ca -keyout " + path("ca.key") + " -out " +
+          path("ca.pem") + quiet,
+      "openssl req -newkey rsa:2048 -nodes -subj /CN=client -keyout " +
+          path("client.key") + " -out " + path("client.csr") + quiet,
+      "openssl x509 -req -days 1 -in " + path("client.csr") + " -CA " +
+          path("ca.pem") + " -CAkey " + path("ca.key") + " -set_serial 1 " +
+          "-out " + path("client.pem") + quiet,
+      self_signed + "stranger -keyout " + path("stranger.key") + " -out " +
+          path("stranger.pem") + quiet,
+  };
+  for (const std::string& command : commands) {
+    if (std::system(command.c_str()) != 0)
+      GTEST_SKIP() << "openssl failed: " << command;
+  }
+  WriteModelDir(dir.path() / "repo" / "a" / "1", Spec(1), ActQuant::kNone);
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.model_repository = (dir.path() / "repo").string();
+  options.threads = 1;
+  options.tls_cert_file = path("server.pem");
+  options.tls_key_file = path("server.key");
+  options.tls_client_ca_file = path("ca.pem");
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+
+  // ListModels with the client key and certificate named (none if empty).
+  auto list_models = [&](const std::string& key, const std::string& cert) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs =
+        ::qlinear::testing::ReadFileForTest(path("server.pem"));
+    if (!key.empty()) {
+      ssl.pem_private_key = ::qlinear::testing::ReadFileForTest(path(key));
+      ssl.pem_cert_chain = ::qlinear::testing::ReadFileForTest(path(cert));
+    }
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    auto stub = v1::QLinear::NewStub(grpc::CreateCustomChannel(
+        "127.0.0.1:" + std::to_string((*server)->port()),
+        grpc::SslCredentials(ssl), args));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
+    v1::ListModelsResponse list;
+    return stub->ListModels(&context, v1::ListModelsRequest(), &list);
+  };
+  const grpc::Status ok = list_models("client.key", "client.pem");
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_FALSE(list_models("", "").ok());
+  EXPECT_FALSE(list_models("stranger.key", "stranger.pem").ok());
+}
+
+TEST(TlsTest, ClientCaWithoutServerCertificateIsRejectedByName) {
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.tls_client_ca_file = "/nonexistent/ca.pem";
+  auto server = Server::Create(options);
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(server.status().message()),
+              HasSubstr("tls_client_ca"));
+}
+
 }  // namespace
 }  // namespace qlinear::server
