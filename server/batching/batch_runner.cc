@@ -14,6 +14,15 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
+// One kernel call, for its metrics.
+struct KernelCall {
+  size_t layer;
+  ActQuant mode;
+  size_t rows;
+  double seconds;
+  double act_quant_seconds;
+};
+
 }  // namespace
 
 void RunBatch(Batch batch, const Clock& clock, ThreadPool* pool) {
@@ -31,11 +40,17 @@ void RunBatch(Batch batch, const Clock& clock, ThreadPool* pool) {
   // A copy: the tasks that hold it may complete (cancelled) before the end.
   const std::shared_ptr<ModelStats> stats = batch.tasks.front()->stats;
   const std::shared_ptr<ModelMetrics> metrics = batch.tasks.front()->metrics;
+  // The histograms are observed in one burst after the last kernel call,
+  // not between the calls: there the recording code and its data are cold
+  // (each kernel streams its weights through the caches) and cost about ten
+  // times as much (docs/operations.md, "Cost of the metrics").
+  std::vector<double> queue_waits;
+  std::vector<KernelCall> calls;
   if (metrics != nullptr) {
-    metrics->ObserveBatch(batch_rows);
-    for (const auto& t : batch.tasks) {
-      metrics->ObserveQueueWait(absl::ToDoubleSeconds(start - t->enqueued));
-    }
+    queue_waits.reserve(batch.tasks.size());
+    for (const auto& t : batch.tasks)
+      queue_waits.push_back(absl::ToDoubleSeconds(start - t->enqueued));
+    calls.reserve(2 * (key.layer_end - key.layer_begin));
   }
 
   std::vector<std::unique_ptr<Task>>& tasks = batch.tasks;
@@ -91,8 +106,8 @@ void RunBatch(Batch batch, const Clock& clock, ThreadPool* pool) {
                  /*apply_activation=*/!key.matmul,
                  next.data() + row * linear.n(), pool, &act_quant_seconds);
       if (metrics != nullptr) {
-        metrics->ObserveLayer(layer, mode, rows, SecondsSince(call_start),
-                              act_quant_seconds);
+        calls.push_back(
+            {layer, mode, rows, SecondsSince(call_start), act_quant_seconds});
       }
       row += rows;
     }
@@ -108,6 +123,14 @@ void RunBatch(Batch batch, const Clock& clock, ThreadPool* pool) {
   }
   if (stats != nullptr && layers_done > 0)
     stats->RecordExecution(batch_rows, compute_ns);
+  if (metrics != nullptr) {
+    metrics->ObserveBatch(batch_rows);
+    for (double wait : queue_waits) metrics->ObserveQueueWait(wait);
+    for (const KernelCall& c : calls) {
+      metrics->ObserveLayer(c.layer, c.mode, c.rows, c.seconds,
+                            c.act_quant_seconds);
+    }
+  }
   if (tasks.empty()) return;  // every task was cancelled
 
   size_t row = 0;
