@@ -13,6 +13,7 @@
 //          [--modes none,int8] [--repeats N] [--residency l3|dram|both]
 //          [--formats int4,intx] [--intx-bits 2,4,8] [--intx-gs 32,pc]
 //          [--no-onednn] [--no-packing] [--no-microkernels]
+//          [--metrics-overhead | --no-metrics-overhead]
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,6 +43,15 @@
 #include "kernels/types.h"
 #include "kernels/w4_packing.h"
 #include "kernels/wx_packing.h"
+#include "model/default_model.h"
+#include "model/linear_stack.h"
+#include "server/batching/batch_runner.h"
+#include "server/batching/batcher.h"
+#include "server/batching/clock.h"
+#include "server/batching/task.h"
+#include "server/metrics.h"
+#include "server/request_recorder.h"
+#include "server/stats.h"
 
 namespace qlinear::bench {
 namespace {
@@ -76,6 +86,10 @@ struct Options {
   bool onednn = true;
   bool packing = true;
   bool microkernels = true;
+  // The cost of the server's per-request metric recording on the default
+  // model (MetricsOverhead()); `metrics_overhead_only` skips the rest.
+  bool metrics_overhead = true;
+  bool metrics_overhead_only = false;
   std::string command_line;
 };
 
@@ -86,7 +100,8 @@ struct Options {
                "[--threads 1,2] [--m 1,2,4] [--shapes KxN,...] [--gs 32,128] "
                "[--modes none,int8] [--repeats N] [--residency l3|dram|both] "
                "[--formats int4,intx] [--intx-bits 2,4,8] [--intx-gs 32,pc] "
-               "[--no-onednn] [--no-packing] [--no-microkernels]\n",
+               "[--no-onednn] [--no-packing] [--no-microkernels] "
+               "[--metrics-overhead | --no-metrics-overhead]\n",
                error);
   std::exit(2);
 }
@@ -213,6 +228,10 @@ Options ParseOptions(int argc, char** argv) {
       o.packing = false;
     } else if (flag == "--no-microkernels") {
       o.microkernels = false;
+    } else if (flag == "--metrics-overhead") {
+      o.metrics_overhead = o.metrics_overhead_only = true;
+    } else if (flag == "--no-metrics-overhead") {
+      o.metrics_overhead = o.metrics_overhead_only = false;
     } else {
       Usage(("unknown flag " + flag).c_str());
     }
@@ -339,6 +358,7 @@ class Bench {
   void MicroKernels();
   void MicroKernelsIntx(size_t k, const Peaks& p1);
   void Packing();
+  void MetricsOverhead();
   void Shape(size_t k, size_t n);
   void ShapeBatch(size_t k, size_t n, const std::vector<float>& wf,
                   const std::vector<LayerConfig>& configs);
@@ -524,7 +544,7 @@ void Bench::MicroKernels() {
         const Stats s = Measure(
             [&](size_t) {
               if (e.f32 != nullptr) {
-                e.f32(mr, kK, gs, a.data(), kK, packed.block(0), c.data(),
+                e.f32(mr, 1, kK, gs, a.data(), kK, packed.block(0), c.data(),
                       kW4BlockColumns);
               } else if (e.dq8 != nullptr) {
                 e.dq8(mr, kK, gs, ua.data(), kK, rows.data(), packed.block(0),
@@ -1183,15 +1203,256 @@ void Bench::RemeasurePeaks() {
   }
 }
 
+// ---------------------------------------------------------------------------
+// The cost of the server's metrics (issue 6; docs/operations.md, "Cost of the
+// metrics"). One M=1 request through the default model runs through the
+// server's own batch runner (server/batching/batch_runner.h RunBatch, a batch
+// of one task) (a) bare, with no statistics and no metrics, and (b) with what
+// the server records for it, through the real classes: the service's start
+// time and StatsRegistry lookup (qlinear_service.cc ScheduleForward), the
+// batcher's enqueue time, RunBatch's per-layer kernel, act-quant and ops
+// observations through the label children cached at Metrics::AddModel() and
+// its statistics counters, and RequestRecorder::Success when the task
+// completes.
+namespace metrics_overhead {
+
+// What the server holds to run and record one model version.
+struct Served {
+  std::shared_ptr<const model::LinearStack> stack;
+  std::vector<float> x;  // the request's row
+  server::StatsRegistry* registry = nullptr;
+  std::string model, version;
+  size_t max_batch_rows = 0;
+  std::shared_ptr<server::ModelMetrics> metrics;
+};
+
+// One request of one row through every layer, recorded as the server
+// records it when `record`. Returns the sum of the layer times RunBatch
+// reports, so that the wall time minus this is the time spent outside the
+// layers.
+double Forward(const Served& s, ActQuant mode, ThreadPool* pool, bool record) {
+  using SteadyClock = std::chrono::steady_clock;
+  server::RequestRecorder recorder;
+  if (record) {
+    recorder.start = SteadyClock::now();
+    recorder.rpc = server::Rpc::kForward;
+    recorder.stats =
+        s.registry->GetOrCreate(s.model, s.version, s.max_batch_rows);
+    recorder.metrics = s.metrics;
+    recorder.model = s.model;
+    recorder.compute_input_ns = server::NanosSince(recorder.start);
+  }
+  auto task = std::make_unique<server::batching::Task>();
+  task->key = {s.stack.get(), 0, s.stack->num_layers(), /*matmul=*/false};
+  task->stack = s.stack;
+  task->rows = 1;
+  task->input = s.x;
+  task->act_quant = mode;
+  task->stats = recorder.stats;
+  task->metrics = recorder.metrics;
+  double layer_seconds = 0.0;
+  task->done = [&](absl::Status status, server::batching::TaskResult result) {
+    if (!status.ok()) std::exit(1);
+    for (const model::LayerTiming& t : result.layers)
+      layer_seconds += t.kernel_seconds;
+    if (record) {
+      const auto encode_start = SteadyClock::now();
+      recorder.Success(1, result, server::NanosSince(encode_start));
+    }
+  };
+  const server::batching::Clock& clock = *server::batching::RealClock::Get();
+  task->enqueued = clock.Now();
+  server::batching::Batch batch;
+  batch.tasks.push_back(std::move(task));
+  server::batching::RunBatch(std::move(batch), clock, pool);
+  return layer_seconds;
+}
+
+// The median of `v` and a 95 % confidence interval of it (the order
+// statistics n/2 -+ 0.98 sqrt(n)).
+struct MedianCi {
+  double median = NAN, low = NAN, high = NAN;
+};
+MedianCi MedianWithCi(std::vector<double> v) {
+  MedianCi m;
+  if (v.empty()) return m;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  m.median = n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  const double half = 0.98 * std::sqrt(static_cast<double>(n));
+  const double lo = std::floor(static_cast<double>(n) / 2 - half);
+  const double hi = std::ceil(static_cast<double>(n) / 2 + half);
+  m.low = v[static_cast<size_t>(std::max(0.0, lo))];
+  m.high = v[std::min(n - 1, static_cast<size_t>(hi))];
+  return m;
+}
+
+// One (threads, mode) point: per pair, the wall time of each variant and
+// its time outside the layers.
+struct Point {
+  int threads = 1;
+  ActQuant mode = ActQuant::kNone;
+  std::vector<double> bare, recorded;
+  std::vector<double> bare_outside, recorded_outside;
+};
+
+}  // namespace metrics_overhead
+
+// Every round runs, for each (threads, mode) point, one bare and one
+// recorded forward back to back (their order alternating over rounds), each
+// timed alone, so both calls of a pair see the same host state (clock,
+// co-scheduled vCPUs). Reported per point, as medians over the pairs with
+// 95 % confidence intervals:
+//  - overhead: recorded - bare wall time, the whole cost including any
+//    effect of the recording on the kernels, but noisy;
+//  - outside: the same difference of the time outside the layers (wall
+//    minus the layer times RunBatch reports), the recording's own time
+//    with caches as the kernels left them; much less noisy.
+void Bench::MetricsOverhead() {
+  using metrics_overhead::MedianCi;
+  using metrics_overhead::MedianWithCi;
+  using metrics_overhead::Point;
+  const Clock::time_point build_start = Clock::now();
+  absl::StatusOr<std::unique_ptr<model::LinearStack>> built =
+      model::BuildDefaultModel();
+  if (!built.ok()) {
+    std::fprintf(stderr, "BuildDefaultModel failed: %s\n",
+                 std::string(built.status().message()).c_str());
+    std::exit(1);
+  }
+  const double build_seconds = SecondsSince(build_start);
+  server::StatsRegistry registry;
+  absl::StatusOr<std::unique_ptr<server::Metrics>> metrics =
+      server::Metrics::Create(/*address=*/"", {&registry, {}, {}});
+  if (!metrics.ok()) std::exit(1);
+  metrics_overhead::Served served;
+  served.stack = std::move(*built);
+  const model::LinearStack& stack = *served.stack;
+  served.x = RandomFloats(stack.layer(0).k(), 17);
+  served.registry = &registry;
+  served.model = model::kDefaultModelName;
+  served.version = "1";
+  served.max_batch_rows =
+      static_cast<size_t>(stack.manifest().batching.max_batch_rows);
+  served.metrics = (*metrics)->AddModel(served.model, served.version, stack);
+
+  std::vector<Point> points;
+  for (int t : o_.threads) {
+    for (ActQuant mode : o_.modes) {
+      Point p;
+      p.threads = t;
+      p.mode = mode;
+      points.push_back(p);
+    }
+  }
+  auto run_pair = [&](Point* p, bool recorded_first) {
+    ThreadPool* pool = &Pool(p->threads);
+    for (int i = 0; i < 2; ++i) {
+      const bool record = (i == 0) == recorded_first;
+      const Clock::time_point start = Clock::now();
+      const double layers =
+          metrics_overhead::Forward(served, p->mode, pool, record);
+      const double wall = SecondsSince(start);
+      (record ? p->recorded : p->bare).push_back(wall);
+      (record ? p->recorded_outside : p->bare_outside).push_back(wall - layers);
+    }
+  };
+  // Warmup, then pairs until the round or time budget is spent.
+  for (Point& p : points) {
+    const Clock::time_point start = Clock::now();
+    for (int i = 0; i < 3 || SecondsSince(start) < timing_.warmup_seconds;
+         ++i) {
+      run_pair(&p, i % 2 == 1);
+    }
+    p = Point{p.threads, p.mode, {}, {}, {}, {}};
+  }
+  const size_t max_rounds = o_.quick ? 51 : 2001;
+  const double budget_seconds = o_.quick ? 1.0 : 20.0;
+  const Clock::time_point start = Clock::now();
+  size_t rounds = 0;
+  while (rounds < max_rounds &&
+         (rounds < 3 || SecondsSince(start) < budget_seconds)) {
+    for (Point& p : points) run_pair(&p, rounds % 2 == 1);
+    ++rounds;
+  }
+
+  std::printf(
+      "== metrics overhead: one M=1 request through the default model (%zu "
+      "layers, %.1f MB packed, built in %.1f s) and RunBatch, bare vs with "
+      "the server's recording, %zu interleaved pairs per point; times in us, "
+      "medians (95%% CI); overhead = recorded - bare wall time per pair; "
+      "outside = the same for the time outside the layers\n"
+      "%3s %-5s %8s %8s %8s %17s %7s %8s %17s %7s\n",
+      stack.num_layers(), stack.packed_bytes() / 1e6, build_seconds, rounds,
+      "thr", "mode", "bare", "recorded", "overhead", "(95% CI)", "%", "outside",
+      "(95% CI)", "%");
+  for (const Point& p : points) {
+    const Stats sb = Summarize(p.bare, 1);
+    const Stats sr = Summarize(p.recorded, 1);
+    std::vector<double> diff, ratio, outside;
+    for (size_t i = 0; i < p.bare.size(); ++i) {
+      diff.push_back(p.recorded[i] - p.bare[i]);
+      ratio.push_back(p.recorded[i] / p.bare[i] - 1.0);
+      outside.push_back(p.recorded_outside[i] - p.bare_outside[i]);
+    }
+    const MedianCi overhead = MedianWithCi(diff);
+    const MedianCi frac = MedianWithCi(ratio);
+    const MedianCi out = MedianWithCi(outside);
+    const bool int8 = p.mode == ActQuant::kInt8AsymPerToken;
+    std::printf(
+        "%3d %-5s %8.1f %8.1f %8.2f (%6.2f, %6.2f) %6.2f%% %8.2f (%6.2f, "
+        "%6.2f) %6.2f%%\n",
+        p.threads, int8 ? "int8" : "none", sb.median * 1e6, sr.median * 1e6,
+        overhead.median * 1e6, overhead.low * 1e6, overhead.high * 1e6,
+        100 * frac.median, out.median * 1e6, out.low * 1e6, out.high * 1e6,
+        100 * out.median / sb.median);
+    JsonObject j;
+    j.Add("kind", "metrics_overhead")
+        .Add("model", model::kDefaultModelName)
+        .Add("layers", stack.num_layers())
+        .Add("packed_bytes", stack.packed_bytes())
+        .Add("m", size_t{1})
+        .Add("mode", std::string(ActQuantName(p.mode)))
+        .Add("threads", p.threads)
+        .Add("kernel", std::string(stack.layer(1).kernel_name(p.mode)))
+        .Add("pairs", rounds)
+        .AddStatsUs("bare_us", sb)
+        .AddStatsUs("recorded_us", sr)
+        .Add("overhead_us", overhead.median * 1e6)
+        .Add("overhead_us_ci_low", overhead.low * 1e6)
+        .Add("overhead_us_ci_high", overhead.high * 1e6)
+        .Add("overhead_frac", frac.median)
+        .Add("overhead_frac_ci_low", frac.low)
+        .Add("overhead_frac_ci_high", frac.high)
+        .Add("outside_us", out.median * 1e6)
+        .Add("outside_us_ci_low", out.low * 1e6)
+        .Add("outside_us_ci_high", out.high * 1e6)
+        .Add("outside_frac", out.median / sb.median);
+    Emit(j);
+  }
+  // The recording really happened.
+  const server::ModelStatsSnapshot snap =
+      registry.Find(served.model, served.version)->Snapshot();
+  std::printf("  recorded: %llu requests, %llu layer runs\n\n",
+              static_cast<unsigned long long>(snap.success.count),
+              static_cast<unsigned long long>(snap.layers_executed));
+  Flush();
+}
+
 int Bench::Run() {
   Machine();
-  Limits();
-  PoolOverhead();
-  if (o_.microkernels) MicroKernels();
-  Flush();
-  for (const auto& [k, n] : o_.shapes) Shape(k, n);
-  if (o_.packing) Packing();
-  RemeasurePeaks();
+  if (o_.metrics_overhead_only) {
+    MetricsOverhead();
+  } else {
+    Limits();
+    PoolOverhead();
+    if (o_.microkernels) MicroKernels();
+    Flush();
+    for (const auto& [k, n] : o_.shapes) Shape(k, n);
+    if (o_.metrics_overhead) MetricsOverhead();
+    if (o_.packing) Packing();
+    RemeasurePeaks();
+  }
   JsonObject end;
   end.Add("kind", "end").Add("loadavg_end", ReadFirstLine("/proc/loadavg"));
   Emit(end);
