@@ -324,7 +324,10 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
   }
   const bool tiled =
       !dq8 && w4_f32_tile_gemm_ != nullptr && m >= kW4TiledMinRows;
-  RunBlocks(m, p.blocks, /*blocks_per_call=*/1, activation, y, pool,
+  // One or two rows of the weight-only mode: four blocks per kernel call,
+  // so that the kernel interleaves independent FMA chains.
+  const size_t blocks_per_call = !dq8 && !tiled && m <= 2 ? 4 : 1;
+  RunBlocks(m, p.blocks, blocks_per_call, activation, y, pool,
             [&](size_t b, size_t nb, size_t m_begin, size_t m_end, float* acc) {
               if (tiled) {
                 RunW4TiledBlock(b, x + m_begin * p.k, m_end - m_begin, acc);
@@ -332,13 +335,13 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
               }
               for (size_t r0 = m_begin; r0 < m_end; r0 += kW4MaxRows) {
                 const size_t rows_here = std::min(kW4MaxRows, m_end - r0);
-                float* c = acc + (r0 - m_begin) * kW4BlockColumns;
+                float* c = acc + (r0 - m_begin) * nb * kW4BlockColumns;
                 if (dq8) {
                   w4_dq8_(rows_here, p.k, p.group_size, ua + r0 * p.k, p.k,
                           rows + r0, p.block(b), c, kW4BlockColumns);
                 } else {
-                  w4_f32_(rows_here, p.k, p.group_size, x + r0 * p.k, p.k,
-                          p.block(b), c, kW4BlockColumns);
+                  w4_f32_(rows_here, nb, p.k, p.group_size, x + r0 * p.k, p.k,
+                          p.block(b), c, nb * kW4BlockColumns);
                 }
               }
             });

@@ -25,8 +25,13 @@ inline constexpr size_t kW4BlockColumns = 16;
 inline constexpr size_t kW4MaxRows = 8;
 
 // Weight-only mode ("f32" activations: fp32 values, also holding bf16/fp16).
-using W4F32GemmFn = void (*)(size_t m, size_t k, size_t group_size,
-                             const float* a, size_t a_stride,
+// Computes `blocks` >= 1 consecutive blocks (packed_block, then every
+// (k / group_size) * W4SegmentBytes(group_size) bytes): row r's sums of block
+// b go to c + r * c_stride + 16 * b. Several blocks at once let kernels
+// interleave independent FMA chains when m is small; results do not depend
+// on it.
+using W4F32GemmFn = void (*)(size_t m, size_t blocks, size_t k,
+                             size_t group_size, const float* a, size_t a_stride,
                              const uint8_t* packed_block, float* c,
                              size_t c_stride);
 
@@ -64,15 +69,15 @@ using F32TileGemmFn = void (*)(size_t m, size_t k, const float* a,
                                size_t c_stride, bool accumulate);
 
 // --- Kernels, one family per ISA (kernels/gemm/<name>.cc) -------------------
-void w4_f32_gemm_scalar(size_t m, size_t k, size_t group_size, const float* a,
-                        size_t a_stride, const uint8_t* packed_block, float* c,
-                        size_t c_stride);
-void w4_f32_gemm_avx2(size_t m, size_t k, size_t group_size, const float* a,
-                      size_t a_stride, const uint8_t* packed_block, float* c,
-                      size_t c_stride);
-void w4_f32_gemm_avx512(size_t m, size_t k, size_t group_size, const float* a,
-                        size_t a_stride, const uint8_t* packed_block, float* c,
-                        size_t c_stride);
+void w4_f32_gemm_scalar(size_t m, size_t blocks, size_t k, size_t group_size,
+                        const float* a, size_t a_stride,
+                        const uint8_t* packed_block, float* c, size_t c_stride);
+void w4_f32_gemm_avx2(size_t m, size_t blocks, size_t k, size_t group_size,
+                      const float* a, size_t a_stride,
+                      const uint8_t* packed_block, float* c, size_t c_stride);
+void w4_f32_gemm_avx512(size_t m, size_t blocks, size_t k, size_t group_size,
+                        const float* a, size_t a_stride,
+                        const uint8_t* packed_block, float* c, size_t c_stride);
 
 void w4_f32_unpack_avx512(size_t groups, size_t group_size,
                           const uint8_t* segments, float* w);

@@ -68,16 +68,16 @@ void F32Gemm(size_t k, size_t group_size, const float* a, size_t a_stride,
 
 }  // namespace
 
-void w4_f32_gemm_avx2(size_t m, size_t k, size_t group_size, const float* a,
-                      size_t a_stride, const uint8_t* packed_block, float* c,
-                      size_t c_stride) {
-  assert(m >= 1 && m <= kW4MaxRows && k % group_size == 0 &&
-         group_size % 8 == 0);
+namespace {
+
+void OneBlock(size_t m, size_t k, size_t group_size, const float* a,
+              size_t a_stride, const uint8_t* packed_block, float* c,
+              size_t c_stride) {
   // Sixteen ymm registers hold at most four rows of accumulators.
   if (m > 4) {
     F32Gemm<4>(k, group_size, a, a_stride, packed_block, c, c_stride);
-    return w4_f32_gemm_avx2(m - 4, k, group_size, a + 4 * a_stride, a_stride,
-                            packed_block, c + 4 * c_stride, c_stride);
+    return OneBlock(m - 4, k, group_size, a + 4 * a_stride, a_stride,
+                    packed_block, c + 4 * c_stride, c_stride);
   }
   switch (m) {
     case 1:
@@ -88,6 +88,20 @@ void w4_f32_gemm_avx2(size_t m, size_t k, size_t group_size, const float* a,
       return F32Gemm<3>(k, group_size, a, a_stride, packed_block, c, c_stride);
     default:
       return F32Gemm<4>(k, group_size, a, a_stride, packed_block, c, c_stride);
+  }
+}
+
+}  // namespace
+
+void w4_f32_gemm_avx2(size_t m, size_t blocks, size_t k, size_t group_size,
+                      const float* a, size_t a_stride,
+                      const uint8_t* packed_block, float* c, size_t c_stride) {
+  assert(m >= 1 && m <= kW4MaxRows && blocks >= 1 && k % group_size == 0 &&
+         group_size % 8 == 0);
+  const size_t block_bytes = k / group_size * W4SegmentBytes(group_size);
+  for (size_t b = 0; b < blocks; ++b) {
+    OneBlock(m, k, group_size, a, a_stride, packed_block + b * block_bytes,
+             c + b * kW4BlockColumns, c_stride);
   }
 }
 

@@ -11,10 +11,11 @@ namespace qlinear {
 using w4_layout::Code;
 using w4_layout::LoadFloat;
 
-void w4_f32_gemm_scalar(size_t m, size_t k, size_t group_size, const float* a,
-                        size_t a_stride, const uint8_t* packed_block, float* c,
-                        size_t c_stride) {
-  assert(m >= 1 && m <= kW4MaxRows && k % group_size == 0);
+namespace {
+
+void OneBlock(size_t m, size_t k, size_t group_size, const float* a,
+              size_t a_stride, const uint8_t* packed_block, float* c,
+              size_t c_stride) {
   const size_t groups = k / group_size;
   const size_t segment = W4SegmentBytes(group_size);
   for (size_t r = 0; r < m; ++r) {
@@ -33,6 +34,20 @@ void w4_f32_gemm_scalar(size_t m, size_t k, size_t group_size, const float* a,
       }
       c[r * c_stride + j] = acc;
     }
+  }
+}
+
+}  // namespace
+
+void w4_f32_gemm_scalar(size_t m, size_t blocks, size_t k, size_t group_size,
+                        const float* a, size_t a_stride,
+                        const uint8_t* packed_block, float* c,
+                        size_t c_stride) {
+  assert(m >= 1 && m <= kW4MaxRows && blocks >= 1 && k % group_size == 0);
+  const size_t block_bytes = k / group_size * W4SegmentBytes(group_size);
+  for (size_t b = 0; b < blocks; ++b) {
+    OneBlock(m, k, group_size, a, a_stride, packed_block + b * block_bytes,
+             c + b * kW4BlockColumns, c_stride);
   }
 }
 
