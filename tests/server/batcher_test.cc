@@ -124,6 +124,30 @@ TEST_F(BatcherTest, FullQueueIsResourceExhaustedWithRetryHint) {
   EXPECT_EQ(batcher_.queued_rows("m"), 16);
 }
 
+TEST_F(BatcherTest, QueueBytesAreBoundedToo) {
+  // 2-row tasks of this fixture hold 32 bytes; 64 bytes fit, rows do not
+  // bind (1000).
+  QueueOptions options;
+  options.max_batch_rows = 8;
+  options.max_queue_rows = 1000;
+  options.max_queue_bytes = 64;
+  batcher_.SetQueue("m", options);
+  Add(2);
+  Add(2);
+  auto task = std::make_unique<Task>();
+  task->rows = 1;
+  task->input.assign(4, 0.0f);
+  task->done = [](absl::Status, TaskResult) {};
+  EXPECT_THAT(batcher_.Schedule("m", &task),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("64 bytes queued; limits 1000 rows, 64 "
+                                 "bytes); retry after")));
+  EXPECT_NE(task, nullptr);
+  EXPECT_EQ(batcher_.queued_rows("m"), 4);
+  ASSERT_TRUE(Next().has_value());  // frees the bytes
+  Add(2);
+}
+
 TEST_F(BatcherTest, UnknownModelIsNotFound) {
   auto task = std::make_unique<Task>();
   EXPECT_THAT(batcher_.Schedule("other", &task),
