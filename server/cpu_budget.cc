@@ -7,22 +7,28 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/numbers.h"
+
 namespace qlinear::server {
 namespace {
 
-// CPUs allowed by the cgroup quota, or 0 when there is none.
-double CgroupQuotaCpus() {
+// CPUs allowed by the cgroup quota under `root`, or 0 when there is none.
+double CgroupQuotaCpus(const std::string& root) {
   {
-    std::ifstream v2("/sys/fs/cgroup/cpu.max");
-    std::string quota;
-    double period = 0;
-    if (v2 >> quota >> period) {
-      if (quota == "max" || period <= 0) return 0;
-      return std::stod(quota) / period;
+    std::ifstream v2(root + "/cpu.max");
+    std::string quota_text, period_text;
+    if (v2 >> quota_text >> period_text) {
+      double quota = 0, period = 0;
+      if (!absl::SimpleAtod(quota_text, &quota) ||
+          !absl::SimpleAtod(period_text, &period) || quota <= 0 ||
+          period <= 0) {
+        return 0;  // "max", or not numbers
+      }
+      return quota / period;
     }
   }
-  std::ifstream quota_file("/sys/fs/cgroup/cpu/cpu.cfs_quota_us");
-  std::ifstream period_file("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
+  std::ifstream quota_file(root + "/cpu/cpu.cfs_quota_us");
+  std::ifstream period_file(root + "/cpu/cpu.cfs_period_us");
   double quota = 0, period = 0;
   if (quota_file >> quota && period_file >> period && quota > 0 && period > 0) {
     return quota / period;
@@ -32,15 +38,19 @@ double CgroupQuotaCpus() {
 
 }  // namespace
 
-int CpuBudget() {
-  cpu_set_t set;
-  int cpus = 1;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0)
-    cpus = std::max(1, CPU_COUNT(&set));
-  const double quota = CgroupQuotaCpus();
+int CpuBudgetFrom(const std::string& cgroup_root, int affinity_cpus) {
+  int cpus = std::max(1, affinity_cpus);
+  const double quota = CgroupQuotaCpus(cgroup_root);
   if (quota > 0)
     cpus = std::min(cpus, std::max(1, static_cast<int>(std::floor(quota))));
   return cpus;
+}
+
+int CpuBudget() {
+  cpu_set_t set;
+  int cpus = 1;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) cpus = CPU_COUNT(&set);
+  return CpuBudgetFrom("/sys/fs/cgroup", cpus);
 }
 
 }  // namespace qlinear::server
