@@ -132,6 +132,39 @@ TEST(Int4TinygemmTest, ConstantGroupUsesScaleFloor) {
   }
 }
 
+// The whole-matrix quantizer (which hoists the base out of the group loop)
+// gives the per-element definition's codes.
+TEST(Int4TinygemmTest, WholeMatrixQuantizerEqualsPerElementDefinition) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (DType t : {DType::kF32, DType::kBF16, DType::kF16}) {
+    std::vector<float> w(8 * 128);
+    for (size_t i = 0; i < w.size(); ++i) {
+      // Gaussian, a few large values, a tiny group (the scale floor), a
+      // constant group.
+      w[i] = RoundTo(t, i < 32        ? dist(rng) * 1e-30f
+                        : i < 64      ? 0.75f
+                        : i % 61 == 0 ? 300.0f
+                                      : dist(rng));
+    }
+    for (size_t gs : {size_t{32}, size_t{64}, size_t{128}}) {
+      const Int4PlainWeights q = QuantizeInt4Weights(w.data(), 8, 128, gs, t);
+      for (size_t r = 0; r < 8; ++r) {
+        for (size_t g = 0; g < 128 / gs; ++g) {
+          const float* group = w.data() + r * 128 + g * gs;
+          const Int4GroupQParams qp = ChooseInt4QParams(group, gs, t);
+          ASSERT_EQ(q.scale[r * (128 / gs) + g], qp.scale);
+          ASSERT_EQ(q.zero[r * (128 / gs) + g], qp.zero);
+          for (size_t i = 0; i < gs; ++i) {
+            ASSERT_EQ(q.q[r * 128 + g * gs + i], QuantizeInt4(group[i], qp, t))
+                << "gs " << gs << " row " << r << " i " << i;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(IntxTest, F4SymmetricInt4) {
   const std::vector<float> w = ExampleWeights();
   const IntxGroupQParams qp =
