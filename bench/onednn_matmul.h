@@ -1,7 +1,7 @@
 // oneDNN 2.6 (v2 API) matmul baselines on a [K, N] weight matrix:
 //   kF32:  f32 src x f32 weights -> f32 dst
-//   kU8S8: u8 src (runtime zero point) x s8 weights -> f32 dst, runtime
-//          per-column output scales (what a dynamic int8 layer does)
+//   kU8S8: u8 src (runtime zero point) x s8 weights -> f32 dst, per-column
+//          output scales (the weight scales) set at creation
 //   kBf16: bf16 src x bf16 weights -> f32 dst
 // Weights are random, reordered once into the layout the primitive asks for
 // (format_tag::any), as an inference engine does at load. `copies` distinct
