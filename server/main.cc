@@ -12,10 +12,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "common/flags.h"
 #include "server/server.h"
@@ -71,7 +67,7 @@ int Run() {
   if (level == spdlog::level::off && level_name != "off") {
     std::fprintf(stderr, "--log-level: unknown level '%s'\n",
                  level_name.c_str());
-    return 2;
+    return qlinear::kExitUsage;
   }
   spdlog::set_level(level);
 
@@ -93,7 +89,7 @@ int Run() {
     const size_t eq = pair.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == pair.size()) {
       spdlog::critical("--model-versions: '{}' is not name=version", pair);
-      return 2;
+      return qlinear::kExitUsage;
     }
     options.start_versions[pair.substr(0, eq)] = pair.substr(eq + 1);
   }
@@ -101,7 +97,7 @@ int Run() {
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   if (options.metrics_port < 0) {
     spdlog::critical("--metrics-port: {} is negative", options.metrics_port);
-    return 2;
+    return qlinear::kExitUsage;
   }
   options.max_queued_rows = absl::GetFlag(FLAGS_max_queued_rows);
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
@@ -115,7 +111,7 @@ int Run() {
     if (!in || !std::getline(in, token) || token.empty()) {
       spdlog::critical("--admin-token-file: cannot read a token from '{}'",
                        token_file);
-      return 2;
+      return qlinear::kExitUsage;
     }
     options.admin_token = token;
   }
@@ -140,18 +136,10 @@ int Run() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  qlinear::ParseFlags(
+      argc, argv,
       "Serves stacks of quantized linear layers over gRPC.\n"
-      "Usage: qlinear-server [--port 8001] [--model-repository DIR] ...\n"
-      "Flag names may be written with dashes or underscores.");
-  // --help lists the flags of this file (absl matches the program name).
-  absl::FlagsUsageConfig usage_config;
-  usage_config.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "server/main.cc");
-  };
-  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage_config);
-  qlinear::DashedFlagNamesToUnderscores(argc, argv);
-  absl::ParseCommandLine(argc, argv);
+      "Usage: qlinear-server [--port 8001] [--model-repository DIR] ...",
+      "server/main.cc");
   return Run();
 }

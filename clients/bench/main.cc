@@ -21,9 +21,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -114,13 +111,10 @@ namespace bench = ::qlinear::bench;
 namespace v1 = ::qlinear::v1;
 
 constexpr int kExitAssertionMissed = 1;
-constexpr int kExitUsage = 2;
 constexpr int kExitSetup = 3;
 
 int UsageError(const std::string& message) {
-  std::fprintf(stderr, "qlinear-bench: %s\nRun with --help for usage.\n",
-               message.c_str());
-  return kExitUsage;
+  return qlinear::PrintUsageError("qlinear-bench", message);
 }
 
 int SetupError(const std::string& message) {
@@ -180,7 +174,14 @@ std::string Label(const bench::PointSummary& p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  std::string command_line;
+  for (int i = 0; i < argc; ++i) {
+    absl::StrAppend(&command_line, i ? " " : "", argv[i]);
+  }
+  const std::vector<std::string> assertion_texts =
+      ExtractAssertions(&argc, argv);
+  const std::vector<char*> args = qlinear::ParseFlags(
+      argc, argv,
       "A load generator for qlinear-server over the gRPC callback API.\n"
       "Usage: qlinear-bench --target HOST:PORT [--concurrency 1,8,64 | --rate "
       "R[,R..] [--poisson] | --rate-fractions F[,F..]] [--duration 10s] "
@@ -190,22 +191,8 @@ int main(int argc, char** argv) {
       "errors requests ok error_rate rps rows_s gops batch_rows "
       "batch_rows_max; operators < <= > >= == !=.\n"
       "Exit status: 0 ok, 1 an --assert missed, 2 usage error, 3 server "
-      "unreachable, model unknown or an output file not written.\n"
-      "Flag names may be written with dashes or underscores.");
-  absl::FlagsUsageConfig usage_config;
-  usage_config.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "bench/main.cc");
-  };
-  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage_config);
-  std::string command_line;
-  for (int i = 0; i < argc; ++i) {
-    absl::StrAppend(&command_line, i ? " " : "", argv[i]);
-  }
-  const std::vector<std::string> assertion_texts =
-      ExtractAssertions(&argc, argv);
-  qlinear::DashedFlagNamesToUnderscores(argc, argv);
-  const std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+      "unreachable, model unknown or an output file not written.",
+      "bench/main.cc");
   if (args.size() > 1) {
     return UsageError(absl::StrCat("unexpected argument '", args[1], "'"));
   }

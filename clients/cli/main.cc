@@ -28,9 +28,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -98,12 +95,9 @@ using ::qlinear::clients::JsonNumber;
 using ::qlinear::clients::JsonString;
 
 constexpr int kExitError = 1;
-constexpr int kExitUsage = 2;
 
 int UsageError(const std::string& message) {
-  std::fprintf(stderr, "qlinear-cli: %s\nRun with --help for usage.\n",
-               message.c_str());
-  return kExitUsage;
+  return qlinear::PrintUsageError("qlinear-cli", message);
 }
 
 int RpcError(const grpc::Status& status) {
@@ -682,7 +676,8 @@ int Infer(const std::shared_ptr<grpc::Channel>& channel,
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  const std::vector<char*> args = qlinear::ParseFlags(
+      argc, argv,
       "A client of the qlinear server.\n"
       "Usage: qlinear-cli --target HOST:PORT <command> [flags]\n"
       "Commands:\n"
@@ -698,17 +693,8 @@ int main(int argc, char** argv) {
       "  load MODEL        loads (or reloads) a model version from the\n"
       "                    repository; needs the admin token if configured\n"
       "  unload MODEL      stops serving a model; needs the admin token\n"
-      "Errors print 'error: CODE: message' and exit 1; usage errors exit 2.\n"
-      "Flag names may be written with dashes or underscores.");
-  // --help lists the flags of this file (absl matches the program name).
-  absl::FlagsUsageConfig usage_config;
-  usage_config.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "cli/main.cc");
-  };
-  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage_config);
-  qlinear::DashedFlagNamesToUnderscores(argc, argv);
-  const std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+      "Errors print 'error: CODE: message' and exit 1; usage errors exit 2.",
+      "cli/main.cc");
   if (args.size() < 2) return UsageError("missing command");
   const std::string command = args[1];
 

@@ -13,12 +13,9 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "common/flags.h"
 #include "model/convert.h"
 #include "model/safetensors.h"
@@ -39,12 +36,9 @@ ABSL_FLAG(bool, force, false, "Overwrite the files of an existing --output.");
 namespace {
 
 constexpr int kExitError = 1;
-constexpr int kExitUsage = 2;
 
 int UsageError(const std::string& message) {
-  std::fprintf(stderr, "qlinear-convert: %s\nRun with --help for usage.\n",
-               message.c_str());
-  return kExitUsage;
+  return qlinear::PrintUsageError("qlinear-convert", message);
 }
 
 int Error(const std::string& message) {
@@ -97,20 +91,13 @@ int Run() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  const std::vector<char*> positional = qlinear::ParseFlags(
+      argc, argv,
       "Converts a float safetensors checkpoint into a qlinear model "
       "directory.\n"
       "Usage: qlinear-convert --input W.safetensors --spec SPEC.json "
-      "--output DIR [--verify] [--force]\n"
-      "Flag names may be written with dashes or underscores.");
-  absl::FlagsUsageConfig usage_config;
-  usage_config.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "tools/convert/main.cc");
-  };
-  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage_config);
-  qlinear::DashedFlagNamesToUnderscores(argc, argv);
-  const auto positional = absl::ParseCommandLine(argc, argv);
+      "--output DIR [--verify] [--force]",
+      "tools/convert/main.cc");
   if (positional.size() > 1) {
     return UsageError(std::string("unexpected argument ") + positional[1]);
   }
