@@ -10,23 +10,17 @@
 #include "kernels/linear.h"
 #include "kernels/reference/linear.h"
 #include "kernels/reference/quantize.h"
+#include "tests/testing/gemm_test_util.h"
 
 namespace qlinear::reference {
 namespace {
 
-std::vector<float> RandomMatrix(size_t rows, size_t cols, uint32_t seed,
-                                DType t, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(rows * cols);
-  for (float& x : v) x = RoundTo(t, dist(rng));
-  return v;
-}
+using ::qlinear::testing::Gaussian;
 
 LinearWeights MakeLayer(WeightFormat format, DType t, size_t n, size_t k,
                         size_t gs, int bits, Mapping mapping, uint32_t seed,
                         bool bias = false) {
-  const std::vector<float> w = RandomMatrix(n, k, seed, t, 0.05f);
+  const std::vector<float> w = Gaussian(n * k, seed, t, 0.05f);
   LinearWeights layer;
   layer.format = format;
   layer.dtype = t;
@@ -40,7 +34,7 @@ LinearWeights MakeLayer(WeightFormat format, DType t, size_t n, size_t k,
   } else {
     layer.fp32 = w;
   }
-  if (bias) layer.bias = RandomMatrix(1, n, seed + 1, t, 0.1f);
+  if (bias) layer.bias = Gaussian(n, seed + 1, t, 0.1f);
   return layer;
 }
 
@@ -97,7 +91,7 @@ TEST_P(IntegerIdentityTest, MatchesFloat64FakeQuant) {
     const LinearWeights layer =
         MakeLayer(c.format, DType::kF32, n, k, c.gs == 0 ? k : c.gs, c.bits,
                   c.mapping, seed);
-    const std::vector<float> x = RandomMatrix(m, k, 100 + seed, DType::kF32);
+    const std::vector<float> x = Gaussian(m * k, 100 + seed, DType::kF32, 1.0f);
     std::vector<float> y(m * n);
     Linear(layer, x.data(), m, ActQuant::kInt8AsymPerToken, Activation::kNone,
            y.data());
@@ -130,7 +124,7 @@ TEST(WeightOnlyTest, WithinFewUlpsOfFloat64) {
       const size_t m = 3, n = 17, k = 512;
       const LinearWeights layer =
           MakeLayer(f, t, n, k, 64, 5, Mapping::kAsymmetric, 7);
-      const std::vector<float> x = RandomMatrix(m, k, 8, t);
+      const std::vector<float> x = Gaussian(m * k, 8, t, 1.0f);
       std::vector<float> y(m * n);
       Linear(layer, x.data(), m, ActQuant::kNone, Activation::kNone, y.data());
       std::vector<double> ref(m * n);
@@ -162,7 +156,7 @@ TEST(SqnrTest, Int4AboveTwentyDbAgainstFloatLinear) {
     layer.n = n;
     layer.k = k;
     layer.int4 = QuantizeInt4Weights(w.data(), n, k, gs, DType::kF32);
-    const std::vector<float> x = RandomMatrix(m, k, 12, DType::kF32);
+    const std::vector<float> x = Gaussian(m * k, 12, DType::kF32, 1.0f);
     std::vector<double> ref(m * n, 0.0);
     for (size_t i = 0; i < m; ++i) {
       for (size_t j = 0; j < n; ++j) {
@@ -183,7 +177,7 @@ TEST(SqnrTest, IntxInt8ModeAboveThirtyDbAgainstFakeQuant) {
     const LinearWeights layer =
         MakeLayer(WeightFormat::kIntxOpaque, DType::kF32, 48, 256, 32, bits,
                   Mapping::kSymmetric, 3);
-    const std::vector<float> x = RandomMatrix(4, 256, 4, DType::kF32);
+    const std::vector<float> x = Gaussian(4 * 256, 4, DType::kF32, 1.0f);
     std::vector<float> y(4 * 48);
     Linear(layer, x.data(), 4, ActQuant::kInt8AsymPerToken, Activation::kNone,
            y.data());
@@ -194,7 +188,7 @@ TEST(SqnrTest, IntxInt8ModeAboveThirtyDbAgainstFakeQuant) {
 TEST(EpilogueTest, BiasThenActivationThenRounding) {
   LinearWeights layer = MakeLayer(WeightFormat::kFp32, DType::kBF16, 9, 32, 0,
                                   0, Mapping::kSymmetric, 5, /*bias=*/true);
-  const std::vector<float> x = RandomMatrix(2, 32, 6, DType::kBF16);
+  const std::vector<float> x = Gaussian(2 * 32, 6, DType::kBF16, 1.0f);
   std::vector<float> plain(2 * 9), activated(2 * 9);
   for (Activation a : {Activation::kRelu, Activation::kGelu,
                        Activation::kGeluTanh, Activation::kSilu}) {
@@ -221,7 +215,7 @@ TEST(BatchInvarianceTest, RowBitsDoNotDependOnBatchMates) {
   const LinearWeights layer =
       MakeLayer(WeightFormat::kInt4Opaque, DType::kF32, 33, 256, 64, 4,
                 Mapping::kSymmetric, 9, true);
-  const std::vector<float> x = RandomMatrix(7, 256, 10, DType::kF32);
+  const std::vector<float> x = Gaussian(7 * 256, 10, DType::kF32, 1.0f);
   for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
     std::vector<float> batch(7 * 33);
     Linear(layer, x.data(), 7, mode, Activation::kNone, batch.data());

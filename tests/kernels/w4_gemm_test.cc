@@ -2,35 +2,29 @@
 // the Linear operator, against the reference: bit-exact in both modes, for
 // every shape class, and independent of batch-mates and thread count.
 #include <cmath>
-#include <random>
-#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "kernels/cpu_features.h"
 #include "kernels/linear.h"
-#include "kernels/reference/linear.h"
 #include "kernels/reference/quantize.h"
-#include "kernels/thread_pool.h"
+#include "tests/testing/gemm_test_util.h"
 
 namespace qlinear {
-namespace {}  // namespace
-
-void PrintTo(Isa isa, std::ostream* os) { *os << IsaName(isa); }
-
 namespace {
+
+using ::qlinear::testing::ExpectedKernels;
+using ::qlinear::testing::ExpectKernelNames;
+using ::qlinear::testing::ExpectMatchesReference;
+using ::qlinear::testing::ExpectRowsIndependentOfBatchAndThreads;
+using ::qlinear::testing::Gaussian;
+using ::qlinear::testing::IsaTest;
+using ::qlinear::testing::IsaTestName;
+using ::qlinear::testing::kAllIsas;
 
 struct Shape {
   size_t m, n, k, gs;
 };
-
-std::vector<float> Gaussian(size_t count, uint32_t seed, DType t, float scale) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(count);
-  for (float& x : v) x = RoundTo(t, dist(rng));
-  return v;
-}
 
 LinearWeights Int4Layer(size_t n, size_t k, size_t gs, DType t, uint32_t seed,
                         Activation activation = Activation::kNone) {
@@ -46,36 +40,7 @@ LinearWeights Int4Layer(size_t n, size_t k, size_t gs, DType t, uint32_t seed,
   return layer;
 }
 
-// Runs `layer` on the kernels of `isa` and checks every output bit against
-// the reference.
-void ExpectMatchesReference(Isa isa, const LinearWeights& layer,
-                            const std::vector<float>& x, size_t m,
-                            ThreadPool* pool) {
-  ScopedIsaOverrideForTest force(isa);
-  auto linear = Linear::Create(layer);
-  ASSERT_TRUE(linear.ok()) << linear.status();
-  for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
-    std::vector<float> got(m * layer.n), want(m * layer.n);
-    (*linear)->Run(x.data(), m, mode, /*apply_activation=*/true, got.data(),
-                   pool);
-    reference::Linear(layer, x.data(), m, mode, layer.activation, want.data());
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_EQ(FloatBits(got[i]), FloatBits(want[i]))
-          << (*linear)->kernel_name(mode) << " m=" << m << " n=" << layer.n
-          << " k=" << layer.k << " row " << i / layer.n << " col "
-          << i % layer.n << ": " << got[i] << " vs " << want[i];
-    }
-  }
-}
-
-class W4GemmTest : public ::testing::TestWithParam<Isa> {
- protected:
-  void SetUp() override {
-    if (!IsaSupported(GetParam()))
-      GTEST_SKIP() << "CPU lacks " << IsaName(GetParam());
-  }
-  ThreadPool pool_{2};
-};
+class W4GemmTest : public IsaTest {};
 
 TEST_P(W4GemmTest, ShapeClassesMatchReferenceBitwise) {
   const std::vector<Shape> shapes = {
@@ -132,52 +97,22 @@ TEST_P(W4GemmTest, RowsIndependentOfBatchAndThreads) {
   const LinearWeights layer =
       Int4Layer(100, 512, 128, DType::kF32, 9, Activation::kSilu);
   const size_t m = 11;
-  const std::vector<float> x = Gaussian(m * 512, 10, DType::kF32, 1.0f);
-  ScopedIsaOverrideForTest force(GetParam());
-  auto linear = Linear::Create(layer);
-  ASSERT_TRUE(linear.ok());
-  ThreadPool one(1), three(3);
-  for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
-    std::vector<float> batch(m * 100);
-    (*linear)->Run(x.data(), m, mode, true, batch.data(), &three);
-    for (size_t r = 0; r < m; ++r) {
-      std::vector<float> solo(100);
-      (*linear)->Run(x.data() + r * 512, 1, mode, true, solo.data(), &one);
-      for (size_t j = 0; j < 100; ++j) {
-        ASSERT_EQ(FloatBits(solo[j]), FloatBits(batch[r * 100 + j]))
-            << r << " " << j;
-      }
-    }
-  }
+  ExpectRowsIndependentOfBatchAndThreads(
+      GetParam(), layer, Gaussian(m * 512, 10, DType::kF32, 1.0f), m);
 }
 
-INSTANTIATE_TEST_SUITE_P(Isas, W4GemmTest,
-                         ::testing::Values(Isa::kScalar, Isa::kAvx2,
-                                           Isa::kAvx512, Isa::kAvx512Vnni),
-                         [](const ::testing::TestParamInfo<Isa>& info) {
-                           return std::string(IsaName(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(Isas, W4GemmTest, ::testing::ValuesIn(kAllIsas),
+                         IsaTestName);
 
 TEST(W4KernelSelectionTest, NamesFollowTheForcedIsa) {
-  const LinearWeights layer = Int4Layer(16, 32, 32, DType::kF32, 1);
-  struct Expect {
-    Isa isa;
-    const char* f32;
-    const char* dq8;
-  };
-  for (const Expect& e :
-       {Expect{Isa::kScalar, "w4_f32_gemm_scalar", "w4_dq8_gemm_scalar"},
-        Expect{Isa::kAvx2, "w4_f32_gemm_avx2", "w4_dq8_gemm_avx2"},
-        Expect{Isa::kAvx512, "w4_f32_gemm_avx512", "w4_dq8_gemm_avx2"},
-        Expect{Isa::kAvx512Vnni, "w4_f32_gemm_avx512",
-               "w4_dq8_gemm_avx512vnni"}}) {
-    if (!IsaSupported(e.isa)) continue;
-    ScopedIsaOverrideForTest force(e.isa);
-    auto linear = Linear::Create(layer);
-    ASSERT_TRUE(linear.ok());
-    EXPECT_EQ((*linear)->kernel_name(ActQuant::kNone), e.f32);
-    EXPECT_EQ((*linear)->kernel_name(ActQuant::kInt8AsymPerToken), e.dq8);
-  }
+  ExpectKernelNames(
+      Int4Layer(16, 32, 32, DType::kF32, 1),
+      {ExpectedKernels{Isa::kScalar, "w4_f32_gemm_scalar",
+                       "w4_dq8_gemm_scalar"},
+       ExpectedKernels{Isa::kAvx2, "w4_f32_gemm_avx2", "w4_dq8_gemm_avx2"},
+       ExpectedKernels{Isa::kAvx512, "w4_f32_gemm_avx512", "w4_dq8_gemm_avx2"},
+       ExpectedKernels{Isa::kAvx512Vnni, "w4_f32_gemm_avx512",
+                       "w4_dq8_gemm_avx512vnni"}});
 }
 
 TEST(CpuFeaturesTest, NamesAndOrder) {

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstring>
 #include <random>
-#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -15,15 +14,20 @@
 #include "kernels/linear.h"
 #include "kernels/reference/linear.h"
 #include "kernels/reference/quantize.h"
-#include "kernels/thread_pool.h"
 #include "kernels/wx_packing.h"
+#include "tests/testing/gemm_test_util.h"
 
 namespace qlinear {
-
-void PrintTo(Isa isa, std::ostream* os) { *os << IsaName(isa); }
-
 namespace {
 
+using ::qlinear::testing::ExpectedKernels;
+using ::qlinear::testing::ExpectKernelNames;
+using ::qlinear::testing::ExpectMatchesReference;
+using ::qlinear::testing::ExpectRowsIndependentOfBatchAndThreads;
+using ::qlinear::testing::Gaussian;
+using ::qlinear::testing::IsaTest;
+using ::qlinear::testing::IsaTestName;
+using ::qlinear::testing::kAllIsas;
 using reference::IntxQMax;
 using reference::IntxQMin;
 
@@ -34,14 +38,6 @@ struct Shape {
   size_t m, n, k, gs;
   int bits;
 };
-
-std::vector<float> Gaussian(size_t count, uint32_t seed, DType t, float scale) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(count);
-  for (float& x : v) x = RoundTo(t, dist(rng));
-  return v;
-}
 
 // 1-bit symmetric_no_clipping_err divides by qmax = 0; the manifest rejects
 // it, so the kernels never see it.
@@ -65,44 +61,7 @@ LinearWeights IntxLayer(size_t n, size_t k, size_t gs, int bits,
   return layer;
 }
 
-std::string Describe(const LinearWeights& layer, size_t m) {
-  return "m=" + std::to_string(m) + " n=" + std::to_string(layer.n) +
-         " k=" + std::to_string(layer.k) +
-         " gs=" + std::to_string(layer.intx.group_size) +
-         " bits=" + std::to_string(layer.intx.bits) +
-         " dtype=" + std::string(DTypeName(layer.dtype));
-}
-
-// Runs `layer` on the kernels of `isa` and checks every output bit against
-// the reference, in both modes.
-void ExpectMatchesReference(Isa isa, const LinearWeights& layer,
-                            const std::vector<float>& x, size_t m,
-                            ThreadPool* pool) {
-  ScopedIsaOverrideForTest force(isa);
-  auto linear = Linear::Create(layer);
-  ASSERT_TRUE(linear.ok()) << linear.status();
-  for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
-    std::vector<float> got(m * layer.n), want(m * layer.n);
-    (*linear)->Run(x.data(), m, mode, /*apply_activation=*/true, got.data(),
-                   pool);
-    reference::Linear(layer, x.data(), m, mode, layer.activation, want.data());
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_EQ(FloatBits(got[i]), FloatBits(want[i]))
-          << (*linear)->kernel_name(mode) << " " << Describe(layer, m)
-          << " row " << i / layer.n << " col " << i % layer.n << ": " << got[i]
-          << " vs " << want[i];
-    }
-  }
-}
-
-class WxGemmTest : public ::testing::TestWithParam<Isa> {
- protected:
-  void SetUp() override {
-    if (!IsaSupported(GetParam()))
-      GTEST_SKIP() << "CPU lacks " << IsaName(GetParam());
-  }
-  ThreadPool pool_{2};
-};
+class WxGemmTest : public IsaTest {};
 
 TEST_P(WxGemmTest, EveryBitWidthAndMappingMatchesReferenceBitwise) {
   uint32_t seed = 1;
@@ -247,26 +206,8 @@ TEST_P(WxGemmTest, RowsIndependentOfBatchAndThreads) {
         IntxLayer(100, 512, 128, bits, Mapping::kAsymmetric, DType::kF32,
                   9 + bits, Activation::kSilu);
     const size_t m = 20;  // the tiled path for the weight-only mode
-    const std::vector<float> x = Gaussian(m * 512, 10, DType::kF32, 1.0f);
-    ScopedIsaOverrideForTest force(GetParam());
-    auto linear = Linear::Create(layer);
-    ASSERT_TRUE(linear.ok());
-    ThreadPool one(1), three(3);
-    for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
-      std::vector<float> batch(m * 100), batch1(m * 100);
-      (*linear)->Run(x.data(), m, mode, true, batch.data(), &three);
-      (*linear)->Run(x.data(), m, mode, true, batch1.data(), &one);
-      for (size_t r = 0; r < m; ++r) {
-        std::vector<float> solo(100);
-        (*linear)->Run(x.data() + r * 512, 1, mode, true, solo.data(), &one);
-        for (size_t j = 0; j < 100; ++j) {
-          ASSERT_EQ(FloatBits(solo[j]), FloatBits(batch[r * 100 + j]))
-              << bits << " " << r << " " << j;
-          ASSERT_EQ(FloatBits(solo[j]), FloatBits(batch1[r * 100 + j]))
-              << bits << " " << r << " " << j;
-        }
-      }
-    }
+    ExpectRowsIndependentOfBatchAndThreads(
+        GetParam(), layer, Gaussian(m * 512, 10, DType::kF32, 1.0f), m);
   }
 }
 
@@ -347,34 +288,18 @@ TEST_P(WxGemmTest, AccuracyBarAgainstFakeQuantReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isas, WxGemmTest,
-                         ::testing::Values(Isa::kScalar, Isa::kAvx2,
-                                           Isa::kAvx512, Isa::kAvx512Vnni),
-                         [](const ::testing::TestParamInfo<Isa>& info) {
-                           return std::string(IsaName(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(Isas, WxGemmTest, ::testing::ValuesIn(kAllIsas),
+                         IsaTestName);
 
 TEST(WxKernelSelectionTest, NamesFollowTheForcedIsa) {
-  const LinearWeights layer =
-      IntxLayer(16, 32, 32, 4, Mapping::kSymmetric, DType::kF32, 1);
-  struct Expect {
-    Isa isa;
-    const char* f32;
-    const char* dq8;
-  };
-  for (const Expect& e :
-       {Expect{Isa::kScalar, "wx_f32_gemm_scalar", "wx_dq8_gemm_scalar"},
-        Expect{Isa::kAvx2, "wx_f32_gemm_avx2", "wx_dq8_gemm_avx2"},
-        Expect{Isa::kAvx512, "wx_f32_gemm_avx512", "wx_dq8_gemm_avx2"},
-        Expect{Isa::kAvx512Vnni, "wx_f32_gemm_avx512",
-               "wx_dq8_gemm_avx512vnni"}}) {
-    if (!IsaSupported(e.isa)) continue;
-    ScopedIsaOverrideForTest force(e.isa);
-    auto linear = Linear::Create(layer);
-    ASSERT_TRUE(linear.ok());
-    EXPECT_EQ((*linear)->kernel_name(ActQuant::kNone), e.f32);
-    EXPECT_EQ((*linear)->kernel_name(ActQuant::kInt8AsymPerToken), e.dq8);
-  }
+  ExpectKernelNames(
+      IntxLayer(16, 32, 32, 4, Mapping::kSymmetric, DType::kF32, 1),
+      {ExpectedKernels{Isa::kScalar, "wx_f32_gemm_scalar",
+                       "wx_dq8_gemm_scalar"},
+       ExpectedKernels{Isa::kAvx2, "wx_f32_gemm_avx2", "wx_dq8_gemm_avx2"},
+       ExpectedKernels{Isa::kAvx512, "wx_f32_gemm_avx512", "wx_dq8_gemm_avx2"},
+       ExpectedKernels{Isa::kAvx512Vnni, "wx_f32_gemm_avx512",
+                       "wx_dq8_gemm_avx512vnni"}});
 }
 
 // The packed layout of kernels/PACKING.md, read back with the scalar reader:
