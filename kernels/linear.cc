@@ -252,14 +252,20 @@ void Linear::RunBlocks(size_t m, size_t blocks, size_t blocks_per_call,
   const size_t n = weights_.n;
   const float* bias = weights_.bias.empty() ? nullptr : weights_.bias.data();
   // Tasks split N into block ranges and, when there are few blocks, M into
-  // row ranges. A row's outputs never depend on the split.
+  // row ranges. A row's outputs never depend on the split. A layer call of
+  // fewer than kMinParallelMacs multiply-adds is one task on the calling
+  // thread: waking the pool's sleeping workers costs tens of microseconds on
+  // a VM, more than such a call computes.
+  constexpr size_t kMinParallelMacs = size_t{1} << 18;
+  const bool one_task = m * n * weights_.k < kMinParallelMacs;
   const size_t threads = static_cast<size_t>(pool->num_threads());
   const size_t blocks_per_task =
-      (std::max<size_t>(1, blocks / (4 * threads)) + blocks_per_call - 1) /
+      ((one_task ? blocks : std::max<size_t>(1, blocks / (4 * threads))) +
+       blocks_per_call - 1) /
       blocks_per_call * blocks_per_call;
   const size_t block_tasks = (blocks + blocks_per_task - 1) / blocks_per_task;
   size_t rows_per_task = m;
-  if (block_tasks < 2 * threads && m > 2 * kW4MaxRows) {
+  if (!one_task && block_tasks < 2 * threads && m > 2 * kW4MaxRows) {
     const size_t splits = (2 * threads + block_tasks - 1) / block_tasks;
     rows_per_task =
         ((m + splits - 1) / splits + kW4MaxRows - 1) / kW4MaxRows * kW4MaxRows;
