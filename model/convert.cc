@@ -142,18 +142,6 @@ bool IsFloatTensor(TensorDType t) {
          t == TensorDType::kF16;
 }
 
-DType DTypeOfTensor(TensorDType t) {
-  return t == TensorDType::kBF16
-             ? DType::kBF16
-             : (t == TensorDType::kF16 ? DType::kF16 : DType::kF32);
-}
-
-TensorDType TensorDTypeOf(DType t) {
-  return t == DType::kBF16
-             ? TensorDType::kBF16
-             : (t == DType::kF16 ? TensorDType::kF16 : TensorDType::kF32);
-}
-
 std::string TorchDTypeName(DType t) {
   return t == DType::kBF16 ? "bfloat16"
                            : (t == DType::kF16 ? "float16" : "float32");
@@ -175,7 +163,7 @@ absl::Status ReadValues(const TensorView& view, DType t,
   const size_t count = static_cast<size_t>(view.num_elements());
   exact->resize(count);
   rounded->resize(count);
-  const DType src = DTypeOfTensor(view.dtype);
+  const DType src = FloatDTypeOf(view.dtype);
   for (size_t i = 0; i < count; ++i) {
     const float v = LoadAsFloat(src, view.data, i);
     if (!std::isfinite(v)) {
@@ -395,7 +383,7 @@ absl::StatusOr<ConvertResult> Convert(const SafetensorsFile& input,
     biases.push_back(b);
   }
   manifest.dtype =
-      spec.has_dtype ? spec.dtype : DTypeOfTensor(weights.front()->dtype);
+      spec.has_dtype ? spec.dtype : FloatDTypeOf(weights.front()->dtype);
   for (size_t i = 0; i < layers.size(); ++i) {
     const ConvertLayerSpec& l = layers[i];
     LayerSpec s;

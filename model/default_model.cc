@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "model/loader.h"
+#include "model/safetensors.h"
 
 namespace qlinear::model {
 namespace {
@@ -31,12 +32,6 @@ class SplitMix64 {
  private:
   uint64_t state_;
 };
-
-TensorDType TensorDTypeOf(DType t) {
-  return t == DType::kBF16
-             ? TensorDType::kBF16
-             : (t == DType::kF16 ? TensorDType::kF16 : TensorDType::kF32);
-}
 
 std::string Encode(DType t, const std::vector<float>& values) {
   std::string bytes(values.size() * DTypeSize(t), '\0');

@@ -23,25 +23,6 @@ using json = nlohmann::json;
 using reference::IntxQMax;
 using reference::IntxQMin;
 
-// The TensorDType that holds values of model dtype `t`.
-TensorDType TensorDTypeOf(DType t) {
-  switch (t) {
-    case DType::kF32:
-      return TensorDType::kF32;
-    case DType::kBF16:
-      return TensorDType::kBF16;
-    case DType::kF16:
-      return TensorDType::kF16;
-  }
-  return TensorDType::kF32;
-}
-
-DType FloatDTypeOf(TensorDType t) {
-  return t == TensorDType::kBF16
-             ? DType::kBF16
-             : (t == TensorDType::kF16 ? DType::kF16 : DType::kF32);
-}
-
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/types.h"
 
 namespace qlinear::model {
 
@@ -24,6 +25,27 @@ enum class TensorDType { kF32, kBF16, kF16, kU8, kI8 };
 
 std::string_view TensorDTypeName(TensorDType t);  // "F32", "BF16", ...
 size_t TensorDTypeSize(TensorDType t);
+
+// The tensor dtype that stores values of model dtype `t`.
+inline TensorDType TensorDTypeOf(DType t) {
+  switch (t) {
+    case DType::kF32:
+      return TensorDType::kF32;
+    case DType::kBF16:
+      return TensorDType::kBF16;
+    case DType::kF16:
+      return TensorDType::kF16;
+  }
+  return TensorDType::kF32;
+}
+
+// The model dtype of the float tensor dtype `t` (kF32, kBF16 or kF16); the
+// integer dtypes give kF32.
+inline DType FloatDTypeOf(TensorDType t) {
+  return t == TensorDType::kBF16
+             ? DType::kBF16
+             : (t == TensorDType::kF16 ? DType::kF16 : DType::kF32);
+}
 
 struct TensorView {
   std::string name;

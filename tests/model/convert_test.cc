@@ -39,10 +39,7 @@ class Checkpoint {
       StoreFromFloat(t, dist(rng), bytes.data(), i);
     }
     blobs_.push_back(std::move(bytes));
-    const TensorDType dt = t == DType::kF32    ? TensorDType::kF32
-                           : t == DType::kBF16 ? TensorDType::kBF16
-                                               : TensorDType::kF16;
-    views_.push_back({name, dt, std::move(shape),
+    views_.push_back({name, TensorDTypeOf(t), std::move(shape),
                       reinterpret_cast<const uint8_t*>(blobs_.back().data()),
                       blobs_.back().size()});
   }

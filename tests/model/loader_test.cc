@@ -48,10 +48,7 @@ class TensorSet {
     std::string bytes(v.size() * DTypeSize(t), '\0');
     for (size_t i = 0; i < v.size(); ++i)
       StoreFromFloat(t, v[i], bytes.data(), i);
-    const TensorDType dt = t == DType::kF32    ? TensorDType::kF32
-                           : t == DType::kBF16 ? TensorDType::kBF16
-                                               : TensorDType::kF16;
-    Add(name, dt, std::move(shape), std::move(bytes));
+    Add(name, TensorDTypeOf(t), std::move(shape), std::move(bytes));
   }
   template <typename T>
   void AddInts(const std::string& name, TensorDType dtype,
