@@ -1209,20 +1209,20 @@ void Bench::RemeasurePeaks() {
 // server's own batch runner (server/batching/batch_runner.h RunBatch, a batch
 // of one task) (a) bare, with no statistics and no metrics, and (b) with what
 // the server records for it, through the real classes: the service's start
-// time and StatsRegistry lookup (qlinear_service.cc ScheduleForward), the
-// batcher's enqueue time, RunBatch's per-layer kernel, act-quant and ops
-// observations through the label children cached at Metrics::AddModel() and
-// its statistics counters, and RequestRecorder::Success when the task
-// completes.
+// time and the ModelStats and ModelMetrics its ModelEntry caches
+// (qlinear_service.cc ScheduleForward; ModelManager creates them at load),
+// the batcher's enqueue time, RunBatch's statistics and its queue, batch,
+// kernel, act-quant and ops observations, and RequestRecorder::Success when
+// the task completes.
 namespace metrics_overhead {
 
 // What the server holds to run and record one model version.
 struct Served {
   std::shared_ptr<const model::LinearStack> stack;
   std::vector<float> x;  // the request's row
-  server::StatsRegistry* registry = nullptr;
   std::string model, version;
-  size_t max_batch_rows = 0;
+  // What the model's ModelEntry caches at load.
+  std::shared_ptr<server::ModelStats> stats;
   std::shared_ptr<server::ModelMetrics> metrics;
 };
 
@@ -1236,8 +1236,7 @@ double Forward(const Served& s, ActQuant mode, ThreadPool* pool, bool record) {
   if (record) {
     recorder.start = SteadyClock::now();
     recorder.rpc = server::Rpc::kForward;
-    recorder.stats =
-        s.registry->GetOrCreate(s.model, s.version, s.max_batch_rows);
+    recorder.stats = s.stats;
     recorder.metrics = s.metrics;
     recorder.model = s.model;
     recorder.compute_input_ns = server::NanosSince(recorder.start);
@@ -1256,8 +1255,7 @@ double Forward(const Served& s, ActQuant mode, ThreadPool* pool, bool record) {
     for (const model::LayerTiming& t : result.layers)
       layer_seconds += t.kernel_seconds;
     if (record) {
-      const auto encode_start = SteadyClock::now();
-      recorder.Success(1, result, server::NanosSince(encode_start));
+      recorder.Success(1, result, SteadyClock::now());
     }
   };
   const server::batching::Clock& clock = *server::batching::RealClock::Get();
@@ -1329,11 +1327,12 @@ void Bench::MetricsOverhead() {
   served.stack = std::move(*built);
   const model::LinearStack& stack = *served.stack;
   served.x = RandomFloats(stack.layer(0).k(), 17);
-  served.registry = &registry;
   served.model = model::kDefaultModelName;
   served.version = "1";
-  served.max_batch_rows =
-      static_cast<size_t>(stack.manifest().batching.max_batch_rows);
+  // As ModelManager does when it loads a model.
+  served.stats = registry.GetOrCreate(
+      served.model, served.version,
+      static_cast<size_t>(stack.manifest().batching.max_batch_rows));
   served.metrics = (*metrics)->AddModel(served.model, served.version, stack);
 
   std::vector<Point> points;

@@ -258,11 +258,7 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(
   recorder.metrics = entry->metrics;
   recorder.model = entry->name;
   recorder.request_id = request->id();
-  if (stats_ != nullptr) {
-    recorder.stats = stats_->GetOrCreate(
-        entry->name, entry->version,
-        static_cast<size_t>(entry->stack->manifest().batching.max_batch_rows));
-  }
+  recorder.stats = entry->stats;
   const absl::Status status = recorder.Failure(
       ScheduleInfer(context, *request, *entry, recorder, response, reactor));
   if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
@@ -312,7 +308,7 @@ absl::Status KServeService::ScheduleInfer(
     output->add_shape(static_cast<int64_t>(rows));
     output->add_shape(static_cast<int64_t>(result.cols));
     EncodeValues(dtype, result.output, response->add_raw_output_contents());
-    recorder.Success(rows, result, NanosSince(encode_start));
+    recorder.Success(rows, result, encode_start);
     reactor->Finish(grpc::Status::OK);
   };
   return batcher_->Schedule(entry.name, &task);

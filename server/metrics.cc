@@ -123,61 +123,99 @@ ProcessSample ReadProcess() {
 
 }  // namespace
 
-const prometheus::Histogram::BucketBoundaries& DurationBuckets() {
-  static const prometheus::Histogram::BucketBoundaries buckets = [] {
-    prometheus::Histogram::BucketBoundaries b;
+const HistogramBounds& DurationBounds() {
+  static const HistogramBounds* const bounds = [] {
+    std::vector<double> b;
     for (double decade = 1e-6; decade < 10; decade *= 10) {
       for (double step : {1.0, 2.0, 5.0}) b.push_back(decade * step);
     }
     b.push_back(10.0);
-    return b;
+    return new HistogramBounds(std::move(b), /*unit=*/1e-9);
   }();
-  return buckets;
+  return *bounds;
+}
+
+const HistogramBounds& BatchRowsBounds() {
+  static const HistogramBounds* const bounds = [] {
+    std::vector<double> b;
+    for (double r = 1; r <= 65536; r *= 2) b.push_back(r);
+    return new HistogramBounds(std::move(b), /*unit=*/1);
+  }();
+  return *bounds;
 }
 
 // ---------------------------------------------------------------------------
 
+ModelMetrics::ModelMetrics(std::string model, std::vector<LayerLabels> labels)
+    : model_(std::move(model)),
+      labels_(std::move(labels)),
+      layers_(new Layer[labels_.size()]) {
+  for (size_t i = 0; i < labels_.size(); ++i)
+    layers_[i].ops_per_row = labels_[i].ops_per_row;
+}
+
 void ModelMetrics::ObserveLayer(size_t layer, ActQuant mode, size_t rows,
-                                double kernel_seconds,
-                                double act_quant_seconds) {
-  if (layer >= layers_.size()) return;
-  LayerChildren& c = layers_[layer];
-  c.kernel[static_cast<int>(mode)]->Observe(kernel_seconds);
+                                uint64_t kernel_ns, uint64_t act_quant_ns) {
+  if (layer >= labels_.size()) return;
+  Layer& l = layers_[layer];
+  const HistogramBounds& bounds = DurationBounds();
+  l.kernel[static_cast<int>(mode)].Observe(bounds, kernel_ns);
   if (mode == ActQuant::kInt8AsymPerToken)
-    c.act_quant->Observe(act_quant_seconds);
-  c.ops->Increment(c.ops_per_row * static_cast<double>(rows));
+    l.act_quant.Observe(bounds, act_quant_ns);
+  l.ops.fetch_add(l.ops_per_row * rows, std::memory_order_relaxed);
 }
 
 void ModelMetrics::ObserveBatch(size_t rows) {
-  batch_rows_->Observe(static_cast<double>(rows));
+  batch_rows_.Observe(BatchRowsBounds(), rows);
 }
 
-void ModelMetrics::ObserveQueueWait(double seconds) {
-  queue_wait_->Observe(seconds);
+void ModelMetrics::ObserveQueueWait(uint64_t ns) {
+  queue_wait_.Observe(DurationBounds(), ns);
 }
 
-void ModelMetrics::ObserveRequest(Rpc rpc, absl::StatusCode code,
-                                  double seconds) {
+void ModelMetrics::ObserveRequest(Rpc rpc, absl::StatusCode code, uint64_t ns) {
   const int r = static_cast<int>(rpc);
   const int c = static_cast<int>(code);
   if (r < 0 || r >= kNumRpcs || c < 0 || c >= kNumStatusCodes) return;
-  prometheus::Histogram* h =
-      request_children_[r][c].load(std::memory_order_acquire);
-  if (h == nullptr) {
-    absl::MutexLock lock(&request_mu_);
-    h = request_children_[r][c].load(std::memory_order_relaxed);
-    if (h == nullptr) {
-      h = &request_family_->Add({{"model", model_},
-                                 {"rpc", std::string(RpcName(rpc))},
-                                 {"code", CodeName(c)}},
-                                DurationBuckets());
-      request_children_[r][c].store(h, std::memory_order_release);
-    }
-  }
-  h->Observe(seconds);
+  requests_[r][c].Observe(DurationBounds(), ns);
 }
 
 // ---------------------------------------------------------------------------
+
+namespace {
+
+// The series of one histogram family, merged by label values: blocks of
+// several loads of a model hold series with the same labels.
+class HistogramSeries {
+ public:
+  // `label_names` sorted by name, as prometheus-cpp's families sort them.
+  explicit HistogramSeries(std::vector<std::string> label_names)
+      : names_(std::move(label_names)) {}
+
+  // `values` in the order of the names.
+  void Add(std::vector<std::string> values, const HistogramSnapshot& s) {
+    series_[std::move(values)] += s;
+  }
+
+  MetricFamily ToFamily(std::string name, std::string help,
+                        const HistogramBounds& bounds) const {
+    MetricFamily f =
+        Family(std::move(name), std::move(help), MetricType::Histogram);
+    for (const auto& [values, snapshot] : series_) {
+      std::vector<ClientMetric::Label> labels;
+      for (size_t i = 0; i < names_.size(); ++i)
+        labels.push_back({names_[i], values[i]});
+      f.metric.push_back(HistogramMetric(bounds, snapshot, std::move(labels)));
+    }
+    return f;
+  }
+
+ private:
+  const std::vector<std::string> names_;
+  std::map<std::vector<std::string>, HistogramSnapshot> series_;
+};
+
+}  // namespace
 
 // The scrape-time part of the exposition.
 class Metrics::Collector final : public prometheus::Collectable {
@@ -185,7 +223,7 @@ class Metrics::Collector final : public prometheus::Collectable {
   explicit Collector(const Metrics* metrics) : metrics_(metrics) {}
 
   std::vector<MetricFamily> Collect() const override {
-    std::vector<MetricFamily> out;
+    std::vector<MetricFamily> out = metrics_->CollectBlocks();
     MetricFamily requests = Family("qlinear_requests_total",
                                    "Inference requests answered, by model, RPC "
                                    "and final gRPC status code.",
@@ -314,43 +352,81 @@ class Metrics::Collector final : public prometheus::Collectable {
 
 Metrics::Metrics(Sources sources)
     : sources_(std::move(sources)),
-      registry_(std::make_shared<prometheus::Registry>()) {
-  kernel_family_ = &prometheus::BuildHistogram()
-                        .Name("qlinear_kernel_duration_seconds")
-                        .Help(
-                            "Wall time of one layer's kernel call (one batch, "
-                            "one activation "
-                            "mode), including activation quantization.")
-                        .Register(*registry_);
-  act_quant_family_ =
-      &prometheus::BuildHistogram()
-           .Name("qlinear_act_quant_duration_seconds")
-           .Help(
-               "Time spent quantizing activations to int8 in one kernel call.")
-           .Register(*registry_);
-  request_family_ =
-      &prometheus::BuildHistogram()
-           .Name("qlinear_request_duration_seconds")
-           .Help(
-               "Time from a request's arrival to its answer, by model, RPC and "
-               "status code.")
-           .Register(*registry_);
-  queue_wait_family_ = &prometheus::BuildHistogram()
-                            .Name("qlinear_queue_wait_seconds")
-                            .Help("Time a request waited in its model's queue.")
-                            .Register(*registry_);
-  batch_rows_family_ = &prometheus::BuildHistogram()
-                            .Name("qlinear_batch_rows")
-                            .Help("Rows of each batch the executor ran.")
-                            .Register(*registry_);
-  ops_family_ = &prometheus::BuildCounter()
-                     .Name("qlinear_kernel_ops_total")
-                     .Help(
-                         "Arithmetic operations of the kernels (2*M*N*K per "
-                         "call); rate() "
-                         "gives the achieved ops per second.")
-                     .Register(*registry_);
-  collector_ = std::make_shared<Collector>(this);
+      collector_(std::make_shared<Collector>(this)) {}
+
+std::vector<MetricFamily> Metrics::CollectBlocks() const {
+  std::vector<std::shared_ptr<const ModelMetrics>> blocks;
+  {
+    absl::MutexLock lock(&mu_);
+    blocks.assign(blocks_.begin(), blocks_.end());
+  }
+  HistogramSeries kernel({"act_quant", "format", "kernel", "layer", "model"});
+  HistogramSeries act_quant({"layer", "model"});
+  HistogramSeries request({"code", "model", "rpc"});
+  HistogramSeries queue_wait({"model"});
+  HistogramSeries batch_rows({"model"});
+  std::map<std::pair<std::string, std::string>, uint64_t> ops;  // layer, model
+  for (const auto& block : blocks) {
+    const std::string& model = block->model_;
+    for (size_t i = 0; i < block->labels_.size(); ++i) {
+      const ModelMetrics::LayerLabels& l = block->labels_[i];
+      const ModelMetrics::Layer& counters = block->layers_[i];
+      for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
+        const int m = static_cast<int>(mode);
+        kernel.Add({std::string(ActQuantName(mode)), l.format, l.kernel[m],
+                    l.layer, model},
+                   counters.kernel[m].Snapshot());
+      }
+      act_quant.Add({l.layer, model}, counters.act_quant.Snapshot());
+      ops[{l.layer, model}] += counters.ops.load(std::memory_order_relaxed);
+    }
+    for (int r = 0; r < kNumRpcs; ++r) {
+      for (int c = 0; c < kNumStatusCodes; ++c) {
+        // A series appears with its first request, as prometheus-cpp's
+        // children did.
+        const HistogramSnapshot s = block->requests_[r][c].Snapshot();
+        if (s.count() == 0) continue;
+        request.Add(
+            {CodeName(c), model, std::string(RpcName(static_cast<Rpc>(r)))}, s);
+      }
+    }
+    queue_wait.Add({model}, block->queue_wait_.Snapshot());
+    batch_rows.Add({model}, block->batch_rows_.Snapshot());
+  }
+
+  std::vector<MetricFamily> out;
+  MetricFamily ops_family = Family(
+      "qlinear_kernel_ops_total",
+      "Arithmetic operations of the kernels (2*M*N*K per call); rate() gives "
+      "the achieved ops per second.",
+      MetricType::Counter);
+  for (const auto& [key, n] : ops) {
+    ops_family.metric.push_back(
+        Sample({{"layer", key.first}, {"model", key.second}},
+               static_cast<double>(n), MetricType::Counter));
+  }
+  out.push_back(std::move(ops_family));
+  out.push_back(kernel.ToFamily(
+      "qlinear_kernel_duration_seconds",
+      "Wall time of one layer's kernel call (one batch, one activation mode), "
+      "including activation quantization.",
+      DurationBounds()));
+  out.push_back(act_quant.ToFamily(
+      "qlinear_act_quant_duration_seconds",
+      "Time spent quantizing activations to int8 in one kernel call.",
+      DurationBounds()));
+  out.push_back(request.ToFamily(
+      "qlinear_request_duration_seconds",
+      "Time from a request's arrival to its answer, by model, RPC and status "
+      "code.",
+      DurationBounds()));
+  out.push_back(queue_wait.ToFamily(
+      "qlinear_queue_wait_seconds",
+      "Time a request waited in its model's queue.", DurationBounds()));
+  out.push_back(batch_rows.ToFamily("qlinear_batch_rows",
+                                    "Rows of each batch the executor ran.",
+                                    BatchRowsBounds()));
+  return out;
 }
 
 Metrics::~Metrics() = default;
@@ -365,7 +441,6 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
       return absl::UnavailableError(absl::StrCat(
           "metrics: cannot serve /metrics on ", address, ": ", e.what()));
     }
-    metrics->exposer_->RegisterCollectable(metrics->registry_);
     metrics->exposer_->RegisterCollectable(metrics->collector_);
   }
   return metrics;
@@ -380,38 +455,25 @@ int Metrics::port() const {
 std::shared_ptr<ModelMetrics> Metrics::AddModel(
     const std::string& name, const std::string& version,
     const model::LinearStack& stack) {
-  auto m = std::make_shared<ModelMetrics>();
-  m->model_ = name;
-  m->request_family_ = request_family_;
-  m->queue_wait_ =
-      &queue_wait_family_->Add({{"model", name}}, DurationBuckets());
-  prometheus::Histogram::BucketBoundaries rows;
-  for (double r = 1; r <= 65536; r *= 2) rows.push_back(r);
-  m->batch_rows_ = &batch_rows_family_->Add({{"model", name}}, rows);
+  std::vector<ModelMetrics::LayerLabels> labels;
   Served served{name, version, {}};
   std::map<std::string, uint64_t> bytes;
   for (size_t i = 0; i < stack.num_layers(); ++i) {
     const model::LayerSpec& spec = stack.layer_spec(i);
     const Linear& linear = stack.layer(i);
-    ModelMetrics::LayerChildren c;
+    ModelMetrics::LayerLabels l;
+    l.layer = spec.name;
+    l.format = std::string(WeightFormatName(spec.format));
     for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
-      c.kernel[static_cast<int>(mode)] = &kernel_family_->Add(
-          {{"model", name},
-           {"layer", spec.name},
-           {"format", std::string(WeightFormatName(spec.format))},
-           {"kernel", std::string(linear.kernel_name(mode))},
-           {"act_quant", std::string(ActQuantName(mode))}},
-          DurationBuckets());
+      l.kernel[static_cast<int>(mode)] = std::string(linear.kernel_name(mode));
     }
-    c.act_quant = &act_quant_family_->Add(
-        {{"model", name}, {"layer", spec.name}}, DurationBuckets());
-    c.ops = &ops_family_->Add({{"model", name}, {"layer", spec.name}});
-    c.ops_per_row =
-        2.0 * static_cast<double>(linear.n()) * static_cast<double>(linear.k());
-    m->layers_.push_back(c);
+    l.ops_per_row = 2 * static_cast<uint64_t>(linear.n()) *
+                    static_cast<uint64_t>(linear.k());
+    labels.push_back(std::move(l));
     bytes[std::string(WeightFormatName(spec.format))] += linear.packed_bytes();
   }
   served.bytes_by_format.assign(bytes.begin(), bytes.end());
+
   absl::MutexLock lock(&mu_);
   for (auto it = served_.begin(); it != served_.end(); ++it) {
     if (it->name == name && it->version == version) {  // a reload
@@ -420,7 +482,15 @@ std::shared_ptr<ModelMetrics> Metrics::AddModel(
     }
   }
   served_.push_back(std::move(served));
-  return m;
+  for (const auto& block : blocks_) {
+    if (block->model_ == name && block->labels_ == labels) {
+      return block;
+    }
+  }
+  std::shared_ptr<ModelMetrics> block(
+      new ModelMetrics(name, std::move(labels)));
+  blocks_.push_back(block);
+  return block;
 }
 
 void Metrics::RemoveModel(const std::string& name, const std::string& version) {
@@ -441,10 +511,7 @@ void Metrics::RecordUnknownModel(Rpc rpc, absl::StatusCode code) {
 }
 
 std::string Metrics::Scrape() const {
-  std::vector<MetricFamily> families = registry_->Collect();
-  std::vector<MetricFamily> scraped = collector_->Collect();
-  families.insert(families.end(), scraped.begin(), scraped.end());
-  return prometheus::TextSerializer().Serialize(families);
+  return prometheus::TextSerializer().Serialize(collector_->Collect());
 }
 
 }  // namespace qlinear::server

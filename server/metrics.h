@@ -1,73 +1,107 @@
 // Metrics: the Prometheus exposition of qlinear (SYSTEM.md "Metrics"), served
 // by prometheus-cpp on its own port at /metrics.
 //
-// Two sources, one truth:
-//  - Histograms and the ops counter are recorded on the hot path through
-//    ModelMetrics, whose label children are created once per model version
-//    and layer at load (no global lock per sample; prometheus-cpp takes only
-//    the child's own lock).
-//  - Request counters, rejections and the per-model gauges are read at
-//    scrape time from the StatsRegistry (the counters behind ModelStatistics)
-//    and the serving state, so the exposition and the statistics agree.
+// Everything is exposed at scrape time by one prometheus::Collectable, from
+// two sources:
+//  - Histograms and the ops counter are recorded on the hot path in
+//    ModelMetrics, a lock-free block of AtomicHistograms and counters that
+//    Metrics::AddModel() creates once per model version at load and the
+//    model's ModelEntry caches: recording does no lookup, takes no lock and
+//    touches a few cache lines (docs/operations.md, "Cost of the metrics").
+//  - Request counters, rejections and the per-model gauges are read from the
+//    StatsRegistry (the counters behind ModelStatistics) and the serving
+//    state, so the exposition and the statistics agree.
+//
+// Series outlive their model version, as counters must: a model version's
+// blocks stay until the Metrics is destroyed, and blocks whose series have
+// the same labels (a reloaded model) are summed at scrape time.
 //
 // Thread-safe.
 #ifndef QLINEAR_SERVER_METRICS_H_
 #define QLINEAR_SERVER_METRICS_H_
 
-#include <prometheus/counter.h>
 #include <prometheus/exposer.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
+#include <prometheus/metric_family.h>
 
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "kernels/types.h"
 #include "model/linear_stack.h"
+#include "server/atomic_histogram.h"
 #include "server/stats.h"
 
 namespace qlinear::server {
 
-// Hot-path recorder of one model version. Thread-safe.
+// Bucket bounds of the duration histograms: 1 µs to 10 s in 1-2-5 steps,
+// exposed in seconds, observed in nanoseconds.
+const HistogramBounds& DurationBounds();
+// Bucket bounds of qlinear_batch_rows: 1, 2, 4, ..., 65536 rows.
+const HistogramBounds& BatchRowsBounds();
+
+// Hot-path recorder of one model version: its histograms and ops counter.
+// Thread-safe and lock-free; each call is a few relaxed atomic adds. Created
+// by Metrics::AddModel(); shared by the model's entry, its tasks and the
+// Metrics that exposes it.
 class ModelMetrics {
  public:
-  // One kernel call of `rows` rows through `layer` in `mode`.
+  ModelMetrics(const ModelMetrics&) = delete;
+  ModelMetrics& operator=(const ModelMetrics&) = delete;
+
+  // One kernel call of `rows` rows through `layer` in `mode`, its wall time
+  // and the activation quantization's share of it (int8 mode only).
   void ObserveLayer(size_t layer, ActQuant mode, size_t rows,
-                    double kernel_seconds, double act_quant_seconds);
-  // A batch of `rows` rows formed; a request waited `seconds` in the queue.
+                    uint64_t kernel_ns, uint64_t act_quant_ns);
+  // A batch of `rows` rows ran.
   void ObserveBatch(size_t rows);
-  void ObserveQueueWait(double seconds);
-  // A request of this model finished with `code` after `seconds`.
-  void ObserveRequest(Rpc rpc, absl::StatusCode code, double seconds);
+  // A request waited `ns` in the queue.
+  void ObserveQueueWait(uint64_t ns);
+  // A request of this model finished with `code` after `ns`.
+  void ObserveRequest(Rpc rpc, absl::StatusCode code, uint64_t ns);
 
  private:
   friend class Metrics;
-  struct LayerChildren {
-    std::array<prometheus::Histogram*, 2> kernel{};  // by ActQuant
-    prometheus::Histogram* act_quant = nullptr;
-    prometheus::Counter* ops = nullptr;
-    double ops_per_row = 0;  // 2 * N * K
+
+  // What the exposition labels a layer's series with.
+  struct LayerLabels {
+    std::string layer;
+    std::string format;
+    std::array<std::string, 2> kernel;  // by ActQuant
+    uint64_t ops_per_row = 0;           // 2 * N * K
+    bool operator==(const LayerLabels& o) const {
+      return layer == o.layer && format == o.format && kernel == o.kernel &&
+             ops_per_row == o.ops_per_row;
+    }
+  };
+  // The hot counters of a layer, contiguous with the next layer's.
+  struct alignas(64) Layer {
+    std::array<AtomicHistogram, 2> kernel;  // by ActQuant
+    AtomicHistogram act_quant;
+    std::atomic<uint64_t> ops{0};  // relaxed
+    uint64_t ops_per_row = 0;      // set before the block is shared
   };
 
-  std::string model_;
-  std::vector<LayerChildren> layers_;
-  prometheus::Histogram* queue_wait_ = nullptr;
-  prometheus::Histogram* batch_rows_ = nullptr;
-  prometheus::Family<prometheus::Histogram>* request_family_ = nullptr;
+  ModelMetrics(std::string model, std::vector<LayerLabels> labels);
 
-  absl::Mutex request_mu_;  // only to create a (rpc, code) child once
-  std::array<std::array<std::atomic<prometheus::Histogram*>, kNumStatusCodes>,
-             kNumRpcs>
-      request_children_{};
+  // Constant after construction.
+  const std::string model_;
+  const std::vector<LayerLabels> labels_;
+  const std::unique_ptr<Layer[]> layers_;
+
+  // Relaxed atomics.
+  AtomicHistogram queue_wait_;
+  AtomicHistogram batch_rows_;
+  std::array<std::array<AtomicHistogram, kNumStatusCodes>, kNumRpcs> requests_;
 };
 
 class Metrics {
@@ -93,8 +127,10 @@ class Metrics {
   // The bound port (the chosen one for port 0), or 0 without an endpoint.
   int port() const;
 
-  // Creates the label children of a model version that starts serving, and
-  // marks it ready with its weight bytes.
+  // The recording block of a model version that starts serving (the block
+  // of an earlier load when the model's series are the same, so a reload
+  // continues its counts), and marks the version ready with its weight
+  // bytes.
   std::shared_ptr<ModelMetrics> AddModel(const std::string& name,
                                          const std::string& version,
                                          const model::LinearStack& stack)
@@ -114,20 +150,17 @@ class Metrics {
   class Collector;
   explicit Metrics(Sources sources);
 
+  // The families recorded in the ModelMetrics blocks: the histograms and
+  // the ops counter.
+  std::vector<prometheus::MetricFamily> CollectBlocks() const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   const Sources sources_;
-  std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<Collector> collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 
-  prometheus::Family<prometheus::Histogram>* kernel_family_;
-  prometheus::Family<prometheus::Histogram>* act_quant_family_;
-  prometheus::Family<prometheus::Histogram>* request_family_;
-  prometheus::Family<prometheus::Histogram>* queue_wait_family_;
-  prometheus::Family<prometheus::Histogram>* batch_rows_family_;
-  prometheus::Family<prometheus::Counter>* ops_family_;
-
   std::array<std::array<std::atomic<uint64_t>, kNumStatusCodes>, kNumRpcs>
-      unknown_model_{};
+      unknown_model_{};  // relaxed
 
   struct Served {
     std::string name, version;
@@ -135,10 +168,9 @@ class Metrics {
   };
   mutable absl::Mutex mu_;
   std::vector<Served> served_ ABSL_GUARDED_BY(mu_);
+  // Every block AddModel() created, in creation order.
+  std::vector<std::shared_ptr<ModelMetrics>> blocks_ ABSL_GUARDED_BY(mu_);
 };
-
-// Bucket bounds of the duration histograms: 1 µs to 10 s, 1-2-5 steps.
-const prometheus::Histogram::BucketBoundaries& DurationBuckets();
 
 }  // namespace qlinear::server
 

@@ -71,22 +71,32 @@ std::string LatestVersion(const fs::path& model_dir) {
 
 ModelManager::ModelManager(std::string repository, ModelRegistry* registry,
                            batching::Batcher* batcher, ThreadPool* pool,
-                           int64_t max_queued_rows, Metrics* metrics)
+                           int64_t max_queued_rows, Metrics* metrics,
+                           StatsRegistry* stats)
     : repository_(std::move(repository)),
       registry_(registry),
       batcher_(batcher),
       pool_(pool),
       max_queued_rows_(max_queued_rows),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      stats_(stats) {}
 
 void ModelManager::Swap(const std::string& name, const std::string& version,
                         std::shared_ptr<const model::LinearStack> stack) {
   batcher_->SetQueue(name, QueueOptionsFor(*stack, max_queued_rows_));
-  std::shared_ptr<ModelMetrics> metrics;
-  if (metrics_ != nullptr) metrics = metrics_->AddModel(name, version, *stack);
+  ModelEntry entry;
+  entry.name = name;
+  entry.version = version;
+  if (stats_ != nullptr) {
+    entry.stats = stats_->GetOrCreate(
+        name, version,
+        static_cast<size_t>(stack->manifest().batching.max_batch_rows));
+  }
+  if (metrics_ != nullptr)
+    entry.metrics = metrics_->AddModel(name, version, *stack);
+  entry.stack = std::move(stack);
   absl::StatusOr<ModelEntry> old = registry_->Get(name, "");
-  registry_->Add(
-      {name, version, std::move(stack), std::move(metrics)});  // atomic
+  registry_->Add(std::move(entry));  // atomic
   if (metrics_ != nullptr && old.ok() && old->version != version) {
     metrics_->RemoveModel(name, old->version);
   }

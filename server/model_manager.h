@@ -23,6 +23,7 @@
 #include "server/batching/batcher.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
+#include "server/stats.h"
 
 namespace qlinear::server {
 
@@ -41,10 +42,13 @@ class ModelManager {
   // `registry`, `batcher` and `pool` are not owned and must outlive the
   // manager. `repository` may be empty (no repository: only Add()ed models).
   // `max_queued_rows` > 0 overrides each manifest's batching.max_queue_rows.
-  // `metrics` may be null (no Prometheus children are created).
+  // `metrics` and `stats` may be null (no metrics block, no statistics);
+  // when set, each served version's entry caches its metrics block and its
+  // ModelStats, and they must outlive the manager.
   ModelManager(std::string repository, ModelRegistry* registry,
                batching::Batcher* batcher, ThreadPool* pool,
-               int64_t max_queued_rows, Metrics* metrics = nullptr);
+               int64_t max_queued_rows, Metrics* metrics = nullptr,
+               StatsRegistry* stats = nullptr);
   ModelManager(const ModelManager&) = delete;
   ModelManager& operator=(const ModelManager&) = delete;
 
@@ -106,6 +110,7 @@ class ModelManager {
   ThreadPool* const pool_;
   const int64_t max_queued_rows_;
   Metrics* const metrics_;
+  StatsRegistry* const stats_;
 
   std::function<void(const std::string&, bool)> readiness_listener_;
   std::function<void(const std::string&, const std::string&)>

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "model/linear_stack.h"
 #include "server/metrics.h"
+#include "server/stats.h"
 
 namespace qlinear::server {
 
@@ -26,7 +27,11 @@ struct ModelEntry {
   std::string name;
   std::string version;
   std::shared_ptr<const model::LinearStack> stack;
-  // Prometheus children of this version; null when metrics are off.
+  // The statistics of this version (the StatsRegistry's), cached here at
+  // load so that requests record without a registry lookup; null without
+  // statistics.
+  std::shared_ptr<ModelStats> stats;
+  // The metrics block of this version; null when metrics are off.
   std::shared_ptr<ModelMetrics> metrics;
 };
 

@@ -99,7 +99,7 @@ std::unique_ptr<batching::Task> MakeTask(
       if (want_timings) {
         FillTimings(*entry.stack, result, start, response->mutable_timings());
       }
-      recorder.Success(rows, result, NanosSince(encode_start));
+      recorder.Success(rows, result, encode_start);
     } else {
       status = recorder.Failure(std::move(status));
     }
@@ -320,14 +320,6 @@ grpc::ServerUnaryReactor* QLinearService::GetModel(
   return reactor;
 }
 
-std::shared_ptr<ModelStats> QLinearService::StatsFor(
-    const ModelEntry& entry) const {
-  if (stats_ == nullptr) return nullptr;
-  return stats_->GetOrCreate(
-      entry.name, entry.version,
-      static_cast<size_t>(entry.stack->manifest().batching.max_batch_rows));
-}
-
 absl::Status QLinearService::ScheduleForward(
     grpc::CallbackServerContext* context, const v1::ForwardRequest& request,
     Rpc rpc, v1::ForwardResponse* response,
@@ -346,7 +338,7 @@ absl::Status QLinearService::ScheduleForward(
     return found.status();
   }
   const ModelEntry& entry = *found;
-  recorder.stats = StatsFor(entry);
+  recorder.stats = entry.stats;
   recorder.metrics = entry.metrics;
   recorder.model = entry.name;
   recorder.request_id = request.request_id();
@@ -381,7 +373,7 @@ absl::Status QLinearService::StartMatmul(grpc::CallbackServerContext* context,
     return found.status();
   }
   const ModelEntry& entry = *found;
-  recorder.stats = StatsFor(entry);
+  recorder.stats = entry.stats;
   recorder.metrics = entry.metrics;
   recorder.model = entry.name;
   recorder.request_id = request.request_id();

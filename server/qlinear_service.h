@@ -84,8 +84,6 @@ class QLinearService final : public v1::QLinear::CallbackService {
                            grpc::ServerUnaryReactor* reactor);
   absl::Status DoGetModel(const v1::GetModelRequest& request,
                           v1::GetModelResponse* response) const;
-  // The counters of `entry` (null without a StatsRegistry).
-  std::shared_ptr<ModelStats> StatsFor(const ModelEntry& entry) const;
 
   // Constant after construction.
   const ModelRegistry* const registry_;

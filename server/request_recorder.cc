@@ -23,13 +23,17 @@ void LogRejected(const std::string& model, Rpc rpc, const absl::Status& status,
       request_id.empty() ? "-" : request_id, std::string(status.message()));
 }
 
-void RequestRecorder::Success(size_t rows, const batching::TaskResult& result,
-                              uint64_t compute_output_ns) const {
-  const uint64_t total_ns = NanosSince(start);
-  if (metrics != nullptr) {
-    metrics->ObserveRequest(rpc, absl::StatusCode::kOk,
-                            static_cast<double>(total_ns) * 1e-9);
-  }
+void RequestRecorder::Success(
+    size_t rows, const batching::TaskResult& result,
+    std::chrono::steady_clock::time_point encode_start) const {
+  const auto now = std::chrono::steady_clock::now();
+  const auto ns = [](std::chrono::steady_clock::duration d) {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+  };
+  const uint64_t total_ns = ns(now - start);
+  if (metrics != nullptr)
+    metrics->ObserveRequest(rpc, absl::StatusCode::kOk, total_ns);
   if (stats == nullptr) return;
   RequestTimes times;
   times.queue_ns = static_cast<uint64_t>(result.queue_seconds * 1e9);
@@ -38,7 +42,7 @@ void RequestRecorder::Success(size_t rows, const batching::TaskResult& result,
   for (const model::LayerTiming& t : result.layers)
     layer_seconds += t.kernel_seconds;
   times.compute_infer_ns = static_cast<uint64_t>(layer_seconds * 1e9);
-  times.compute_output_ns = compute_output_ns;
+  times.compute_output_ns = ns(now - encode_start);
   times.total_ns = total_ns;
   stats->RecordSuccess(rpc, rows, times);
 }
@@ -48,10 +52,7 @@ absl::Status RequestRecorder::Failure(absl::Status status) const {
   const uint64_t total_ns = NanosSince(start);
   LogRejected(model, rpc, status, request_id);
   if (stats != nullptr) stats->RecordFailure(rpc, status.code(), total_ns);
-  if (metrics != nullptr) {
-    metrics->ObserveRequest(rpc, status.code(),
-                            static_cast<double>(total_ns) * 1e-9);
-  }
+  if (metrics != nullptr) metrics->ObserveRequest(rpc, status.code(), total_ns);
   return status;
 }
 

@@ -1,6 +1,8 @@
 // RequestRecorder: records one request's outcome in its model's statistics
 // (the counters behind ModelStatistics) and Prometheus histograms. Both
-// services use it, so every RPC counts the same way.
+// services use it, so every RPC counts the same way. The statistics and
+// metrics come from the model's ModelEntry, cached there at load: recording
+// does no lookup and takes no lock.
 #ifndef QLINEAR_SERVER_REQUEST_RECORDER_H_
 #define QLINEAR_SERVER_REQUEST_RECORDER_H_
 
@@ -27,10 +29,11 @@ struct RequestRecorder {
   std::string model;                            // for the rejection log line
   std::string request_id;  // the client's id, logged with a rejection
 
-  // The request succeeded with `rows` rows; its output took
-  // `compute_output_ns` to encode.
+  // The request succeeded with `rows` rows; its output was encoded from
+  // `encode_start` until now (one clock read ends both the encoding and the
+  // request).
   void Success(size_t rows, const batching::TaskResult& result,
-               uint64_t compute_output_ns) const;
+               std::chrono::steady_clock::time_point encode_start) const;
 
   // Records `status` as a failure unless it is OK, logging one structured
   // line with the reason and request id; returns it.

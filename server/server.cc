@@ -198,7 +198,7 @@ absl::Status Server::InitMetricsAndModels() {
   QL_ASSIGN_OR_RETURN(metrics_, Metrics::Create(address, std::move(sources)));
   manager_ = std::make_unique<ModelManager>(
       options_.model_repository, registry_.get(), batcher_.get(), pool_.get(),
-      options_.max_queued_rows, metrics_.get());
+      options_.max_queued_rows, metrics_.get(), stats_.get());
   manager_->set_load_hook_for_test(options_.model_load_hook_for_test);
   return LoadInitialModels();
 }

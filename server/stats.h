@@ -10,7 +10,8 @@
 // larger batches (a single request above max_batch_rows runs alone) go to a
 // small lock-free table. Looking a ModelStats up in the StatsRegistry takes
 // a shared reader lock, and an exclusive one only the first time a (model,
-// version) appears.
+// version) appears; requests do not look up: ModelManager caches each
+// version's ModelStats on its ModelEntry at load.
 #ifndef QLINEAR_SERVER_STATS_H_
 #define QLINEAR_SERVER_STATS_H_
 

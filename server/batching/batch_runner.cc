@@ -9,9 +9,9 @@
 namespace qlinear::server::batching {
 namespace {
 
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-      .count();
+uint64_t Nanos(std::chrono::steady_clock::duration d) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
 }
 
 // One kernel call, for its metrics.
@@ -19,8 +19,8 @@ struct KernelCall {
   size_t layer;
   ActQuant mode;
   size_t rows;
-  double seconds;
-  double act_quant_seconds;
+  uint64_t ns;
+  uint64_t act_quant_ns;
 };
 
 }  // namespace
@@ -37,19 +37,25 @@ void RunBatch(Batch batch, const Clock& clock, ThreadPool* pool) {
   const BatchKey key = batch.tasks.front()->key;
   const model::LinearStack& stack = *batch.tasks.front()->stack;
   const size_t batch_rows = batch.rows();
-  // A copy: the tasks that hold it may complete (cancelled) before the end.
-  const std::shared_ptr<ModelStats> stats = batch.tasks.front()->stats;
-  const std::shared_ptr<ModelMetrics> metrics = batch.tasks.front()->metrics;
-  // The histograms are observed in one burst after the last kernel call,
+  // Moved, not copied, out of the first task (no reference-count traffic):
+  // the tasks may complete (cancelled) before the end, and nothing else
+  // reads a task's stats and metrics.
+  const std::shared_ptr<ModelStats> stats =
+      std::move(batch.tasks.front()->stats);
+  const std::shared_ptr<ModelMetrics> metrics =
+      std::move(batch.tasks.front()->metrics);
+  // The histograms are recorded in one burst after the last kernel call,
   // not between the calls: there the recording code and its data are cold
-  // (each kernel streams its weights through the caches) and cost about ten
+  // (each kernel streams its weights through the caches) and cost several
   // times as much (docs/operations.md, "Cost of the metrics").
-  std::vector<double> queue_waits;
+  std::vector<uint64_t> queue_waits_ns;
   std::vector<KernelCall> calls;
   if (metrics != nullptr) {
-    queue_waits.reserve(batch.tasks.size());
-    for (const auto& t : batch.tasks)
-      queue_waits.push_back(absl::ToDoubleSeconds(start - t->enqueued));
+    queue_waits_ns.reserve(batch.tasks.size());
+    for (const auto& t : batch.tasks) {
+      queue_waits_ns.push_back(static_cast<uint64_t>(
+          std::max<int64_t>(0, absl::ToInt64Nanoseconds(start - t->enqueued))));
+    }
     calls.reserve(2 * (key.layer_end - key.layer_begin));
   }
 
@@ -93,29 +99,34 @@ void RunBatch(Batch batch, const Clock& clock, ThreadPool* pool) {
 
     const Linear& linear = stack.layer(layer);
     next.resize(kept_rows * linear.n());
+    // One clock read per call: a call ends when the next starts.
     const auto layer_start = std::chrono::steady_clock::now();
+    auto call_start = layer_start;
     size_t row = 0;
     for (size_t i = 0; i < tasks.size();) {
       const ActQuant mode = tasks[i]->act_quant;
       size_t rows = 0;
       for (; i < tasks.size() && tasks[i]->act_quant == mode; ++i)
         rows += tasks[i]->rows;
-      const auto call_start = std::chrono::steady_clock::now();
       double act_quant_seconds = 0.0;
       linear.Run(current.data() + row * width, rows, mode,
                  /*apply_activation=*/!key.matmul,
                  next.data() + row * linear.n(), pool, &act_quant_seconds);
+      const auto call_end = std::chrono::steady_clock::now();
       if (metrics != nullptr) {
-        calls.push_back(
-            {layer, mode, rows, SecondsSince(call_start), act_quant_seconds});
+        calls.push_back({layer, mode, rows, Nanos(call_end - call_start),
+                         static_cast<uint64_t>(act_quant_seconds * 1e9)});
       }
+      call_start = call_end;
       row += rows;
     }
     // One wall time per layer; each task's copy names its own mode's kernel.
-    const double layer_seconds = SecondsSince(layer_start);
-    timings.push_back(
-        {layer, linear.kernel_name(ActQuant::kNone), layer_seconds});
-    compute_ns += static_cast<uint64_t>(layer_seconds * 1e9);
+    const uint64_t layer_ns = Nanos(call_start - layer_start);
+    timings.push_back({layer, linear.kernel_name(ActQuant::kNone),
+                       static_cast<double>(layer_ns) * 1e-9});
+    compute_ns += layer_ns;
+    // Per layer, not in the burst below: the statistics show a batch's
+    // progress while it runs (two relaxed adds on one line).
     if (stats != nullptr) stats->RecordLayer(kept_rows);
     ++layers_done;
     std::swap(current, next);
@@ -125,11 +136,9 @@ void RunBatch(Batch batch, const Clock& clock, ThreadPool* pool) {
     stats->RecordExecution(batch_rows, compute_ns);
   if (metrics != nullptr) {
     metrics->ObserveBatch(batch_rows);
-    for (double wait : queue_waits) metrics->ObserveQueueWait(wait);
-    for (const KernelCall& c : calls) {
-      metrics->ObserveLayer(c.layer, c.mode, c.rows, c.seconds,
-                            c.act_quant_seconds);
-    }
+    for (uint64_t wait : queue_waits_ns) metrics->ObserveQueueWait(wait);
+    for (const KernelCall& c : calls)
+      metrics->ObserveLayer(c.layer, c.mode, c.rows, c.ns, c.act_quant_ns);
   }
   if (tasks.empty()) return;  // every task was cancelled
 

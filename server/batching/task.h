@@ -60,10 +60,11 @@ struct Task {
   absl::Time deadline = absl::InfiniteFuture();  // dropped after it
   std::function<bool()> is_cancelled;            // may be empty
   TaskDone done;
-  // Counters of the model version, shared by its tasks; the batch runner
-  // records layers and batches in them. May be null (no statistics).
+  // Counters of the model version (its ModelEntry's), shared by its tasks;
+  // the batch runner records layers and batches in them. May be null (no
+  // statistics). RunBatch moves both out of the first task of a batch.
   std::shared_ptr<ModelStats> stats;
-  // The model version's Prometheus children; null when metrics are off.
+  // The model version's metrics block; null when metrics are off.
   std::shared_ptr<ModelMetrics> metrics;
 
   // Set by the batcher.

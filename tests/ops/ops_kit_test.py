@@ -26,7 +26,7 @@ check(["promtool", "check", "rules", *rules], prom_dir)
 # Metric families the server exports: every name given in server/metrics.cc.
 source = open(os.path.join(root, "server", "metrics.cc")).read()
 exported = set(re.findall(r'"((?:qlinear|process)_[a-z_]+)"', source))
-histograms = set(re.findall(r'BuildHistogram\(\)\s*\.Name\("([a-z_]+)"\)', source))
+histograms = set(re.findall(r'ToFamily\(\s*"([a-z_]+)"', source))
 for h in histograms:
     exported |= {h + "_bucket", h + "_sum", h + "_count"}
 recorded = set()
