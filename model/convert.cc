@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -21,6 +20,7 @@
 #include "kernels/reference/quantize.h"
 #include "model/internal/strict_json.h"
 #include "model/loader.h"
+#include "model/tensor_set.h"
 #include "nlohmann/json.hpp"
 
 namespace qlinear::model {
@@ -175,41 +175,6 @@ absl::Status ReadValues(const TensorView& view, DType t,
   }
   return absl::OkStatus();
 }
-
-// Owns the output tensors' bytes.
-class OutputTensors {
- public:
-  void AddFloats(const std::string& name, DType t, std::vector<int64_t> shape,
-                 const std::vector<float>& v) {
-    std::string bytes(v.size() * DTypeSize(t), '\0');
-    for (size_t i = 0; i < v.size(); ++i) {
-      StoreFromFloat(t, v[i], bytes.data(), i);
-    }
-    Add(name, TensorDTypeOf(t), std::move(shape), std::move(bytes));
-  }
-  template <typename T>
-  void AddBytes(const std::string& name, TensorDType dtype,
-                std::vector<int64_t> shape, const std::vector<T>& v) {
-    static_assert(sizeof(T) == 1);
-    std::string bytes(v.size(), '\0');
-    if (!v.empty()) std::memcpy(bytes.data(), v.data(), v.size());
-    Add(name, dtype, std::move(shape), std::move(bytes));
-  }
-  size_t last_bytes() const { return blobs_.back().size(); }
-  const std::vector<TensorView>& views() const { return views_; }
-
- private:
-  void Add(const std::string& name, TensorDType dtype,
-           std::vector<int64_t> shape, std::string bytes) {
-    blobs_.push_back(std::move(bytes));
-    views_.push_back({name, dtype, std::move(shape),
-                      reinterpret_cast<const uint8_t*>(blobs_.back().data()),
-                      blobs_.back().size()});
-  }
-
-  std::deque<std::string> blobs_;  // stable addresses
-  std::vector<TensorView> views_;
-};
 
 double Sqnr(const std::vector<float>& ref, const std::vector<float>& out) {
   double signal = 0.0, noise = 0.0;
@@ -430,7 +395,7 @@ absl::StatusOr<ConvertResult> Convert(const SafetensorsFile& input,
 
   // Quantize and write.
   const DType t = manifest.dtype;
-  OutputTensors out;
+  TensorSet out;
   json tensor_names = json::array();
   std::map<std::string, std::string> metadata;
   for (size_t i = 0; i < layers.size(); ++i) {

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <deque>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -16,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/loader.h"
+#include "model/tensor_set.h"
 #include "tests/testing/status_matchers.h"
 
 namespace qlinear::model {
@@ -34,17 +34,12 @@ class Checkpoint {
     for (int64_t d : shape) count *= static_cast<size_t>(d);
     std::mt19937 rng(seed);
     std::normal_distribution<float> dist(0.0f, scale);
-    std::string bytes(count * DTypeSize(t), '\0');
-    for (size_t i = 0; i < count; ++i) {
-      StoreFromFloat(t, dist(rng), bytes.data(), i);
-    }
-    blobs_.push_back(std::move(bytes));
-    views_.push_back({name, TensorDTypeOf(t), std::move(shape),
-                      reinterpret_cast<const uint8_t*>(blobs_.back().data()),
-                      blobs_.back().size()});
+    std::vector<float> v(count);
+    for (float& x : v) x = dist(rng);
+    tensors_.AddFloats(name, t, std::move(shape), v);
   }
   std::unique_ptr<SafetensorsFile> Open() {
-    text_ = WriteSafetensors(views_);
+    text_ = tensors_.Serialize();
     auto file = SafetensorsFile::Parse(
         reinterpret_cast<const uint8_t*>(text_.data()), text_.size());
     EXPECT_TRUE(file.ok()) << file.status();
@@ -52,8 +47,7 @@ class Checkpoint {
   }
 
  private:
-  std::deque<std::string> blobs_;
-  std::vector<TensorView> views_;
+  TensorSet tensors_;
   std::string text_;
 };
 

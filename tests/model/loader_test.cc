@@ -8,7 +8,6 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -23,6 +22,7 @@
 #include "kernels/reference/quantize.h"
 #include "model/default_model.h"
 #include "model/repository.h"
+#include "model/tensor_set.h"
 #include "tests/testing/status_matchers.h"
 
 namespace qlinear::model {
@@ -32,41 +32,6 @@ using ::qlinear::testing::IsOk;
 using ::qlinear::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-// Owns tensor bytes and builds a safetensors file from them.
-class TensorSet {
- public:
-  void Add(const std::string& name, TensorDType dtype,
-           std::vector<int64_t> shape, std::string bytes) {
-    blobs_.push_back(std::move(bytes));
-    views_.push_back({name, dtype, std::move(shape),
-                      reinterpret_cast<const uint8_t*>(blobs_.back().data()),
-                      blobs_.back().size()});
-  }
-  void AddFloats(const std::string& name, DType t, std::vector<int64_t> shape,
-                 const std::vector<float>& v) {
-    std::string bytes(v.size() * DTypeSize(t), '\0');
-    for (size_t i = 0; i < v.size(); ++i)
-      StoreFromFloat(t, v[i], bytes.data(), i);
-    Add(name, TensorDTypeOf(t), std::move(shape), std::move(bytes));
-  }
-  template <typename T>
-  void AddInts(const std::string& name, TensorDType dtype,
-               std::vector<int64_t> shape, const std::vector<T>& v) {
-    std::string bytes(v.size(), '\0');
-    std::memcpy(bytes.data(), v.data(), v.size());
-    Add(name, dtype, std::move(shape), std::move(bytes));
-  }
-  void AddMetadata(const std::string& key, const std::string& value) {
-    metadata_[key] = value;
-  }
-  std::string Serialize() const { return WriteSafetensors(views_, metadata_); }
-
- private:
-  std::deque<std::string> blobs_;  // stable addresses
-  std::vector<TensorView> views_;
-  std::map<std::string, std::string> metadata_;
-};
 
 absl::StatusOr<std::unique_ptr<LinearStack>> Build(const Manifest& m,
                                                    const std::string& bytes) {
@@ -130,7 +95,7 @@ TEST(LoaderTest, Int4PlainSourceEqualsFloatSource) {
     packed[i] = static_cast<uint8_t>(q.q[2 * i] | (q.q[2 * i + 1] << 4));
   }
   TensorSet plain;
-  plain.AddInts("fc.qweight", TensorDType::kU8, {16, 32}, packed);
+  plain.AddBytes("fc.qweight", TensorDType::kU8, {16, 32}, packed);
   plain.AddFloats("fc.scales", DType::kF32, {16, 2}, q.scale);
   plain.AddFloats("fc.zeros", DType::kF32, {16, 2}, q.zero);
   plain.AddFloats("fc.bias", DType::kF32, {16}, kBias);
@@ -163,10 +128,10 @@ TEST(LoaderTest, TorchaoIntxSourceEqualsFloatSource) {
       kWeight.data(), 16, 64, 16, 3, Mapping::kAsymmetric, DType::kF32,
       ScaleFloor::kSmallestNormal);
   TensorSet torchao;
-  torchao.AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64}, q.q);
+  torchao.AddBytes("fc._weight_qdata", TensorDType::kI8, {16, 64}, q.q);
   torchao.AddFloats("fc._weight_scale", DType::kF32, {16, 4}, q.scale);
-  torchao.AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 4},
-                  q.zero_point);
+  torchao.AddBytes("fc._weight_zero_point", TensorDType::kI8, {16, 4},
+                   q.zero_point);
   torchao.AddFloats("fc.bias", DType::kF32, {16}, kBias);
   auto from_torchao = Build(
       OneLayer(WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx, 16, 3),
@@ -205,10 +170,10 @@ void AddTorchaoTensors(TensorSet* s, size_t gs, int bits) {
       kWeight.data(), 16, 64, gs, bits, Mapping::kAsymmetric, DType::kF32,
       ScaleFloor::kSmallestNormal);
   const int64_t groups = static_cast<int64_t>(64 / gs);
-  s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64}, q.q);
+  s->AddBytes("fc._weight_qdata", TensorDType::kI8, {16, 64}, q.q);
   s->AddFloats("fc._weight_scale", DType::kF32, {16, groups}, q.scale);
-  s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, groups},
-             q.zero_point);
+  s->AddBytes("fc._weight_zero_point", TensorDType::kI8, {16, groups},
+              q.zero_point);
   s->AddFloats("fc.bias", DType::kF32, {16}, kBias);
 }
 
@@ -266,11 +231,11 @@ TEST(LoaderTest, Int4PlainUnpackedCodesEqualPackedNibbles) {
   for (int variant = 0; variant < 3; ++variant) {
     TensorSet plain;
     if (variant == 0) {
-      plain.AddInts("fc.qweight", TensorDType::kU8, {16, 32}, packed);
+      plain.AddBytes("fc.qweight", TensorDType::kU8, {16, 32}, packed);
     } else {
-      plain.AddInts("fc.qweight",
-                    variant == 1 ? TensorDType::kU8 : TensorDType::kI8,
-                    {16, 64}, codes);
+      plain.AddBytes("fc.qweight",
+                     variant == 1 ? TensorDType::kU8 : TensorDType::kI8,
+                     {16, 64}, codes);
     }
     plain.AddFloats("fc.scales", DType::kF32, {16, 2}, q.scale);
     plain.AddFloats("fc.zeros", DType::kF32, {16, 2}, q.zero);
@@ -350,8 +315,8 @@ std::vector<CorruptCase> CorruptCases() {
        "tensor 'fc.weight': shape [64, 16], expected [16, 64]"},
       {"integer weight", WeightFormat::kInt4Opaque, WeightSource::kFloat,
        [=](TensorSet* s) {
-         s->AddInts("fc.weight", TensorDType::kI8, {16, 64},
-                    std::vector<int8_t>(1024, 1));
+         s->AddBytes("fc.weight", TensorDType::kI8, {16, 64},
+                     std::vector<int8_t>(1024, 1));
          bias(s);
        },
        "tensor 'fc.weight': dtype I8, expected F32 or BF16 or F16"},
@@ -364,16 +329,16 @@ std::vector<CorruptCase> CorruptCases() {
       {"int4 qweight as I8", WeightFormat::kInt4Opaque,
        WeightSource::kInt4Plain,
        [=](TensorSet* s) {
-         s->AddInts("fc.qweight", TensorDType::kI8, {16, 32},
-                    std::vector<int8_t>(512, 0));
+         s->AddBytes("fc.qweight", TensorDType::kI8, {16, 32},
+                     std::vector<int8_t>(512, 0));
          bias(s);
        },
        "tensor 'fc.qweight': dtype I8, expected U8"},
       {"int4 scales in bf16 for an fp32 model", WeightFormat::kInt4Opaque,
        WeightSource::kInt4Plain,
        [=](TensorSet* s) {
-         s->AddInts("fc.qweight", TensorDType::kU8, {16, 32},
-                    std::vector<uint8_t>(512, 0));
+         s->AddBytes("fc.qweight", TensorDType::kU8, {16, 32},
+                     std::vector<uint8_t>(512, 0));
          s->AddFloats("fc.scales", DType::kBF16, {16, 2},
                       std::vector<float>(32, 1.0f));
          bias(s);
@@ -382,8 +347,8 @@ std::vector<CorruptCase> CorruptCases() {
       {"int4 zeros missing", WeightFormat::kInt4Opaque,
        WeightSource::kInt4Plain,
        [=](TensorSet* s) {
-         s->AddInts("fc.qweight", TensorDType::kU8, {16, 32},
-                    std::vector<uint8_t>(512, 0));
+         s->AddBytes("fc.qweight", TensorDType::kU8, {16, 32},
+                     std::vector<uint8_t>(512, 0));
          s->AddFloats("fc.scales", DType::kF32, {16, 2},
                       std::vector<float>(32, 1.0f));
          bias(s);
@@ -392,12 +357,12 @@ std::vector<CorruptCase> CorruptCases() {
       {"intx code out of range", WeightFormat::kIntxOpaque,
        WeightSource::kTorchaoIntx,
        [=](TensorSet* s) {
-         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64},
-                    Codes(1, 9, 67, 1024));
+         s->AddBytes("fc._weight_qdata", TensorDType::kI8, {16, 64},
+                     Codes(1, 9, 67, 1024));
          s->AddFloats("fc._weight_scale", DType::kF32, {16, 2},
                       std::vector<float>(32, 0.1f));
-         s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 2},
-                    std::vector<int8_t>(32, 0));
+         s->AddBytes("fc._weight_zero_point", TensorDType::kI8, {16, 2},
+                     std::vector<int8_t>(32, 0));
          bias(s);
        },
        "tensor 'fc._weight_qdata': code 9 at [1, 3] is out of range -8..7 for "
@@ -405,12 +370,12 @@ std::vector<CorruptCase> CorruptCases() {
       {"intx zero point out of range", WeightFormat::kIntxOpaque,
        WeightSource::kTorchaoIntx,
        [=](TensorSet* s) {
-         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64},
-                    std::vector<int8_t>(1024, 0));
+         s->AddBytes("fc._weight_qdata", TensorDType::kI8, {16, 64},
+                     std::vector<int8_t>(1024, 0));
          s->AddFloats("fc._weight_scale", DType::kF32, {16, 2},
                       std::vector<float>(32, 0.1f));
-         s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 2},
-                    Codes(0, -9, 4, 32));
+         s->AddBytes("fc._weight_zero_point", TensorDType::kI8, {16, 2},
+                     Codes(0, -9, 4, 32));
          bias(s);
        },
        "tensor 'fc._weight_zero_point': zero point -9 at index 4 is out of "
@@ -418,8 +383,8 @@ std::vector<CorruptCase> CorruptCases() {
       {"intx scale shape for another group size", WeightFormat::kIntxOpaque,
        WeightSource::kTorchaoIntx,
        [=](TensorSet* s) {
-         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64},
-                    std::vector<int8_t>(1024, 0));
+         s->AddBytes("fc._weight_qdata", TensorDType::kI8, {16, 64},
+                     std::vector<int8_t>(1024, 0));
          s->AddFloats("fc._weight_scale", DType::kF32, {16, 4},
                       std::vector<float>(64, 0.1f));
          bias(s);
@@ -428,25 +393,25 @@ std::vector<CorruptCase> CorruptCases() {
       {"intx infinite scale", WeightFormat::kIntxOpaque,
        WeightSource::kTorchaoIntx,
        [=](TensorSet* s) {
-         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64},
-                    std::vector<int8_t>(1024, 0));
+         s->AddBytes("fc._weight_qdata", TensorDType::kI8, {16, 64},
+                     std::vector<int8_t>(1024, 0));
          std::vector<float> scale(32, 0.1f);
          scale[7] = INFINITY;
          s->AddFloats("fc._weight_scale", DType::kF32, {16, 2}, scale);
-         s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 2},
-                    std::vector<int8_t>(32, 0));
+         s->AddBytes("fc._weight_zero_point", TensorDType::kI8, {16, 2},
+                     std::vector<int8_t>(32, 0));
          bias(s);
        },
        "tensor 'fc._weight_scale': element 7 is not finite"},
       {"intx 1-bit code out of range", WeightFormat::kIntxOpaque,
        WeightSource::kTorchaoIntx,
        [=](TensorSet* s) {
-         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64},
-                    Codes(-1, 1, 130, 1024));
+         s->AddBytes("fc._weight_qdata", TensorDType::kI8, {16, 64},
+                     Codes(-1, 1, 130, 1024));
          s->AddFloats("fc._weight_scale", DType::kF32, {16, 2},
                       std::vector<float>(32, 0.1f));
-         s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 2},
-                    std::vector<int8_t>(32, 0));
+         s->AddBytes("fc._weight_zero_point", TensorDType::kI8, {16, 2},
+                     std::vector<int8_t>(32, 0));
          bias(s);
        },
        "tensor 'fc._weight_qdata': code 1 at [2, 2] is out of range -1..0 "
@@ -455,28 +420,28 @@ std::vector<CorruptCase> CorruptCases() {
       {"intx 8-bit layer with codes as U8", WeightFormat::kIntxOpaque,
        WeightSource::kTorchaoIntx,
        [=](TensorSet* s) {
-         s->AddInts("fc._weight_qdata", TensorDType::kU8, {16, 64},
-                    std::vector<uint8_t>(1024, 200));
+         s->AddBytes("fc._weight_qdata", TensorDType::kU8, {16, 64},
+                     std::vector<uint8_t>(1024, 200));
          bias(s);
        },
        "tensor 'fc._weight_qdata': dtype U8, expected I8", 32, 8},
       {"intx zero point shape for another group size",
        WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx,
        [=](TensorSet* s) {
-         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64},
-                    std::vector<int8_t>(1024, 0));
+         s->AddBytes("fc._weight_qdata", TensorDType::kI8, {16, 64},
+                     std::vector<int8_t>(1024, 0));
          s->AddFloats("fc._weight_scale", DType::kF32, {16, 2},
                       std::vector<float>(32, 0.1f));
-         s->AddInts("fc._weight_zero_point", TensorDType::kI8, {16, 1},
-                    std::vector<int8_t>(16, 0));
+         s->AddBytes("fc._weight_zero_point", TensorDType::kI8, {16, 1},
+                     std::vector<int8_t>(16, 0));
          bias(s);
        },
        "tensor 'fc._weight_zero_point': shape [16, 1], expected [16, 2]"},
       {"intx per-channel scale given per group", WeightFormat::kIntxOpaque,
        WeightSource::kTorchaoIntx,
        [=](TensorSet* s) {
-         s->AddInts("fc._weight_qdata", TensorDType::kI8, {16, 64},
-                    std::vector<int8_t>(1024, 0));
+         s->AddBytes("fc._weight_qdata", TensorDType::kI8, {16, 64},
+                     std::vector<int8_t>(1024, 0));
          s->AddFloats("fc._weight_scale", DType::kF32, {16, 2},
                       std::vector<float>(32, 0.1f));
          bias(s);
@@ -553,15 +518,15 @@ std::vector<CorruptCase> CorruptCases() {
        [=](TensorSet* s) {
          std::vector<uint8_t> codes(1024, 3);
          codes[70] = 16;
-         s->AddInts("fc.qweight", TensorDType::kU8, {16, 64}, codes);
+         s->AddBytes("fc.qweight", TensorDType::kU8, {16, 64}, codes);
          bias(s);
        },
        "tensor 'fc.qweight': code 16 at [1, 6] is out of range 0..15"},
       {"int4 negative unpacked code", WeightFormat::kInt4Opaque,
        WeightSource::kInt4Plain,
        [=](TensorSet* s) {
-         s->AddInts("fc.qweight", TensorDType::kI8, {16, 64},
-                    Codes(8, -8, 3, 1024));
+         s->AddBytes("fc.qweight", TensorDType::kI8, {16, 64},
+                     Codes(8, -8, 3, 1024));
          s->AddFloats("fc.scales", DType::kF32, {16, 2},
                       std::vector<float>(32, 1.0f));
          s->AddFloats("fc.zeros", DType::kF32, {16, 2},
@@ -572,16 +537,16 @@ std::vector<CorruptCase> CorruptCases() {
       {"int4 qweight of another width", WeightFormat::kInt4Opaque,
        WeightSource::kInt4Plain,
        [=](TensorSet* s) {
-         s->AddInts("fc.qweight", TensorDType::kU8, {16, 16},
-                    std::vector<uint8_t>(256, 0));
+         s->AddBytes("fc.qweight", TensorDType::kU8, {16, 16},
+                     std::vector<uint8_t>(256, 0));
          bias(s);
        },
        "tensor 'fc.qweight': shape [16, 16], expected [16, 32]"},
       {"int4 scales for another group size", WeightFormat::kInt4Opaque,
        WeightSource::kInt4Plain,
        [=](TensorSet* s) {
-         s->AddInts("fc.qweight", TensorDType::kU8, {16, 32},
-                    std::vector<uint8_t>(512, 0));
+         s->AddBytes("fc.qweight", TensorDType::kU8, {16, 32},
+                     std::vector<uint8_t>(512, 0));
          s->AddFloats("fc.scales", DType::kF32, {16, 1},
                       std::vector<float>(16, 1.0f));
          bias(s);
@@ -590,8 +555,8 @@ std::vector<CorruptCase> CorruptCases() {
       {"int4 zeros for another group size", WeightFormat::kInt4Opaque,
        WeightSource::kInt4Plain,
        [=](TensorSet* s) {
-         s->AddInts("fc.qweight", TensorDType::kU8, {16, 32},
-                    std::vector<uint8_t>(512, 0));
+         s->AddBytes("fc.qweight", TensorDType::kU8, {16, 32},
+                     std::vector<uint8_t>(512, 0));
          s->AddFloats("fc.scales", DType::kF32, {16, 2},
                       std::vector<float>(32, 1.0f));
          s->AddFloats("fc.zeros", DType::kF32, {16, 4},
@@ -601,8 +566,8 @@ std::vector<CorruptCase> CorruptCases() {
        "tensor 'fc.zeros': shape [16, 4], expected [16, 2]"},
       {"int4 NaN scale", WeightFormat::kInt4Opaque, WeightSource::kInt4Plain,
        [=](TensorSet* s) {
-         s->AddInts("fc.qweight", TensorDType::kU8, {16, 32},
-                    std::vector<uint8_t>(512, 0));
+         s->AddBytes("fc.qweight", TensorDType::kU8, {16, 32},
+                     std::vector<uint8_t>(512, 0));
          std::vector<float> scales(32, 1.0f);
          scales[9] = std::nanf("");
          s->AddFloats("fc.scales", DType::kF32, {16, 2}, scales);
@@ -735,13 +700,13 @@ TEST(LoadModelDirTest, PlainSourcesEndToEnd) {
       w2.data(), 16, 32, 32, 6, Mapping::kSymmetricNoClippingErr, DType::kF32,
       ScaleFloor::kSmallestNormal);
   TensorSet plain;
-  plain.AddInts("fc1.qweight", TensorDType::kU8, {32, 32}, packed);
+  plain.AddBytes("fc1.qweight", TensorDType::kU8, {32, 32}, packed);
   plain.AddFloats("fc1.scales", DType::kF32, {32, 2}, q1.scale);
   plain.AddFloats("fc1.zeros", DType::kF32, {32, 2}, q1.zero);
-  plain.AddInts("fc2._weight_qdata", TensorDType::kI8, {16, 32}, q2.q);
+  plain.AddBytes("fc2._weight_qdata", TensorDType::kI8, {16, 32}, q2.q);
   plain.AddFloats("fc2._weight_scale", DType::kF32, {16, 1}, q2.scale);
-  plain.AddInts("fc2._weight_zero_point", TensorDType::kI8, {16, 1},
-                q2.zero_point);
+  plain.AddBytes("fc2._weight_zero_point", TensorDType::kI8, {16, 1},
+                 q2.zero_point);
   plain.AddFloats("fc2.bias", DType::kF32, {16}, b2);
   plain.AddMetadata("fc2.weight", TorchaoWeightMetadata("int6", "[1, 32]"));
   plain.AddMetadata("fc2.bias", R"({"_type": "Tensor"})");
