@@ -4,35 +4,9 @@
 #include <chrono>
 
 #include "common/check.h"
+#include "common/spin_wait.h"
 
 namespace qlinear {
-namespace {
-
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
-// Polls `done` for up to ThreadPool::kSpinMicros: pausing between polls, and
-// yielding the core every 64 polls so a runnable thread (a gRPC handler, the
-// thread this one waits for) is not starved. Returns done()'s last value.
-template <typename Done>
-bool SpinUntil(const Done& done) {
-  using Clock = std::chrono::steady_clock;
-  const Clock::time_point deadline =
-      Clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicros);
-  for (;;) {
-    for (int i = 0; i < 64; ++i) {
-      if (done()) return true;
-      CpuRelax();
-    }
-    if (Clock::now() >= deadline) return done();
-    std::this_thread::yield();
-  }
-}
-
-}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
   QL_CHECK(num_threads >= 1);
@@ -65,7 +39,7 @@ void ThreadPool::WorkerLoop() {
            generation_.load(std::memory_order_acquire) != seen;
   };
   for (;;) {
-    if (!SpinUntil(has_work)) {
+    if (!SpinUntil(has_work, std::chrono::microseconds(kSpinMicros))) {
       std::unique_lock<std::mutex> lock(mu_);
       work_cv_.wait(lock, has_work);
     }
@@ -104,7 +78,7 @@ void ThreadPool::ParallelFor(size_t num_tasks,
   const auto all_done = [&] {
     return workers_done_.load(std::memory_order_acquire) == workers_.size();
   };
-  if (!SpinUntil(all_done)) {
+  if (!SpinUntil(all_done, std::chrono::microseconds(kSpinMicros))) {
     std::unique_lock<std::mutex> lock(mu_);
     done_cv_.wait(lock, all_done);
   }

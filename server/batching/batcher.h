@@ -20,6 +20,7 @@
 #ifndef QLINEAR_SERVER_BATCHING_BATCHER_H_
 #define QLINEAR_SERVER_BATCHING_BATCHER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -115,6 +116,9 @@ class Batcher {
 
   mutable absl::Mutex mu_;
   absl::CondVar work_cv_;
+  // Tasks scheduled so far: an idle WaitNextBatch polls it (without mu_)
+  // for a while before it blocks on work_cv_.
+  std::atomic<uint64_t> scheduled_{0};
   // Protected by mu_.
   std::map<std::string, Queue> queues_ ABSL_GUARDED_BY(mu_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 0;
