@@ -501,19 +501,29 @@ void Bench::MicroKernels() {
     W4Dq8GemmFn dq8;
     W4F32UnpackFn unpack;
     F32TileGemmFn tile;
+    W4Dq8UnpackFn dq8_unpack = nullptr;
+    W4Dq8TileGemmFn dq8_tile = nullptr;
   };
   static const Entry kEntries[] = {
 #define QL_W4_F32_KERNEL(fn, min_isa) \
-  {#fn, Isa::min_isa, fn, nullptr, nullptr, nullptr},
+  {#fn, Isa::min_isa, fn, nullptr, nullptr, nullptr, nullptr, nullptr},
 #define QL_W4_DQ8_KERNEL(fn, min_isa) \
-  {#fn, Isa::min_isa, nullptr, fn, nullptr, nullptr},
-#define QL_W4_F32_TILED(unpack_fn, tile_fn, min_isa)                \
-  {#unpack_fn, Isa::min_isa, nullptr, nullptr, unpack_fn, nullptr}, \
-      {#tile_fn, Isa::min_isa, nullptr, nullptr, nullptr, tile_fn},
+  {#fn, Isa::min_isa, nullptr, fn, nullptr, nullptr, nullptr, nullptr},
+#define QL_W4_F32_TILED(unpack_fn, tile_fn, min_isa) \
+  {#unpack_fn, Isa::min_isa, nullptr, nullptr,       \
+   unpack_fn,  nullptr,      nullptr, nullptr},      \
+      {#tile_fn, Isa::min_isa, nullptr, nullptr,     \
+       nullptr,  tile_fn,      nullptr, nullptr},
+#define QL_W4_DQ8_TILED(unpack_fn, tile_fn, min_isa) \
+  {#unpack_fn, Isa::min_isa, nullptr,   nullptr,     \
+   nullptr,    nullptr,      unpack_fn, nullptr},    \
+      {#tile_fn, Isa::min_isa, nullptr,   nullptr,   \
+       nullptr,  nullptr,      unpack_fn, tile_fn},
 #include "kernels/gemm/gemm_kernels.inc"
 #undef QL_W4_F32_KERNEL
 #undef QL_W4_DQ8_KERNEL
 #undef QL_W4_F32_TILED
+#undef QL_W4_DQ8_TILED
   };
   constexpr size_t kK = 512;
   const Peaks& p1 = peaks_.count(1) ? peaks_[1] : peaks_.begin()->second;
@@ -537,9 +547,21 @@ void Bench::MicroKernels() {
         rows[r] = {0.01f, 130, sums.data() + r * (kK / gs)};
       AlignedBytes unpacked = AllocateAligned(kK * kW4BlockColumns * 4);
       float* wf = reinterpret_cast<float*>(unpacked.get());
-      std::vector<float> c(kW4MaxRows * kW4BlockColumns);
+      // The int8 tile runs kW4Dq8TileMaxBlocks copies of the block.
+      const size_t nb = e.dq8_tile != nullptr ? kW4Dq8TileMaxBlocks : 1;
+      const size_t dq8_block_bytes = (kK / gs) * W4Dq8UnpackedGroupBytes(gs);
+      AlignedBytes dq8_unpacked = AllocateAligned(nb * dq8_block_bytes);
+      for (size_t b = 0; b < nb && e.dq8_tile != nullptr; ++b) {
+        e.dq8_unpack(kK / gs, gs, packed.block(0),
+                     dq8_unpacked.get() + b * dq8_block_bytes);
+      }
+      const std::vector<float> asum(kW4MaxRows * (kK / gs), 1000.0f);
+      std::vector<float> c(kW4MaxRows * kW4BlockColumns * nb);
       std::vector<size_t> mrs = {1, kW4MaxRows};
-      if (e.unpack != nullptr) mrs = {0};  // no rows
+      if (e.unpack != nullptr ||
+          (e.dq8_tile == nullptr && e.dq8_unpack != nullptr)) {
+        mrs = {0};  // an unpack: no rows
+      }
       for (size_t mr : mrs) {
         const Stats s = Measure(
             [&](size_t) {
@@ -551,14 +573,22 @@ void Bench::MicroKernels() {
                       c.data(), kW4BlockColumns);
               } else if (e.unpack != nullptr) {
                 e.unpack(kK / gs, gs, packed.block(0), wf);
+              } else if (e.dq8_tile != nullptr) {
+                e.dq8_tile(mr, nb, kK / gs, gs, ua.data(), kK, rows.data(),
+                           asum.data(), kK / gs, dq8_unpacked.get(),
+                           dq8_block_bytes, c.data(), nb * kW4BlockColumns,
+                           false, true);
+              } else if (e.dq8_unpack != nullptr) {
+                e.dq8_unpack(kK / gs, gs, packed.block(0), dq8_unpacked.get());
               } else {
                 e.tile(mr, kK, a.data(), kK, wf, c.data(), kW4BlockColumns,
                        false);
               }
             },
             timing_);
-        const double ops = 2.0 * mr * kW4BlockColumns * kK;
-        const double peak = e.dq8 != nullptr ? p1.vnni : p1.fma;
+        const double ops = 2.0 * mr * kW4BlockColumns * kK * nb;
+        const bool int8 = e.dq8 != nullptr || e.dq8_tile != nullptr;
+        const double peak = int8 ? p1.vnni : p1.fma;
         const double gops = ops / s.median / 1e9;
         const double frac = peak > 0 && mr > 0 ? ops / s.median / peak : NAN;
         const double code_gbps = packed.bytes() / s.median / 1e9;
@@ -567,7 +597,7 @@ void Bench::MicroKernels() {
         JsonObject j;
         j.Add("kind", "microkernel")
             .Add("kernel", e.name)
-            .Add("mode", e.dq8 != nullptr ? "int8_asym_per_token" : "none")
+            .Add("mode", int8 ? "int8_asym_per_token" : "none")
             .Add("gs", gs)
             .Add("mr", mr)
             .Add("k", kK)

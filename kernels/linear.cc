@@ -34,6 +34,7 @@ enum ScratchSlot {
   kCodesSlot,
   kGroupSumsSlot,
   kRowsSlot,
+  kAsumSlot,
   kNumSlots
 };
 
@@ -180,6 +181,11 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(LinearWeights weights) {
     linear->w4_f32_unpack_ = unpack;           \
     linear->w4_f32_tile_gemm_ = gemm;          \
   }
+#define QL_W4_DQ8_TILED(unpack, gemm, min_isa) \
+  QL_IF_ISA(min_isa) {                         \
+    linear->w4_dq8_unpack_ = unpack;           \
+    linear->w4_dq8_tile_gemm_ = gemm;          \
+  }
 #define QL_WX_F32_KERNEL(fn, min_isa) \
   QL_IF_ISA(min_isa) {                \
     linear->wx_f32_ = fn;             \
@@ -202,6 +208,7 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(LinearWeights weights) {
 #undef QL_W4_F32_KERNEL
 #undef QL_W4_DQ8_KERNEL
 #undef QL_W4_F32_TILED
+#undef QL_W4_DQ8_TILED
 #undef QL_WX_F32_KERNEL
 #undef QL_WX_DQ8_KERNEL
 #undef QL_WX_F32_TILED
@@ -304,12 +311,16 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
 
   // Per-row activation quantization (docs/numerics.md): ua = qa + 128.
   const auto quant_start = std::chrono::steady_clock::now();
+  const bool dq8_tiled =
+      dq8 && w4_dq8_tile_gemm_ != nullptr && m >= kW4Dq8TiledMinRows;
   uint8_t* ua = nullptr;
   Dq8Row* rows = nullptr;
+  float* asum = nullptr;  // the tiled path's float(Σ(qa - zp_a)) per group
   if (dq8) {
     ua = Scratch<uint8_t>(kCodesSlot, m * p.k);
     int32_t* group_sums = Scratch<int32_t>(kGroupSumsSlot, m * groups);
     rows = Scratch<Dq8Row>(kRowsSlot, m);
+    if (dq8_tiled) asum = Scratch<float>(kAsumSlot, m * groups);
     const float eps = ScaleFloorValue(DType::kF32, weights_.act_scale_floor);
     const int32_t shift = 128 * static_cast<int32_t>(p.group_size);
     ForEachRow(m, pool, [&](size_t r) {
@@ -322,6 +333,13 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
       for (size_t i = 0; i < p.k; ++i) row[i] ^= 0x80;  // qa + 128
       for (size_t g = 0; g < groups; ++g) sums[g] += shift;
       rows[r] = {rq.scale, rq.zero_point + 128, sums};
+      if (dq8_tiled) {
+        const int32_t c_gs =
+            (rq.zero_point + 128) * static_cast<int32_t>(p.group_size);
+        for (size_t g = 0; g < groups; ++g) {
+          asum[r * groups + g] = static_cast<float>(sums[g] - c_gs);
+        }
+      }
     });
   }
 
@@ -332,11 +350,20 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
       !dq8 && w4_f32_tile_gemm_ != nullptr && m >= kW4TiledMinRows;
   // One or two rows of the weight-only mode: four blocks per kernel call,
   // so that the kernel interleaves independent FMA chains.
-  const size_t blocks_per_call = !dq8 && !tiled && m <= 2 ? 4 : 1;
+  // The int8 tiled path: up to three blocks per register tile.
+  const size_t blocks_per_call = dq8_tiled ? kW4Dq8TileMaxBlocks
+                                 : !dq8 && !tiled && m <= 2 ? 4
+                                                            : 1;
   RunBlocks(m, p.blocks, blocks_per_call, activation, y, pool,
             [&](size_t b, size_t nb, size_t m_begin, size_t m_end, float* acc) {
               if (tiled) {
                 RunW4TiledBlock(b, x + m_begin * p.k, m_end - m_begin, acc);
+                return;
+              }
+              if (dq8_tiled) {
+                RunW4Dq8TiledBlocks(b, nb, ua + m_begin * p.k, rows + m_begin,
+                                    asum + m_begin * groups, m_end - m_begin,
+                                    acc);
                 return;
               }
               for (size_t r0 = m_begin; r0 < m_end; r0 += kW4MaxRows) {
@@ -372,6 +399,32 @@ void Linear::RunW4TiledBlock(size_t block, const float* x, size_t m,
                         acc + r0 * kW4BlockColumns, kW4BlockColumns,
                         /*accumulate=*/g0 > 0);
     }
+  }
+}
+
+void Linear::RunW4Dq8TiledBlocks(size_t block, size_t nb, const uint8_t* ua,
+                                 const Dq8Row* rows, const float* asum,
+                                 size_t m, float* acc) const {
+  const PackedW4& p = packed_w4_;
+  const size_t groups = p.k / p.group_size;
+  // Unpack about 512 k of each block at a time (8 KiB per block, L1
+  // resident), reused by every row.
+  const size_t chunk_groups =
+      std::max<size_t>(1, kW4Dq8TiledChunkK / p.group_size);
+  const size_t block_bytes =
+      chunk_groups * W4Dq8UnpackedGroupBytes(p.group_size);
+  uint8_t* w = Scratch<uint8_t>(kUnpackSlot, kW4Dq8TileMaxBlocks * block_bytes);
+  for (size_t g0 = 0; g0 < groups; g0 += chunk_groups) {
+    const size_t g_count = std::min(chunk_groups, groups - g0);
+    for (size_t i = 0; i < nb; ++i) {
+      w4_dq8_unpack_(g_count, p.group_size,
+                     p.block(block + i) + g0 * W4SegmentBytes(p.group_size),
+                     w + i * block_bytes);
+    }
+    w4_dq8_tile_gemm_(m, nb, g_count, p.group_size, ua + g0 * p.group_size, p.k,
+                      rows, asum + g0, groups, w, block_bytes, acc,
+                      nb * kW4BlockColumns, /*accumulate=*/g0 > 0,
+                      /*finish=*/g0 + g_count == groups);
   }
 }
 

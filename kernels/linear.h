@@ -26,6 +26,11 @@ namespace qlinear {
 inline constexpr size_t kW4TiledMinRows = 16;
 // k dequantized per step of that path.
 inline constexpr size_t kW4TiledChunkK = 1024;
+// From this many rows on, int4 layers in the int8 mode unpack each chunk of
+// kW4Dq8TiledChunkK k of up to kW4Dq8TileMaxBlocks blocks once and run every
+// row over it with a register-blocked VNNI tile (when the ISA has one).
+inline constexpr size_t kW4Dq8TiledMinRows = 64;
+inline constexpr size_t kW4Dq8TiledChunkK = 512;
 
 class Linear {
  public:
@@ -79,6 +84,10 @@ class Linear {
   // Weight-only large-M path for one block: acc[m][16] = x · ŵᵀ.
   void RunW4TiledBlock(size_t block, const float* x, size_t m,
                        float* acc) const;
+  // int8 large-M path for blocks [block, block + nb): acc[m][nb * 16].
+  void RunW4Dq8TiledBlocks(size_t block, size_t nb, const uint8_t* ua,
+                           const Dq8Row* rows, const float* asum, size_t m,
+                           float* acc) const;
   void RunWx(const float* x, size_t m, ActQuant mode, Activation activation,
              float* y, ThreadPool* pool, double* act_quant_seconds) const;
   void RunWxTiledBlock(size_t block, const float* x, size_t m,
@@ -91,6 +100,8 @@ class Linear {
   W4Dq8GemmFn w4_dq8_ = nullptr;
   W4F32UnpackFn w4_f32_unpack_ = nullptr;  // null: no large-M path
   F32TileGemmFn w4_f32_tile_gemm_ = nullptr;
+  W4Dq8UnpackFn w4_dq8_unpack_ = nullptr;  // null: no int8 large-M path
+  W4Dq8TileGemmFn w4_dq8_tile_gemm_ = nullptr;
   std::string_view w4_f32_name_;
   std::string_view w4_dq8_name_;
   // Per-row int8 activation quantization (both quantized formats).

@@ -68,6 +68,47 @@ using F32TileGemmFn = void (*)(size_t m, size_t k, const float* a,
                                size_t a_stride, const float* w, float* c,
                                size_t c_stride, bool accumulate);
 
+// Large-M path of the int8 mode: the codes of a chunk of groups of one block
+// are unpacked once (W4Dq8UnpackFn) into a 64-byte aligned buffer, then a
+// register-blocked VNNI tile kernel (W4Dq8TileGemmFn) runs every row over up
+// to kW4Dq8TileMaxBlocks such blocks. Unpacked layout, one group after the
+// other, W4Dq8UnpackedGroupBytes(group_size) bytes each:
+//
+//   0 .. 63     scale[j] fp32, j = 0..15 (copied from the segment)
+//   64 .. 127   zero[j] fp32
+//   128 .. 191  wsum[j] = Σ_k∈g (q[j][k] - 8) as int32 with wsum in the low
+//               int16 and 0 in the high one (an operand pair of vpdpwssd)
+//   192 ..      group_size / 4 quads of 64 bytes: byte 4j + i of quad t is
+//               q[j][g·gs + 4t + i] - 8 as int8 (the vpdpbusd operand)
+//
+// The tile kernel computes isum = Σua·(q - 8) - c·wsum = Σ(qa - zp_a)(q - 8)
+// exactly, then the per-group sequence of docs/numerics.md, so it equals the
+// direct kernels bit for bit whatever the chunking.
+inline constexpr size_t kW4Dq8TileMaxBlocks = 3;
+inline constexpr size_t kW4Dq8TileRows = 4;  // rows per register tile
+inline constexpr size_t W4Dq8UnpackedGroupBytes(size_t group_size) {
+  return 192 + group_size * 16;
+}
+// Unpacks `groups` consecutive segments of one block (segments, then every
+// W4SegmentBytes(group_size)) to `out` (64-byte aligned).
+using W4Dq8UnpackFn = void (*)(size_t groups, size_t group_size,
+                               const uint8_t* segments, uint8_t* out);
+// m >= 1 rows x `blocks` (1..kW4Dq8TileMaxBlocks) unpacked blocks of
+// `groups` groups each (block b at unpacked + b * block_bytes). Row r's ua
+// codes of the chunk start at a + r * a_stride; its per-row parameters are
+// rows[r] (scale and offset; group_sums are not read) and its asum of the
+// chunk's group g, float(Σua - c·gs), is asum[r * asum_stride + g]. Sums of
+// row r, block b go to c + r * c_stride + 16 * b. With `accumulate`, c holds
+// the unscaled fp32 sums of the previous groups and the chain continues;
+// with `finish`, the final s_a· is applied (the last chunk).
+using W4Dq8TileGemmFn = void (*)(size_t m, size_t blocks, size_t groups,
+                                 size_t group_size, const uint8_t* a,
+                                 size_t a_stride, const Dq8Row* rows,
+                                 const float* asum, size_t asum_stride,
+                                 const uint8_t* unpacked, size_t block_bytes,
+                                 float* c, size_t c_stride, bool accumulate,
+                                 bool finish);
+
 // --- Kernels, one family per ISA (kernels/gemm/<name>.cc) -------------------
 void w4_f32_gemm_scalar(size_t m, size_t blocks, size_t k, size_t group_size,
                         const float* a, size_t a_stride,
@@ -95,6 +136,16 @@ void w4_dq8_gemm_avx512vnni(size_t m, size_t k, size_t group_size,
                             const uint8_t* a, size_t a_stride,
                             const Dq8Row* rows, const uint8_t* packed_block,
                             float* c, size_t c_stride);
+
+void w4_dq8_unpack_avx512vnni(size_t groups, size_t group_size,
+                              const uint8_t* segments, uint8_t* out);
+void w4_dq8_tile_gemm_avx512vnni(size_t m, size_t blocks, size_t groups,
+                                 size_t group_size, const uint8_t* a,
+                                 size_t a_stride, const Dq8Row* rows,
+                                 const float* asum, size_t asum_stride,
+                                 const uint8_t* unpacked, size_t block_bytes,
+                                 float* c, size_t c_stride, bool accumulate,
+                                 bool finish);
 
 // --- int8_asym_per_token activations (dq8) ----------------------------------
 

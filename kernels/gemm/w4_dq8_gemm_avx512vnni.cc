@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include <cassert>
+#include <cstdint>
 
 #include "kernels/gemm/gemm.h"
 
@@ -101,6 +102,119 @@ void Dq8Gemm(size_t k, size_t group_size, const uint8_t* a, size_t a_stride,
   }
 }
 
+// --- Large-M path: unpack once, then a register-blocked tile -------------
+
+// One group of one unpacked block (layout in gemm.h).
+constexpr size_t kScaleOffset = 0, kZeroOffset = 64, kWsumOffset = 128,
+                 kCodesOffset = 192;
+
+// MR rows x NB blocks of 16 columns over `groups` unpacked groups: every
+// weight load feeds MR vpdpbusd and every activation broadcast NB. The fp32
+// accumulators stay in registers across the groups.
+template <size_t MR, size_t NB>
+void Dq8Tile(size_t groups, size_t group_size, const uint8_t* a,
+             size_t a_stride, const Dq8Row* rows, const float* asum,
+             size_t asum_stride, const uint8_t* unpacked, size_t block_bytes,
+             float* c, size_t c_stride, bool accumulate, bool finish) {
+  // The fp32 chains live in c (L1) between groups, which leaves the
+  // registers to the MR x NB int32 sums, the NB weights and a broadcast.
+  if (!accumulate) {
+    for (size_t r = 0; r < MR; ++r) {
+      for (size_t b = 0; b < NB; ++b) {
+        _mm512_storeu_ps(c + r * c_stride + 16 * b, _mm512_setzero_ps());
+      }
+    }
+  }
+  const size_t group_bytes = W4Dq8UnpackedGroupBytes(group_size);
+  const size_t quads = group_size / 4;
+  for (size_t g = 0; g < groups; ++g) {
+    const uint8_t* wg = unpacked + g * group_bytes + kCodesOffset;
+    const uint8_t* ag = a + g * group_size;
+    __m512i dot[MR][NB];
+    for (size_t r = 0; r < MR; ++r) {
+      for (size_t b = 0; b < NB; ++b) dot[r][b] = _mm512_setzero_si512();
+    }
+#pragma GCC unroll 4
+    for (size_t t = 0; t < quads; ++t) {
+      __m512i w[NB];
+      for (size_t b = 0; b < NB; ++b) {
+        w[b] = _mm512_load_si512(wg + b * block_bytes + 64 * t);
+      }
+      for (size_t r = 0; r < MR; ++r) {
+        const __m512i ur = Broadcast4Bytes(ag + r * a_stride + 4 * t);
+        for (size_t b = 0; b < NB; ++b) {
+          dot[r][b] = _mm512_dpbusd_epi32(dot[r][b], ur, w[b]);
+        }
+      }
+    }
+    // isum = Σua·(q - 8) - c·Σ(q - 8) = Σ(qa - zp_a)(q - 8), exact; then
+    // acc = fma(scale, isum, acc), acc = fma(zero, asum, acc).
+    const uint8_t* hg = unpacked + g * group_bytes;
+    for (size_t r = 0; r < MR; ++r) {
+      // The int16 pair (-c, 0) of vpdpwssd: (-c)·wsum + 0·0.
+      const __m512i neg_offset = _mm512_set1_epi32((-rows[r].offset) & 0xffff);
+      const __m512 as = _mm512_set1_ps(asum[r * asum_stride + g]);
+      for (size_t b = 0; b < NB; ++b) {
+        const uint8_t* hb = hg + b * block_bytes;
+        float* cr = c + r * c_stride + 16 * b;
+        const __m512i isum = _mm512_dpwssd_epi32(
+            dot[r][b], neg_offset, _mm512_load_si512(hb + kWsumOffset));
+        __m512 acc = _mm512_loadu_ps(cr);
+        acc = _mm512_fmadd_ps(_mm512_load_ps(hb + kScaleOffset),
+                              _mm512_cvtepi32_ps(isum), acc);
+        acc = _mm512_fmadd_ps(_mm512_load_ps(hb + kZeroOffset), as, acc);
+        _mm512_storeu_ps(cr, acc);
+      }
+    }
+  }
+  if (finish) {
+    for (size_t r = 0; r < MR; ++r) {
+      const __m512 s = _mm512_set1_ps(rows[r].scale);
+      for (size_t b = 0; b < NB; ++b) {
+        float* cr = c + r * c_stride + 16 * b;
+        _mm512_storeu_ps(cr, _mm512_mul_ps(_mm512_loadu_ps(cr), s));
+      }
+    }
+  }
+}
+
+template <size_t NB>
+void Dq8TileRows(size_t m, size_t groups, size_t group_size, const uint8_t* a,
+                 size_t a_stride, const Dq8Row* rows, const float* asum,
+                 size_t asum_stride, const uint8_t* unpacked,
+                 size_t block_bytes, float* c, size_t c_stride, bool accumulate,
+                 bool finish) {
+  constexpr size_t kMR = kW4Dq8TileRows;
+  size_t r = 0;
+  for (; r + kMR <= m; r += kMR) {
+    Dq8Tile<kMR, NB>(groups, group_size, a + r * a_stride, a_stride, rows + r,
+                     asum + r * asum_stride, asum_stride, unpacked, block_bytes,
+                     c + r * c_stride, c_stride, accumulate, finish);
+  }
+  const size_t left = m - r;
+  a += r * a_stride;
+  rows += r;
+  asum += r * asum_stride;
+  c += r * c_stride;
+  switch (left) {
+    case 0:
+      return;
+    case 1:
+      return Dq8Tile<1, NB>(groups, group_size, a, a_stride, rows, asum,
+                            asum_stride, unpacked, block_bytes, c, c_stride,
+                            accumulate, finish);
+    case 2:
+      return Dq8Tile<2, NB>(groups, group_size, a, a_stride, rows, asum,
+                            asum_stride, unpacked, block_bytes, c, c_stride,
+                            accumulate, finish);
+    default:
+      static_assert(kMR == 4);
+      return Dq8Tile<3, NB>(groups, group_size, a, a_stride, rows, asum,
+                            asum_stride, unpacked, block_bytes, c, c_stride,
+                            accumulate, finish);
+  }
+}
+
 }  // namespace
 
 void w4_dq8_gemm_avx512vnni(size_t m, size_t k, size_t group_size,
@@ -134,6 +248,72 @@ void w4_dq8_gemm_avx512vnni(size_t m, size_t k, size_t group_size,
     default:
       return Dq8Gemm<8>(k, group_size, a, a_stride, rows, packed_block, c,
                         c_stride);
+  }
+}
+
+void w4_dq8_unpack_avx512vnni(size_t groups, size_t group_size,
+                              const uint8_t* segments, uint8_t* out) {
+  assert(group_size % 8 == 0 && group_size <= 256);
+  const size_t segment = W4SegmentBytes(group_size);
+  const size_t group_bytes = W4Dq8UnpackedGroupBytes(group_size);
+  const __m512i nibble = _mm512_set1_epi8(0x0f);
+  const __m512i eight = _mm512_set1_epi8(8);
+  const __m512i ones = _mm512_set1_epi8(1);
+  const __m512i low16 = _mm512_set1_epi32(0xffff);
+  const size_t octets = group_size / 8;
+  for (size_t g = 0; g < groups; ++g) {
+    const uint8_t* seg = segments + g * segment;
+    uint8_t* o = out + g * group_bytes;
+    _mm512_store_si512(o + kScaleOffset, _mm512_loadu_si512(seg));
+    _mm512_store_si512(o + kZeroOffset, _mm512_loadu_si512(seg + 64));
+    // Σq per column as in Dq8Gemm: bytes over up to 8 octets (<= 240).
+    __m512i code_sum = _mm512_setzero_si512();
+    __m512i byte_sum = _mm512_setzero_si512();
+    for (size_t i = 0; i < octets; ++i) {
+      const __m512i octet = _mm512_loadu_si512(seg + 128 + i * 64);
+      const __m512i lo = _mm512_and_si512(octet, nibble);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(octet, 4), nibble);
+      byte_sum = _mm512_add_epi8(byte_sum, _mm512_add_epi8(lo, hi));
+      if (i % 8 == 7 || i + 1 == octets) {
+        code_sum = _mm512_dpbusd_epi32(code_sum, byte_sum, ones);
+        byte_sum = _mm512_setzero_si512();
+      }
+      _mm512_store_si512(o + kCodesOffset + 128 * i,
+                         _mm512_sub_epi8(lo, eight));
+      _mm512_store_si512(o + kCodesOffset + 128 * i + 64,
+                         _mm512_sub_epi8(hi, eight));
+    }
+    // wsum = Σq - 8·gs in [-2048, 1792]: an int16 in the low half.
+    const __m512i wsum = _mm512_sub_epi32(
+        code_sum, _mm512_set1_epi32(8 * static_cast<int32_t>(group_size)));
+    _mm512_store_si512(o + kWsumOffset, _mm512_and_si512(wsum, low16));
+  }
+}
+
+void w4_dq8_tile_gemm_avx512vnni(size_t m, size_t blocks, size_t groups,
+                                 size_t group_size, const uint8_t* a,
+                                 size_t a_stride, const Dq8Row* rows,
+                                 const float* asum, size_t asum_stride,
+                                 const uint8_t* unpacked, size_t block_bytes,
+                                 float* c, size_t c_stride, bool accumulate,
+                                 bool finish) {
+  assert(m >= 1 && blocks >= 1 && blocks <= kW4Dq8TileMaxBlocks &&
+         group_size % 4 == 0 && block_bytes % 64 == 0 &&
+         reinterpret_cast<uintptr_t>(unpacked) % 64 == 0);
+  switch (blocks) {
+    case 1:
+      return Dq8TileRows<1>(m, groups, group_size, a, a_stride, rows, asum,
+                            asum_stride, unpacked, block_bytes, c, c_stride,
+                            accumulate, finish);
+    case 2:
+      return Dq8TileRows<2>(m, groups, group_size, a, a_stride, rows, asum,
+                            asum_stride, unpacked, block_bytes, c, c_stride,
+                            accumulate, finish);
+    default:
+      static_assert(kW4Dq8TileMaxBlocks == 3);
+      return Dq8TileRows<3>(m, groups, group_size, a, a_stride, rows, asum,
+                            asum_stride, unpacked, block_bytes, c, c_stride,
+                            accumulate, finish);
   }
 }
 
