@@ -54,7 +54,11 @@ class RequestKind {
   virtual ~RequestKind() = default;
   // Starts one call on channel `channel` (< the number of channels the kind
   // was built with) with `deadline`. `done` runs exactly once, on a gRPC
-  // thread, when the call completes.
+  // thread, when the call completes. By then the call has released what it
+  // held (its context, with a reference to the channel, and its response);
+  // only `done` itself is destroyed after it returns. So once the last
+  // `done` a caller waits for has run, the caller may destroy the kind and
+  // the channels, and exit.
   virtual void Start(size_t channel,
                      std::chrono::system_clock::time_point deadline,
                      DoneCallback done) = 0;

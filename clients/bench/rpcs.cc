@@ -72,8 +72,15 @@ class UnaryKind : public RequestKind {
               CallOutcome outcome;
               outcome.code = status.error_code();
               if (status.ok()) fill(call->response, &outcome);
-              call->done(outcome);
+              // Free the call before reporting it: `done` may be what ends
+              // the load point, after which the caller destroys the kind
+              // and the channels and the process exits. The context holds
+              // a reference to the channel, so freeing it after `done`
+              // could drop the last one on this gRPC thread (grpc::Channel
+              // destroyed and gRPC shut down while main() exits).
+              DoneCallback done = std::move(call->done);
               delete call;
+              done(outcome);
             });
   }
   int64_t rows() const override { return rows_; }
