@@ -44,16 +44,6 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
   return reactor;
 }
 
-absl::StatusOr<ModelEntry> LookupModel(const ModelRegistry& registry,
-                                       absl::string_view field,
-                                       const std::string& name,
-                                       const std::string& version) {
-  if (name.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
-  }
-  return registry.Get(name, version);
-}
-
 inference::DataType ConfigDataType(DType t) {
   switch (t) {
     case DType::kF32:
@@ -213,7 +203,7 @@ grpc::ServerUnaryReactor* KServeService::ModelMetadata(
     const inference::ModelMetadataRequest* request,
     inference::ModelMetadataResponse* response) {
   absl::StatusOr<ModelEntry> entry =
-      LookupModel(*registry_, "name", request->name(), request->version());
+      registry_->Lookup("name", request->name(), request->version());
   if (!entry.ok()) return FinishNow(context, entry.status());
   const model::LinearStack& stack = *entry->stack;
   const std::string datatype(KServeDatatype(stack.dtype()));
@@ -240,25 +230,15 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(
     inference::ModelInferResponse* response) {
   const Clock::time_point start = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  RequestRecorder recorder;
   absl::StatusOr<ModelEntry> entry =
-      LookupModel(*registry_, "model_name", request->model_name(),
-                  request->model_version());
+      BeginRequest(*registry_, metrics_, Rpc::kModelInfer, "model_name",
+                   request->model_name(), request->model_version(),
+                   request->id(), start, &recorder);
   if (!entry.ok()) {
-    if (metrics_ != nullptr) {
-      metrics_->RecordUnknownModel(Rpc::kModelInfer, entry.status().code());
-    }
-    LogRejected(request->model_name(), Rpc::kModelInfer, entry.status(),
-                request->id());
     reactor->Finish(ToGrpcStatus(entry.status()));
     return reactor;
   }
-  RequestRecorder recorder;
-  recorder.rpc = Rpc::kModelInfer;
-  recorder.start = start;
-  recorder.metrics = entry->metrics;
-  recorder.model = entry->name;
-  recorder.request_id = request->id();
-  recorder.stats = entry->stats;
   const absl::Status status = recorder.Failure(
       ScheduleInfer(context, *request, *entry, recorder, response, reactor));
   if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
@@ -326,7 +306,7 @@ absl::Status KServeService::DoModelConfig(
     inference::ModelConfigResponse* response) const {
   QL_ASSIGN_OR_RETURN(
       ModelEntry entry,
-      LookupModel(*registry_, "name", request.name(), request.version()));
+      registry_->Lookup("name", request.name(), request.version()));
   const model::LinearStack& stack = *entry.stack;
   const model::Manifest& manifest = stack.manifest();
   inference::ModelConfig* config = response->mutable_config();

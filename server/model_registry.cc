@@ -24,6 +24,16 @@ void ModelRegistry::Add(ModelEntry entry) {
   models_.insert_or_assign(std::move(name), std::move(entry));
 }
 
+absl::StatusOr<ModelEntry> ModelRegistry::Lookup(
+    std::string_view field, std::string_view name,
+    std::string_view version) const {
+  if (name.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ToAbsl(field), ": required"));
+  }
+  return Get(name, version);
+}
+
 absl::StatusOr<ModelEntry> ModelRegistry::Get(std::string_view name,
                                               std::string_view version) const {
   absl::MutexLock lock(&mu_);

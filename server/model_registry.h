@@ -59,6 +59,13 @@ class ModelRegistry {
                                  std::string_view version) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Get() for a request whose field `field` names the model: an empty
+  // `name` is INVALID_ARGUMENT "<field>: required"; otherwise Get()'s errors.
+  absl::StatusOr<ModelEntry> Lookup(std::string_view field,
+                                    std::string_view name,
+                                    std::string_view version) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Every entry, sorted by name.
   std::vector<ModelEntry> List() const ABSL_LOCKS_EXCLUDED(mu_);
 

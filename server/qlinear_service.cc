@@ -24,13 +24,6 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-absl::StatusOr<ModelEntry> LookupModel(const ModelRegistry& registry,
-                                       const std::string& model,
-                                       const std::string& version) {
-  if (model.empty()) return absl::InvalidArgumentError("model: required");
-  return registry.Get(model, version);
-}
-
 // Fills the fields that ForwardResponse and MatmulResponse share.
 template <typename Response>
 void FillResponse(const ModelEntry& entry, const std::string& request_id,
@@ -325,23 +318,11 @@ absl::Status QLinearService::ScheduleForward(
     Rpc rpc, v1::ForwardResponse* response,
     absl::AnyInvocable<void(absl::Status)> done) {
   RequestRecorder recorder;
-  recorder.start = Clock::now();
-  recorder.rpc = rpc;
-  absl::StatusOr<ModelEntry> found =
-      LookupModel(*registry_, request.model(), request.version());
-  if (!found.ok()) {
-    if (metrics_ != nullptr) {
-      metrics_->RecordUnknownModel(recorder.rpc, found.status().code());
-    }
-    LogRejected(request.model(), recorder.rpc, found.status(),
-                request.request_id());
-    return found.status();
-  }
-  const ModelEntry& entry = *found;
-  recorder.stats = entry.stats;
-  recorder.metrics = entry.metrics;
-  recorder.model = entry.name;
-  recorder.request_id = request.request_id();
+  QL_ASSIGN_OR_RETURN(
+      const ModelEntry entry,
+      BeginRequest(*registry_, metrics_, rpc, "model", request.model(),
+                   request.version(), request.request_id(), Clock::now(),
+                   &recorder));
   absl::StatusOr<ForwardCall> call =
       ValidateForwardRequest(request, *entry.stack, limits_);
   if (!call.ok()) return recorder.Failure(call.status());
@@ -360,23 +341,11 @@ absl::Status QLinearService::StartMatmul(grpc::CallbackServerContext* context,
                                          v1::MatmulResponse* response,
                                          grpc::ServerUnaryReactor* reactor) {
   RequestRecorder recorder;
-  recorder.start = Clock::now();
-  recorder.rpc = Rpc::kMatmul;
-  absl::StatusOr<ModelEntry> found =
-      LookupModel(*registry_, request.model(), request.version());
-  if (!found.ok()) {
-    if (metrics_ != nullptr) {
-      metrics_->RecordUnknownModel(recorder.rpc, found.status().code());
-    }
-    LogRejected(request.model(), recorder.rpc, found.status(),
-                request.request_id());
-    return found.status();
-  }
-  const ModelEntry& entry = *found;
-  recorder.stats = entry.stats;
-  recorder.metrics = entry.metrics;
-  recorder.model = entry.name;
-  recorder.request_id = request.request_id();
+  QL_ASSIGN_OR_RETURN(
+      const ModelEntry entry,
+      BeginRequest(*registry_, metrics_, Rpc::kMatmul, "model", request.model(),
+                   request.version(), request.request_id(), Clock::now(),
+                   &recorder));
   absl::StatusOr<MatmulCall> call =
       ValidateMatmulRequest(request, *entry.stack, limits_);
   if (!call.ok()) return recorder.Failure(call.status());
@@ -392,8 +361,9 @@ absl::Status QLinearService::StartMatmul(grpc::CallbackServerContext* context,
 
 absl::Status QLinearService::DoGetModel(const v1::GetModelRequest& request,
                                         v1::GetModelResponse* response) const {
-  QL_ASSIGN_OR_RETURN(ModelEntry entry, LookupModel(*registry_, request.model(),
-                                                    request.version()));
+  QL_ASSIGN_OR_RETURN(
+      ModelEntry entry,
+      registry_->Lookup("model", request.model(), request.version()));
   const model::LinearStack& stack = *entry.stack;
   const model::Manifest& manifest = stack.manifest();
   response->set_name(entry.name);

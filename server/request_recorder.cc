@@ -23,6 +23,27 @@ void LogRejected(const std::string& model, Rpc rpc, const absl::Status& status,
       request_id.empty() ? "-" : request_id, std::string(status.message()));
 }
 
+absl::StatusOr<ModelEntry> BeginRequest(
+    const ModelRegistry& registry, Metrics* metrics, Rpc rpc,
+    std::string_view field, const std::string& name, const std::string& version,
+    const std::string& request_id, std::chrono::steady_clock::time_point start,
+    RequestRecorder* recorder) {
+  absl::StatusOr<ModelEntry> entry = registry.Lookup(field, name, version);
+  if (!entry.ok()) {
+    if (metrics != nullptr)
+      metrics->RecordUnknownModel(rpc, entry.status().code());
+    LogRejected(name, rpc, entry.status(), request_id);
+    return entry.status();
+  }
+  recorder->stats = entry->stats;
+  recorder->metrics = entry->metrics;
+  recorder->rpc = rpc;
+  recorder->start = start;
+  recorder->model = entry->name;
+  recorder->request_id = request_id;
+  return entry;
+}
+
 void RequestRecorder::Success(
     size_t rows, const batching::TaskResult& result,
     std::chrono::steady_clock::time_point encode_start) const {

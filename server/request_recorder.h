@@ -10,10 +10,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "server/batching/task.h"
 #include "server/metrics.h"
+#include "server/model_registry.h"
 #include "server/stats.h"
 
 namespace qlinear::server {
@@ -39,6 +42,18 @@ struct RequestRecorder {
   // line with the reason and request id; returns it.
   absl::Status Failure(absl::Status status) const;
 };
+
+// Starts recording a request of `rpc` that arrived at `start` for the model
+// named by the request field `field` (`name`, `version`). On success returns
+// the model's entry and fills *recorder for it. Otherwise the request counts
+// as a rejection of an unknown model (in `metrics`, when not null, and in the
+// log) and the error is returned: Lookup()'s INVALID_ARGUMENT, NOT_FOUND or
+// UNAVAILABLE.
+absl::StatusOr<ModelEntry> BeginRequest(
+    const ModelRegistry& registry, Metrics* metrics, Rpc rpc,
+    std::string_view field, const std::string& name, const std::string& version,
+    const std::string& request_id, std::chrono::steady_clock::time_point start,
+    RequestRecorder* recorder);
 
 // One structured log line for a request that did not succeed.
 void LogRejected(const std::string& model, Rpc rpc, const absl::Status& status,
