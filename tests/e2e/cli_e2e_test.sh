@@ -9,31 +9,7 @@ set -euo pipefail
 server_bin=$1
 cli_bin=$2
 source_dir=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then kill -KILL "$server_pid"; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*" >&2; echo "--- server log" >&2; cat "$work/server.log" >&2; exit 1; }
-
-# start_server ARGS...: starts qlinear-server on port 0 and sets $server_pid
-# and $target once it logs its bound port (after loading its models).
-start_server() {
-  "$server_bin" --host 127.0.0.1 --port 0 --metrics-port 0 "$@" > "$work/server.log" 2>&1 &
-  server_pid=$!
-  local port=""
-  for _ in $(seq 1 600); do
-    port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/server.log" | grep -o '[0-9]*$' || true)
-    [ -n "$port" ] && break
-    kill -0 "$server_pid" 2>/dev/null || fail "server exited during start-up"
-    sleep 0.1
-  done
-  [ -n "$port" ] || fail "server did not report a port within 60 s"
-  target="127.0.0.1:$port"
-}
+. "$(dirname "$0")/server_lib.sh"
 
 # stop_server: SIGTERM, then expects a clean exit.
 stop_server() {

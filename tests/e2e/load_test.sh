@@ -8,27 +8,9 @@ set -euo pipefail
 
 server_bin=$1
 bench_bin=$2
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then kill -KILL "$server_pid"; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/server_lib.sh"
 
-fail() { echo "FAIL: $*" >&2; echo "--- server log" >&2; cat "$work/server.log" >&2; exit 1; }
-
-"$server_bin" --host 127.0.0.1 --port 0 --metrics-port 0 --threads 1 > "$work/server.log" 2>&1 &
-server_pid=$!
-port=""
-for _ in $(seq 1 600); do
-  port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/server.log" | grep -o '[0-9]*$' || true)
-  [ -n "$port" ] && break
-  kill -0 "$server_pid" 2>/dev/null || fail "server exited during start-up"
-  sleep 0.1
-done
-[ -n "$port" ] || fail "server did not report a port within 60 s"
-target="127.0.0.1:$port"
+start_server --threads 1
 
 # The load run. Its exit code is the verdict of the assertions.
 set +e
