@@ -444,13 +444,18 @@ absl::Status Prefixed(const std::string& prefix, const absl::Status& s) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LinearStack>> BuildLinearStack(
-    const Manifest& manifest, const SafetensorsFile& tensors) {
+    const Manifest& manifest, const SafetensorsFile& tensors,
+    const AbandonCheck& abandoned) {
   // A manifest built in code gets the same checks as one read from a file.
   absl::StatusOr<Manifest> checked = ParseManifest(ManifestToJson(manifest));
   if (!checked.ok()) return checked.status();
   std::vector<std::unique_ptr<Linear>> layers;
   layers.reserve(manifest.layers.size());
   for (const LayerSpec& spec : manifest.layers) {
+    if (abandoned && abandoned()) {
+      return absl::CancelledError(
+          absl::StrCat("abandoned before layer '", spec.name, "'"));
+    }
     QL_ASSIGN_OR_RETURN(std::unique_ptr<Linear> layer,
                         BuildLayer(manifest, spec, tensors));
     layers.push_back(std::move(layer));
@@ -459,7 +464,7 @@ absl::StatusOr<std::unique_ptr<LinearStack>> BuildLinearStack(
 }
 
 absl::StatusOr<std::unique_ptr<LinearStack>> LoadModelDir(
-    const std::string& dir) {
+    const std::string& dir, const AbandonCheck& abandoned) {
   const std::string manifest_path = dir + "/model.json";
   const std::string tensors_path = dir + "/model.safetensors";
   QL_ASSIGN_OR_RETURN(std::string text, ReadFile(manifest_path));
@@ -468,7 +473,7 @@ absl::StatusOr<std::unique_ptr<LinearStack>> LoadModelDir(
   QL_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> file,
                       SafetensorsFile::Open(tensors_path));
   absl::StatusOr<std::unique_ptr<LinearStack>> stack =
-      BuildLinearStack(*manifest, *file);
+      BuildLinearStack(*manifest, *file, abandoned);
   if (!stack.ok()) return Prefixed(tensors_path, stack.status());
   return stack;
 }

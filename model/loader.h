@@ -4,6 +4,7 @@
 #ifndef QLINEAR_MODEL_LOADER_H_
 #define QLINEAR_MODEL_LOADER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -14,20 +15,26 @@
 
 namespace qlinear::model {
 
+// Asked before each layer is built; true abandons the build with the status
+// CANCELLED "abandoned before layer '<name>'". May be empty (never).
+using AbandonCheck = std::function<bool()>;
+
 // Quantizes/validates every layer of `manifest` from `tensors` and packs it.
 // For torchao_intx layers, torchao's __metadata__ (QUANT_FORMATS.md §c.1) is
 // cross-checked against the manifest when present.
 // Errors: INVALID_ARGUMENT naming the tensor and the problem (missing key,
 // wrong dtype or shape, code out of range, non-finite value, metadata that
-// contradicts the manifest: class, block_size, target_dtype, dtype).
+// contradicts the manifest: class, block_size, target_dtype, dtype), and
+// CANCELLED when `abandoned` says so.
 absl::StatusOr<std::unique_ptr<LinearStack>> BuildLinearStack(
-    const Manifest& manifest, const SafetensorsFile& tensors);
+    const Manifest& manifest, const SafetensorsFile& tensors,
+    const AbandonCheck& abandoned = {});
 
 // Loads the model directory `dir` (model.json + model.safetensors).
 // Errors: NOT_FOUND (missing file), INVALID_ARGUMENT (corrupt file; the
-// message starts with the file name).
+// message starts with the file name), CANCELLED when `abandoned` says so.
 absl::StatusOr<std::unique_ptr<LinearStack>> LoadModelDir(
-    const std::string& dir);
+    const std::string& dir, const AbandonCheck& abandoned = {});
 
 }  // namespace qlinear::model
 

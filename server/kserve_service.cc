@@ -138,20 +138,17 @@ absl::Status CheckRepositoryName(const std::string& name) {
 
 KServeService::KServeService(const ModelRegistry* registry,
                              batching::Batcher* batcher, ModelManager* models,
-                             StatsRegistry* stats, Metrics* metrics,
-                             RequestLimits limits, std::string admin_token)
+                             LoadQueue* loads, StatsRegistry* stats,
+                             Metrics* metrics, RequestLimits limits,
+                             std::string admin_token)
     : registry_(registry),
       batcher_(batcher),
       models_(models),
       stats_(stats),
       metrics_(metrics),
       limits_(limits),
-      admin_token_(std::move(admin_token)) {}
-
-KServeService::~KServeService() {
-  absl::MutexLock lock(&loaders_mu_);
-  for (std::thread& t : loaders_) t.join();
-}
+      admin_token_(std::move(admin_token)),
+      loads_(loads) {}
 
 grpc::ServerUnaryReactor* KServeService::ServerLive(
     grpc::CallbackServerContext* context,
@@ -405,13 +402,12 @@ grpc::ServerUnaryReactor* KServeService::RepositoryModelLoad(
   absl::StatusOr<std::string> version = LoadVersion(*request);
   if (status.ok()) status = version.status();
   if (!status.ok()) return FinishNow(context, status);
-  // Loading takes seconds: keep it off the gRPC callback threads.
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::MutexLock lock(&loaders_mu_);
-  loaders_.emplace_back([this, name = request->model_name(),
-                         version = *std::move(version), reactor] {
-    reactor->Finish(ToGrpcStatus(models_->Load(name, version)));
-  });
+  status = loads_->Submit(request->model_name(), *std::move(version),
+                          [reactor](absl::Status status) {
+                            reactor->Finish(ToGrpcStatus(status));
+                          });
+  if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 

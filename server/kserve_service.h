@@ -11,7 +11,6 @@
 #define QLINEAR_SERVER_KSERVE_SERVICE_H_
 
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -19,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "inference/grpc_service.grpc.pb.h"
 #include "server/batching/batcher.h"
+#include "server/load_queue.h"
 #include "server/model_manager.h"
 #include "server/model_registry.h"
 #include "server/request_recorder.h"
@@ -39,10 +39,9 @@ class KServeService final
   // null (ModelStatistics then reports zeros). `admin_token` non-empty:
   // RepositoryModelLoad/Unload need "authorization: Bearer <admin_token>".
   KServeService(const ModelRegistry* registry, batching::Batcher* batcher,
-                ModelManager* models, StatsRegistry* stats, Metrics* metrics,
-                RequestLimits limits, std::string admin_token);
-  // Waits for the loads still running.
-  ~KServeService() override;
+                ModelManager* models, LoadQueue* loads, StatsRegistry* stats,
+                Metrics* metrics, RequestLimits limits,
+                std::string admin_token);
   KServeService(const KServeService&) = delete;
   KServeService& operator=(const KServeService&) = delete;
 
@@ -136,10 +135,7 @@ class KServeService final
   Metrics* const metrics_;  // may be null
   const RequestLimits limits_;
   const std::string admin_token_;
-
-  absl::Mutex loaders_mu_;
-  // Threads running RepositoryModelLoad calls. Protected by loaders_mu_.
-  std::vector<std::thread> loaders_ ABSL_GUARDED_BY(loaders_mu_);
+  LoadQueue* const loads_;
 };
 
 }  // namespace qlinear::server

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/flags.h"
 #include "server/server.h"
@@ -115,18 +117,41 @@ int Run() {
     }
     options.admin_token = token;
   }
+  // The watcher runs from before the models load: a signal during start-up
+  // (nothing served yet, nothing to drain) exits at once instead of after
+  // the load; once the server runs, it drains.
+  absl::Mutex mu;
+  qlinear::server::Server* running = nullptr;
+  bool stopping = false;
+  std::thread watcher([&] {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    const char* name = signal_number == SIGINT ? "SIGINT" : "SIGTERM";
+    absl::MutexLock lock(&mu);
+    if (stopping) return;  // start-up failed; main is returning
+    if (running == nullptr) {
+      spdlog::info("received {} during start-up: exiting", name);
+      spdlog::shutdown();
+      std::_Exit(0);
+    }
+    spdlog::info("received {}", name);
+    running->Shutdown();
+  });
   auto server = qlinear::server::Server::Create(options);
   if (!server.ok()) {
     spdlog::critical("start-up failed: {}", server.status().ToString());
+    {
+      absl::MutexLock lock(&mu);
+      stopping = true;
+    }
+    pthread_kill(watcher.native_handle(), SIGTERM);
+    watcher.join();
     return 1;
   }
-
-  std::thread watcher([&signals, s = server->get()] {
-    int signal_number = 0;
-    sigwait(&signals, &signal_number);
-    spdlog::info("received {}", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
-    s->Shutdown();
-  });
+  {
+    absl::MutexLock lock(&mu);
+    running = server->get();
+  }
   (*server)->Wait();
   watcher.join();
   spdlog::info("stopped");

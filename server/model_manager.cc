@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/status_macros.h"
 #include "model/loader.h"
 #include "model/repository.h"
 
@@ -119,35 +120,54 @@ void ModelManager::SetReason(const std::string& name, std::string reason) {
   }
 }
 
-absl::Status ModelManager::Load(const std::string& name,
-                                const std::string& requested_version) {
+absl::Status ModelManager::CheckLoadable(const std::string& name,
+                                         const std::string& version) const {
   if (!IsPlainName(name)) {
     return absl::InvalidArgumentError(
         absl::StrCat("model: '", name, "' is not a valid name"));
   }
-  if (!requested_version.empty() && !IsPlainName(requested_version)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "version: '", requested_version, "' is not a valid version"));
+  if (!version.empty() && !IsPlainName(version)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("version: '", version, "' is not a valid version"));
   }
   if (repository_.empty()) {
     return absl::FailedPreconditionError(
         "the server has no model repository (--model-repository)");
   }
-  absl::MutexLock load_lock(&load_mu_);
   const fs::path model_dir = fs::path(repository_) / name;
   std::error_code ec;
   if (!fs::is_directory(model_dir, ec)) {
     return absl::NotFoundError(
         absl::StrCat("model '", name, "' is not in the repository"));
   }
+  const std::string found =
+      version.empty() ? LatestVersion(model_dir) : version;
+  if (found.empty() || !fs::is_directory(model_dir / found, ec)) {
+    return absl::NotFoundError(absl::StrCat(
+        "model '", name, "' has no version '", version, "' in the repository"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ModelManager::Load(const std::string& name,
+                                const std::string& requested_version) {
+  QL_RETURN_IF_ERROR(CheckLoadable(name, requested_version));
+  const auto abandoned = [this] {
+    return abandoned_.load(std::memory_order_relaxed);
+  };
+  const auto abandoned_error = [&](const std::string& version) {
+    return absl::UnavailableError(
+        absl::StrCat("loading model '", name, "' version ", version,
+                     ": abandoned, the server is shutting down"));
+  };
+  absl::MutexLock load_lock(&load_mu_);
+  const fs::path model_dir = fs::path(repository_) / name;
   const std::string version =
       requested_version.empty() ? LatestVersion(model_dir) : requested_version;
   const fs::path dir = model_dir / version;
-  if (version.empty() || !fs::is_directory(dir, ec)) {
-    return absl::NotFoundError(
-        absl::StrCat("model '", name, "' has no version '", requested_version,
-                     "' in the repository"));
-  }
+  // The directory may have gone between the check and the lock.
+  QL_RETURN_IF_ERROR(CheckLoadable(name, version));
+  if (abandoned()) return abandoned_error(version);
 
   {
     absl::MutexLock lock(&mu_);
@@ -157,9 +177,13 @@ absl::Status ModelManager::Load(const std::string& name,
   if (load_hook_for_test_) load_hook_for_test_(name, version);
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<std::unique_ptr<model::LinearStack>> stack =
-      model::LoadModelDir(dir.string());
+      model::LoadModelDir(dir.string(), abandoned);
   absl::Status status;
-  if (stack.ok()) {
+  if (abandoned()) {
+    status = abandoned_error(version);
+    spdlog::warn("event=model_load_abandoned model={} version={}", name,
+                 version);
+  } else if (stack.ok()) {
     Warm(**stack, pool_);
     std::shared_ptr<const model::LinearStack> shared(std::move(*stack));
     Swap(name, version, shared);

@@ -7,6 +7,7 @@
 #ifndef QLINEAR_SERVER_MODEL_MANAGER_H_
 #define QLINEAR_SERVER_MODEL_MANAGER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -67,8 +68,20 @@ class ModelManager {
   // Errors: FAILED_PRECONDITION (no repository), NOT_FOUND (no such model
   // or version directory), INVALID_ARGUMENT (corrupt files: the loader's
   // message, with the model and path).
+  // UNAVAILABLE once AbandonLoads() was called (the load is abandoned
+  // between layers, and nothing is swapped in).
   absl::Status Load(const std::string& name, const std::string& version)
       ABSL_LOCKS_EXCLUDED(mu_, load_mu_);
+
+  // The checks Load() makes before it takes the load lock, without loading:
+  // cheap (a few stat calls), so a request that would fail at once is
+  // answered at once. Errors: those of Load() but for corrupt files.
+  absl::Status CheckLoadable(const std::string& name,
+                             const std::string& version) const;
+
+  // From now on every Load() (the one running included, at its next layer)
+  // stops with UNAVAILABLE and swaps nothing in. For shutdown; irreversible.
+  void AbandonLoads() { abandoned_.store(true, std::memory_order_relaxed); }
 
   // Stops serving `name`: new requests get NOT_FOUND; batches in flight
   // finish, and the memory is freed when the last one does.
@@ -115,6 +128,8 @@ class ModelManager {
   std::function<void(const std::string&, bool)> readiness_listener_;
   std::function<void(const std::string&, const std::string&)>
       load_hook_for_test_;
+
+  std::atomic<bool> abandoned_{false};
 
   absl::Mutex load_mu_;     // serializes loads and unloads (held for seconds)
   mutable absl::Mutex mu_;  // guards the fields below (held briefly)

@@ -208,20 +208,17 @@ class ForwardStreamReactor final
 
 QLinearService::QLinearService(const ModelRegistry* registry,
                                batching::Batcher* batcher, ModelManager* models,
-                               StatsRegistry* stats, Metrics* metrics,
-                               RequestLimits limits, std::string admin_token)
+                               LoadQueue* loads, StatsRegistry* stats,
+                               Metrics* metrics, RequestLimits limits,
+                               std::string admin_token)
     : registry_(registry),
       batcher_(batcher),
       models_(models),
       stats_(stats),
       metrics_(metrics),
       limits_(limits),
-      admin_token_(std::move(admin_token)) {}
-
-QLinearService::~QLinearService() {
-  absl::MutexLock lock(&loaders_mu_);
-  for (std::thread& t : loaders_) t.join();
-}
+      admin_token_(std::move(admin_token)),
+      loads_(loads) {}
 
 grpc::ServerUnaryReactor* QLinearService::LoadModel(
     grpc::CallbackServerContext* context, const v1::LoadModelRequest* request,
@@ -232,20 +229,20 @@ grpc::ServerUnaryReactor* QLinearService::LoadModel(
     reactor->Finish(ToGrpcStatus(auth));
     return reactor;
   }
-  // Loading takes seconds: keep it off the gRPC callback threads.
-  absl::MutexLock lock(&loaders_mu_);
-  loaders_.emplace_back([this, request, response, reactor] {
-    const Clock::time_point start = Clock::now();
-    const absl::Status status =
-        models_->Load(request->model(), request->version());
-    if (status.ok()) {
-      absl::StatusOr<ModelEntry> entry = registry_->Get(request->model(), "");
-      response->set_model(request->model());
-      if (entry.ok()) response->set_version(entry->version);
-      response->set_load_seconds(SecondsSince(start));
-    }
-    reactor->Finish(ToGrpcStatus(status));
-  });
+  const Clock::time_point start = Clock::now();
+  const absl::Status queued = loads_->Submit(
+      request->model(), request->version(),
+      [this, request, response, reactor, start](absl::Status status) {
+        if (status.ok()) {
+          absl::StatusOr<ModelEntry> entry =
+              registry_->Get(request->model(), "");
+          response->set_model(request->model());
+          if (entry.ok()) response->set_version(entry->version);
+          response->set_load_seconds(SecondsSince(start));
+        }
+        reactor->Finish(ToGrpcStatus(status));
+      });
+  if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
   return reactor;
 }
 

@@ -8,7 +8,6 @@
 #define QLINEAR_SERVER_QLINEAR_SERVICE_H_
 
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -17,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "qlinear/v1/qlinear.grpc.pb.h"
 #include "server/batching/batcher.h"
+#include "server/load_queue.h"
 #include "server/model_manager.h"
 #include "server/model_registry.h"
 #include "server/stats.h"
@@ -26,14 +26,13 @@ namespace qlinear::server {
 
 class QLinearService final : public v1::QLinear::CallbackService {
  public:
-  // `registry`, `batcher`, `models` and `stats` are not owned and must
-  // outlive the service; `stats` may be null (no statistics). A non-empty
+  // Every pointer is not owned and must outlive the service; `stats` and
+  // `metrics` may be null (no statistics, no metrics). A non-empty
   // `admin_token` guards LoadModel and UnloadModel.
   QLinearService(const ModelRegistry* registry, batching::Batcher* batcher,
-                 ModelManager* models, StatsRegistry* stats, Metrics* metrics,
-                 RequestLimits limits, std::string admin_token);
-  // Waits for admin calls still loading a model.
-  ~QLinearService();
+                 ModelManager* models, LoadQueue* loads, StatsRegistry* stats,
+                 Metrics* metrics, RequestLimits limits,
+                 std::string admin_token);
   QLinearService(const QLinearService&) = delete;
   QLinearService& operator=(const QLinearService&) = delete;
 
@@ -61,7 +60,9 @@ class QLinearService final : public v1::QLinear::CallbackService {
   grpc::ServerBidiReactor<v1::ForwardRequest, v1::ForwardResponse>*
   ForwardStream(grpc::CallbackServerContext* context) override;
   // Status codes: those of ModelManager::Load, UNAUTHENTICATED and
-  // PERMISSION_DENIED. The load runs on its own thread, not a gRPC one.
+  // PERMISSION_DENIED, and LoadQueue::Submit's (RESOURCE_EXHAUSTED when too
+  // many loads wait, UNAVAILABLE while draining). The load runs on the
+  // LoadQueue's thread, not a gRPC one.
   grpc::ServerUnaryReactor* LoadModel(grpc::CallbackServerContext* context,
                                       const v1::LoadModelRequest* request,
                                       v1::LoadModelResponse* response) override;
@@ -94,8 +95,7 @@ class QLinearService final : public v1::QLinear::CallbackService {
   const RequestLimits limits_;
   const std::string admin_token_;
 
-  absl::Mutex loaders_mu_;
-  std::vector<std::thread> loaders_ ABSL_GUARDED_BY(loaders_mu_);
+  LoadQueue* const loads_;
 };
 
 }  // namespace qlinear::server

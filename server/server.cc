@@ -210,6 +210,9 @@ Server::~Server() {
 }
 
 absl::Status Server::LoadInitialModels() {
+  spdlog::info("event=loading_models repository={}",
+               options_.model_repository.empty() ? "(embedded default model)"
+                                                 : options_.model_repository);
   if (options_.model_repository.empty()) {
     const auto start = std::chrono::steady_clock::now();
     QL_ASSIGN_OR_RETURN(std::unique_ptr<model::LinearStack> stack,
@@ -254,12 +257,13 @@ absl::Status Server::LoadInitialModels() {
 absl::Status Server::Start() {
   RequestLimits limits;
   limits.max_rows_per_request = options_.max_rows_per_request;
+  loads_ = std::make_unique<LoadQueue>(manager_.get());
   service_ = std::make_unique<QLinearService>(
-      registry_.get(), batcher_.get(), manager_.get(), stats_.get(),
-      metrics_.get(), limits, options_.admin_token);
+      registry_.get(), batcher_.get(), manager_.get(), loads_.get(),
+      stats_.get(), metrics_.get(), limits, options_.admin_token);
   kserve_service_ = std::make_unique<KServeService>(
-      registry_.get(), batcher_.get(), manager_.get(), stats_.get(),
-      metrics_.get(), limits, options_.admin_token);
+      registry_.get(), batcher_.get(), manager_.get(), loads_.get(),
+      stats_.get(), metrics_.get(), limits, options_.admin_token);
   executor_ = std::make_unique<batching::Executor>(batcher_.get(), pool_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -322,6 +326,9 @@ void Server::Shutdown() {
     spdlog::info("draining: new calls get UNAVAILABLE, in-flight calls finish");
     server_->GetHealthCheckService()->Shutdown();
     batcher_->Shutdown();
+    // Before the gRPC server's shutdown, which would wait for a load call
+    // up to the drain timeout while cancelling the calls that arrive.
+    loads_->Shutdown();
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(options_.drain_timeout));
     executor_.reset();  // runs whatever is still queued, then joins

@@ -22,6 +22,7 @@
 #include "server/batching/batcher.h"
 #include "server/batching/executor.h"
 #include "server/kserve_service.h"
+#include "server/load_queue.h"
 #include "server/metrics.h"
 #include "server/model_manager.h"
 #include "server/model_registry.h"
@@ -154,6 +155,7 @@ class Server {
   std::unique_ptr<batching::Batcher> batcher_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ModelManager> manager_;
+  std::unique_ptr<LoadQueue> loads_;
   std::unique_ptr<StatsRegistry> stats_;
   std::unique_ptr<QLinearService> service_;
   std::unique_ptr<KServeService> kserve_service_;

@@ -21,6 +21,20 @@ stop_server() {
   grep -q "stopped" "$work/server.log" || fail "no clean stop in the log"
 }
 
+# A SIGTERM while the models load (the default model takes about a second)
+# exits at once: nothing is served yet, so there is nothing to drain.
+"$server_bin" --host 127.0.0.1 --port 0 --metrics-port 0 > "$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 500); do
+  grep -q "event=loading_models" "$work/server.log" && break
+  sleep 0.02
+done
+kill -TERM "$server_pid"
+wait "$server_pid" || fail "start-up SIGTERM: exit status $?"
+server_pid=""
+grep -q "received SIGTERM during start-up: exiting" "$work/server.log" || fail "start-up SIGTERM not taken at once"
+if grep -q "listening on" "$work/server.log"; then fail "start-up SIGTERM handled only after the load"; fi
+
 start_server
 grep -q "event=model_loaded model=default version=1 layers=4" "$work/server.log" || fail "no load log line"
 
