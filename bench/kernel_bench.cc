@@ -338,6 +338,18 @@ void LetWorkersIdle(bool openmp) {
              : std::chrono::microseconds(4 * ThreadPool::kSpinMicros));
 }
 
+// `v` as printf's "%<width>.<precision>f", or "-" right-aligned when it was
+// not measured.
+std::string Cell(bool measured, double v, int width, int precision) {
+  char buf[64];
+  if (measured) {
+    std::snprintf(buf, sizeof(buf), "%*.*f", width, precision, v);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%*s", width, "-");
+  }
+  return buf;
+}
+
 // The machine limits of one thread count.
 struct Peaks {
   double fma = 0, vnni = 0, bf16 = 0;  // ops/s
@@ -440,8 +452,12 @@ void Bench::Limits() {
     const double l3_bw = ReadBandwidth(size_t{16} << 20, t, samples);
     if (dram) p.dram_bw = DramBandwidth(t, samples);
     peaks_[t] = p;
-    std::printf("%4d %12.1f %12.1f %12.1f %12.1f %12.1f\n", t, p.fma / 1e9,
-                p.vnni / 1e9, p.bf16 / 1e9, l3_bw / 1e9, p.dram_bw / 1e9);
+    // A peak is 0 (not run) when the CPU lacks the instruction.
+    std::printf("%4d %s %s %s %12.1f %s\n", t,
+                Cell(p.fma > 0, p.fma / 1e9, 12, 1).c_str(),
+                Cell(p.vnni > 0, p.vnni / 1e9, 12, 1).c_str(),
+                Cell(p.bf16 > 0, p.bf16 / 1e9, 12, 1).c_str(), l3_bw / 1e9,
+                Cell(dram, p.dram_bw / 1e9, 12, 1).c_str());
     JsonObject j;
     j.Add("kind", "limits")
         .Add("threads", t)
@@ -455,6 +471,14 @@ void Bench::Limits() {
       j.AddNull("read_1gib_gbps");
     }
     Emit(j);
+  }
+  if (!HaveAvx512Vnni()) {
+    std::printf(
+        "  -: not run, the peak loops need AVX-512 VNNI (bf16 also "
+        "AVX512_BF16); the JSON has 0\n");
+  } else if (!HaveAvx512Bf16()) {
+    std::printf(
+        "  -: not run, the bf16 loop needs AVX512_BF16; the JSON has 0\n");
   }
   std::printf("\n");
 }
@@ -1000,6 +1024,9 @@ void Bench::ShapeBatch(size_t k, size_t n, const std::vector<float>& wf,
       }
     }
     auto& layers = res == Residency::kL3 ? hot : stack;
+    // The last unavailable reason noted per oneDNN kind, so that each
+    // reason is printed once per residency.
+    std::string noted[3];
     std::printf(
         "-- residency %s; times in us; xf32/xu8s8/xbf16 = oneDNN time / ours "
         "(> 1: ours faster); bw%% = weight GB/s / read GB/s at the working "
@@ -1018,10 +1045,37 @@ void Bench::ShapeBatch(size_t k, size_t n, const std::vector<float>& wf,
       std::map<std::pair<int, size_t>, Contender> onednn;
       std::map<std::tuple<int, size_t, ActQuant>, Contender> ours;
       std::vector<Contender*> all;
+      // A oneDNN kind this CPU has no primitive for is not timed: its
+      // columns show "-" and the JSON its reason (docs/benchmarks.md).
+      bool available[3] = {false, false, false};
+      std::string reason[3];
       if (o_.onednn) {
-        for (size_t b = 0; b < 3; ++b) dnnl[b]->Prepare(m, o_.threads);
+        for (size_t b = 0; b < 3; ++b) {
+          available[b] = dnnl[b]->Prepare(m, o_.threads);
+          if (available[b]) {
+            noted[b].clear();  // a later failure is noted again
+            continue;
+          }
+          reason[b] = dnnl[b]->unavailable_reason();
+          if (reason[b] == noted[b]) continue;
+          noted[b] = reason[b];
+          std::printf(
+              "     note: oneDNN %s matmul unavailable from M=%zu on (%s); "
+              "its columns show -\n",
+              DnnlKindName(kinds[b]), m, reason[b].c_str());
+          JsonObject j;
+          j.Add("kind", "onednn_unavailable")
+              .Add("baseline", std::string("onednn_") + DnnlKindName(kinds[b]))
+              .Add("m", m)
+              .Add("k", k)
+              .Add("n", n)
+              .Add("residency", ResidencyName(res))
+              .Add("reason", reason[b]);
+          Emit(j);
+        }
         for (int t : o_.threads) {
           for (size_t b = 0; b < 3; ++b) {
+            if (!available[b]) continue;
             Contender& c = onednn[{t, b}];
             DnnlMatmul* d = dnnl[b].get();
             c.call = [d, t](size_t i) { d->Run(i, t); };
@@ -1092,10 +1146,8 @@ void Bench::ShapeBatch(size_t k, size_t n, const std::vector<float>& wf,
         const double fma_peak = Summarize(fma[t].rates, 1).median;
         const double vnni_peak = Summarize(vnni[t].rates, 1).median;
         Stats base[3];
-        bool have_base = false;
-        if (o_.onednn) {
-          have_base = true;
-          for (size_t b = 0; b < 3; ++b) {
+        for (size_t b = 0; b < 3; ++b) {
+          if (available[b]) {
             const Contender& c = onednn[{t, b}];
             base[b] = Summarize(c.samples, c.inner);
           }
@@ -1126,17 +1178,21 @@ void Bench::ShapeBatch(size_t k, size_t n, const std::vector<float>& wf,
             const double roof = peak > 0 ? std::min(peak, ops / packed * bw)
                                          : ops / packed * bw;
             auto ratio = [&](size_t b) {
-              return have_base ? base[b].median / s.median : NAN;
+              return available[b] ? base[b].median / s.median : NAN;
             };
             const std::string kernel(entry.second[0]->kernel_name(mode));
             std::printf(
                 "%4zu %3d %-7s %-5s %-24s %9.1f %9.1f %9.1f %8.1f %7.1f "
-                "%9.1f %9.1f %9.1f %6.2f %6.2f %6.2f %5.0f %5.0f\n",
+                "%s %s %s %s %s %s %5.0f %5.0f\n",
                 m, t, cfg.Label().c_str(), int8 ? "int8" : "none",
                 kernel.c_str(), s.median * 1e6, s.min * 1e6, s.max * 1e6, gops,
-                wgbps, base[0].median * 1e6, base[1].median * 1e6,
-                base[2].median * 1e6, ratio(0), ratio(1), ratio(2),
-                100 * paired_bw, 100 * paired_peak);
+                wgbps, Cell(available[0], base[0].median * 1e6, 9, 1).c_str(),
+                Cell(available[1], base[1].median * 1e6, 9, 1).c_str(),
+                Cell(available[2], base[2].median * 1e6, 9, 1).c_str(),
+                Cell(available[0], ratio(0), 6, 2).c_str(),
+                Cell(available[1], ratio(1), 6, 2).c_str(),
+                Cell(available[2], ratio(2), 6, 2).c_str(), 100 * paired_bw,
+                100 * paired_peak);
             JsonObject j;
             j.Add("kind", "point")
                 .Add("format", std::string(WeightFormatName(cfg.format)))
@@ -1174,7 +1230,7 @@ void Bench::ShapeBatch(size_t k, size_t n, const std::vector<float>& wf,
             for (size_t b = 0; b < 3; ++b) {
               const std::string name =
                   std::string("onednn_") + DnnlKindName(kinds[b]);
-              if (have_base) {
+              if (available[b]) {
                 const Contender& d = onednn[{t, b}];
                 j.AddStatsUs(name + "_us", base[b])
                     .Add(name + "_gops", ops / base[b].median / 1e9)
@@ -1185,6 +1241,7 @@ void Bench::ShapeBatch(size_t k, size_t n, const std::vector<float>& wf,
                          PairedRatio(d.samples, c.samples));
               } else {
                 j.AddNull(name + "_us_median").AddNull("ratio_vs_" + name);
+                if (!reason[b].empty()) j.Add(name + "_unavailable", reason[b]);
               }
             }
             // 1 -> t threads, paired within the rounds.

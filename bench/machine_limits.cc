@@ -170,7 +170,7 @@ size_t PeakIterations(PeakKind kind, double seconds) {
 }
 
 double PeakSample(PeakKind kind, int threads, size_t iterations) {
-  if (iterations == 0) return 0;
+  if (iterations == 0 || !Supported(kind)) return 0;
   const double seconds =
       RunOnThreads(threads, [&](int) { RunPeakLoop(kind, iterations); });
   return OpsPerIteration(kind) * static_cast<double>(iterations) * threads /

@@ -77,6 +77,43 @@ void FillRandom(Dt dt, void* p, size_t count, uint32_t seed) {
   }
 }
 
+const char* StatusName(dnnl_status_t status) {
+  switch (status) {
+    case dnnl_unimplemented:
+      return "unimplemented";
+    case dnnl_invalid_arguments:
+      return "invalid_arguments";
+    case dnnl_out_of_memory:
+      return "out_of_memory";
+    default:
+      return "error";
+  }
+}
+
+// The ISA oneDNN dispatches to on this CPU, for the unavailable reason.
+const char* CpuIsaName(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
+  }
+}
+
 }  // namespace
 
 struct DnnlMatmul::State {
@@ -95,6 +132,7 @@ struct DnnlMatmul::State {
   std::map<int, PerThreads> per_threads;
   memory src, dst, zero_point;
   std::unordered_map<int, memory> args;
+  std::string unavailable_reason;
 };
 
 DnnlMatmul::DnnlMatmul(DnnlKind kind, size_t k, size_t n, size_t copies)
@@ -143,8 +181,9 @@ std::string DnnlMatmul::Version() {
          std::to_string(v->patch);
 }
 
-void DnnlMatmul::Prepare(size_t m, const std::vector<int>& threads) {
+bool DnnlMatmul::Prepare(size_t m, const std::vector<int>& threads) {
   State& s = *state_;
+  s.unavailable_reason.clear();
   const auto md = static_cast<memory::dim>(m);
   const auto kd = static_cast<memory::dim>(s.k);
   const auto nd = static_cast<memory::dim>(s.n);
@@ -169,9 +208,19 @@ void DnnlMatmul::Prepare(size_t m, const std::vector<int>& threads) {
   for (int t : threads) {
     omp_set_num_threads(t);
     State::PerThreads& p = s.per_threads[t];
-    p.pd = dnnl::matmul::primitive_desc(
-        dnnl::matmul::desc(src_md, weights_md, dst_md), attr, s.engine);
-    p.primitive = dnnl::matmul(p.pd);
+    try {
+      p.pd = dnnl::matmul::primitive_desc(
+          dnnl::matmul::desc(src_md, weights_md, dst_md), attr, s.engine);
+      p.primitive = dnnl::matmul(p.pd);
+    } catch (const dnnl::error& e) {
+      // No implementation of this kind on this CPU. Weight copies moved out
+      // of s.layouts are dropped; a later Prepare() reorders new ones.
+      s.per_threads.clear();
+      s.unavailable_reason = std::string(StatusName(e.status)) + ": " +
+                             e.what() + " (oneDNN " + Version() + ", CPU ISA " +
+                             CpuIsaName(dnnl::get_effective_cpu_isa()) + ")";
+      return false;
+    }
     const memory::desc want = p.pd.weights_desc();
     size_t index = layouts.size();
     for (size_t i = 0; i < layouts.size(); ++i) {
@@ -213,6 +262,11 @@ void DnnlMatmul::Prepare(size_t m, const std::vector<int>& threads) {
     *static_cast<int32_t*>(s.zero_point.get_data_handle()) = 3;
     s.args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = s.zero_point;
   }
+  return true;
+}
+
+const std::string& DnnlMatmul::unavailable_reason() const {
+  return state_->unavailable_reason;
 }
 
 void DnnlMatmul::Run(size_t i, int threads) {

@@ -38,8 +38,14 @@ class DnnlMatmul {
 
   // Creates one primitive for `m` rows per thread count in `threads` (oneDNN
   // sizes its blocking for the thread count at creation), and reorders the
-  // weight copies into each layout they ask for.
-  void Prepare(size_t m, const std::vector<int>& threads);
+  // weight copies into each layout they ask for. Returns false when oneDNN
+  // cannot create the primitive here (oneDNN 2.6 has no bf16 matmul, for
+  // one, on a CPU without avx512_core); unavailable_reason() then says why
+  // and Run() must not be called until a Prepare() succeeds.
+  bool Prepare(size_t m, const std::vector<int>& threads);
+  // Why the last Prepare() failed (oneDNN's status and message, and the CPU
+  // ISA it detected); empty after a success.
+  const std::string& unavailable_reason() const;
   // Runs one matmul on `threads` OpenMP threads (a count given to
   // Prepare()) on weight copy `i % copies`, and waits for it.
   void Run(size_t i, int threads);
