@@ -175,10 +175,12 @@ TEST_F(HardeningTest, LoadsWaitInABoundedQueueAndAllComplete) {
     stub_->async()->LoadModel(
         &l->context, &l->request, &l->response,
         [l, &mu, &refused](grpc::Status s) {
-          absl::MutexLock lock(&mu);
           if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+            absl::MutexLock lock(&mu);
             ++refused;
           }
+          // Outside the lock: once notified, the test may return and
+          // destroy `mu`.
           l->status = std::move(s);
           l->done.Notify();
         });
