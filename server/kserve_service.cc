@@ -15,6 +15,7 @@
 #include "server/kserve_validation.h"
 #include "server/request_recorder.h"
 #include "server/status_util.h"
+#include "server/wire.h"
 
 #ifndef QLINEAR_VERSION
 #define QLINEAR_VERSION "unknown"
@@ -222,22 +223,30 @@ grpc::ServerUnaryReactor* KServeService::ModelMetadata(
 }
 
 grpc::ServerUnaryReactor* KServeService::ModelInfer(
-    grpc::CallbackServerContext* context,
-    const inference::ModelInferRequest* request,
-    inference::ModelInferResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response) {
   const Clock::time_point start = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  inference::ModelInferRequest request;
+  const absl::Status parsed = ParseRequest(*request_bytes, &request);
+  if (!parsed.ok()) {
+    if (metrics_ != nullptr)
+      metrics_->RecordUnknownModel(Rpc::kModelInfer, parsed.code());
+    LogRejected("", Rpc::kModelInfer, parsed, "");
+    reactor->Finish(ToGrpcStatus(parsed));
+    return reactor;
+  }
   RequestRecorder recorder;
   absl::StatusOr<ModelEntry> entry =
       BeginRequest(*registry_, metrics_, Rpc::kModelInfer, "model_name",
-                   request->model_name(), request->model_version(),
-                   request->id(), start, &recorder);
+                   request.model_name(), request.model_version(), request.id(),
+                   start, &recorder);
   if (!entry.ok()) {
     reactor->Finish(ToGrpcStatus(entry.status()));
     return reactor;
   }
   const absl::Status status = recorder.Failure(
-      ScheduleInfer(context, *request, *entry, recorder, response, reactor));
+      ScheduleInfer(context, request, *entry, recorder, response, reactor));
   if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
@@ -245,7 +254,7 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(
 absl::Status KServeService::ScheduleInfer(
     grpc::CallbackServerContext* context,
     const inference::ModelInferRequest& request, const ModelEntry& entry,
-    RequestRecorder recorder, inference::ModelInferResponse* response,
+    RequestRecorder recorder, grpc::ByteBuffer* response_bytes,
     grpc::ServerUnaryReactor* reactor) {
   const absl::Time arrival = absl::Now();
   QL_ASSIGN_OR_RETURN(InferCall call,
@@ -268,23 +277,30 @@ absl::Status KServeService::ScheduleInfer(
   task->stats = recorder.stats;
   task->metrics = recorder.metrics;
   const size_t rows = task->rows;
-  task->done = [entry, recorder, response, reactor, rows, id = request.id()](
-                   absl::Status status, batching::TaskResult result) {
+  task->done = [entry, recorder, response_bytes, reactor, rows,
+                id = request.id()](absl::Status status,
+                                   batching::TaskResult result) {
     if (!status.ok()) {
       reactor->Finish(ToGrpcStatus(recorder.Failure(std::move(status))));
       return;
     }
     const Clock::time_point encode_start = Clock::now();
     const DType dtype = entry.stack->dtype();
-    response->set_model_name(entry.name);
-    response->set_model_version(entry.version);
-    response->set_id(id);
-    auto* output = response->add_outputs();
+    inference::ModelInferResponse response;
+    response.set_model_name(entry.name);
+    response.set_model_version(entry.version);
+    response.set_id(id);
+    auto* output = response.add_outputs();
     output->set_name(kKServeOutputName);
     output->set_datatype(std::string(KServeDatatype(dtype)));
     output->add_shape(static_cast<int64_t>(rows));
     output->add_shape(static_cast<int64_t>(result.cols));
-    EncodeValues(dtype, result.output, response->add_raw_output_contents());
+    EncodeValues(dtype, result.output, response.add_raw_output_contents());
+    status = SerializeResponse(response, response_bytes);
+    if (!status.ok()) {
+      reactor->Finish(ToGrpcStatus(recorder.Failure(std::move(status))));
+      return;
+    }
     recorder.Success(rows, result, encode_start);
     reactor->Finish(grpc::Status::OK);
   };

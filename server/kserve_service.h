@@ -32,8 +32,22 @@ namespace qlinear::server {
 inline constexpr const char* kKServeExtensions[] = {
     "model_configuration", "model_repository", "statistics"};
 
-class KServeService final
-    : public inference::GRPCInferenceService::CallbackService {
+// ModelInfer takes its messages raw (server/wire.h), so that an unparseable
+// request gets INVALID_ARGUMENT and is counted.
+namespace kserve_internal {
+using S = inference::GRPCInferenceService;
+using Base = S::WithCallbackMethod_ServerLive<S::WithCallbackMethod_ServerReady<
+    S::WithCallbackMethod_ModelReady<S::WithCallbackMethod_ServerMetadata<
+        S::WithCallbackMethod_ModelMetadata<S::WithRawCallbackMethod_ModelInfer<
+            S::WithCallbackMethod_ModelConfig<
+                S::WithCallbackMethod_ModelStatistics<
+                    S::WithCallbackMethod_RepositoryIndex<
+                        S::WithCallbackMethod_RepositoryModelLoad<
+                            S::WithCallbackMethod_RepositoryModelUnload<
+                                S::Service>>>>>>>>>>>;
+}  // namespace kserve_internal
+
+class KServeService final : public kserve_internal::Base {
  public:
   // Every pointer is not owned and must outlive the service. `stats` may be
   // null (ModelStatistics then reports zeros). `admin_token` non-empty:
@@ -78,11 +92,11 @@ class KServeService final
   // ValidateInferRequest), NOT_FOUND (unknown model or version), UNAVAILABLE
   // (loading; draining), RESOURCE_EXHAUSTED (queue full, with a retry hint),
   // DEADLINE_EXCEEDED (the gRPC deadline or the "timeout" parameter passed
-  // while queued; no compute spent), CANCELLED (no further compute).
-  grpc::ServerUnaryReactor* ModelInfer(
-      grpc::CallbackServerContext* context,
-      const inference::ModelInferRequest* request,
-      inference::ModelInferResponse* response) override;
+  // while queued; no compute spent), CANCELLED (no further compute);
+  // INVALID_ARGUMENT "request: ..." for a message that does not parse.
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
   // Status codes: as ModelMetadata.
   grpc::ServerUnaryReactor* ModelConfig(
       grpc::CallbackServerContext* context,
@@ -119,7 +133,7 @@ class KServeService final
   absl::Status ScheduleInfer(grpc::CallbackServerContext* context,
                              const inference::ModelInferRequest& request,
                              const ModelEntry& entry, RequestRecorder recorder,
-                             inference::ModelInferResponse* response,
+                             grpc::ByteBuffer* response,
                              grpc::ServerUnaryReactor* reactor);
   absl::Status DoModelConfig(const inference::ModelConfigRequest& request,
                              inference::ModelConfigResponse* response) const;

@@ -198,6 +198,9 @@ absl::StatusOr<InferCall> ValidateInferRequest(const ModelInferRequest& request,
       const size_t rows,
       CheckMatrixShape(input.shape(), cols, limits.max_rows_per_request,
                        "inputs[0].shape"));
+  QL_RETURN_IF_ERROR(CheckResponseBytes(
+      rows, model.layer_spec(call.layer_end - 1).out_features, dtype, limits,
+      "inputs[0].shape"));
 
   const bool typed = input.has_contents() && HasTypedElements(input.contents());
   if (request.raw_input_contents_size() > 0) {

@@ -37,6 +37,10 @@ ABSL_FLAG(int64_t, max_message_bytes, 0,
           "larger ones get RESOURCE_EXHAUSTED. 0: derived from the models "
           "loaded at start (--max-rows-per-request rows of the widest layer "
           "input, plus 64 KiB, at least 4 MiB).");
+ABSL_FLAG(int64_t, max_response_bytes, int64_t{256} << 20,
+          "Most bytes of output one response may carry (rows x output width "
+          "x dtype size), 65536..1073741824; a request asking for more gets "
+          "INVALID_ARGUMENT with the rows that fit, before any compute.");
 ABSL_FLAG(std::vector<std::string>, model_versions, {},
           "Versions to load at start instead of the latest, as "
           "name=version,name=version (e.g. --model-versions=a=3,b=1).");
@@ -87,6 +91,7 @@ int Run() {
   options.model_repository = absl::GetFlag(FLAGS_model_repository);
   options.max_rows_per_request = absl::GetFlag(FLAGS_max_rows_per_request);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.max_response_bytes = absl::GetFlag(FLAGS_max_response_bytes);
   for (const std::string& pair : absl::GetFlag(FLAGS_model_versions)) {
     const size_t eq = pair.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == pair.size()) {

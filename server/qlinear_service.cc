@@ -14,6 +14,7 @@
 #include "server/admin_auth.h"
 #include "server/request_recorder.h"
 #include "server/status_util.h"
+#include "server/wire.h"
 
 namespace qlinear::server {
 namespace {
@@ -101,26 +102,40 @@ std::unique_ptr<batching::Task> MakeTask(
   return task;
 }
 
-// Finishes a unary call with `status`.
-absl::AnyInvocable<void(absl::Status)> FinishUnary(
-    grpc::ServerUnaryReactor* reactor) {
-  return
-      [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); };
+// Finishes a unary call with `status`, and on OK with `response` serialized
+// into `bytes` (the raw response gRPC sends).
+template <typename Response>
+absl::AnyInvocable<void(absl::Status)> FinishUnaryWith(
+    grpc::ServerUnaryReactor* reactor, std::unique_ptr<Response> response,
+    grpc::ByteBuffer* bytes) {
+  return [reactor, response = std::move(response), bytes](absl::Status status) {
+    if (status.ok()) status = SerializeResponse(*response, bytes);
+    reactor->Finish(ToGrpcStatus(status));
+  };
 }
 
 // ForwardStream: reads requests one after another, schedules each, and
 // writes each response when its task completes (one write in flight at a
-// time). Finishes once the client is done writing and every response is out.
+// time). It reads the next request only while the stream is under its
+// bounds (kMaxStreamRequestsInFlight, kMaxStreamBufferedBytes), so a client
+// that does not read its responses is stopped by flow control instead of
+// growing the server's memory. Finishes once the client is done writing and
+// every response is out.
 class ForwardStreamReactor final
-    : public grpc::ServerBidiReactor<v1::ForwardRequest, v1::ForwardResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   using Schedule = std::function<absl::Status(
       const v1::ForwardRequest&, v1::ForwardResponse*,
       absl::AnyInvocable<void(absl::Status)>)>;
+  // Records a message that does not parse (the metrics and the log).
+  using Reject = std::function<void(const absl::Status&)>;
+  using PausedHook = std::function<void(size_t, size_t)>;
 
-  explicit ForwardStreamReactor(Schedule schedule)
-      : schedule_(std::move(schedule)) {
-    StartRead(&request_);
+  ForwardStreamReactor(Schedule schedule, Reject reject, PausedHook paused)
+      : schedule_(std::move(schedule)),
+        reject_(std::move(reject)),
+        paused_hook_(std::move(paused)) {
+    StartRead(&request_bytes_);
   }
 
   void OnReadDone(bool ok) override {
@@ -130,32 +145,43 @@ class ForwardStreamReactor final
       MaybeFinishLocked();
       return;
     }
-    auto response = std::make_unique<v1::ForwardResponse>();
-    v1::ForwardResponse* out = response.get();
     {
       absl::MutexLock lock(&mu_);
+      if (finished_) return;  // the client stopped reading: drop the rest
       ++pending_;
     }
-    const std::string request_id = request_.request_id();
-    const absl::Status scheduled =
-        schedule_(request_, out,
-                  [this, response = std::move(response),
-                   request_id](absl::Status status) mutable {
-                    Complete(std::move(response), request_id, status);
-                  });
-    // On a scheduling error the completion above was dropped uncalled.
+    v1::ForwardRequest request;
+    absl::Status scheduled = ParseRequest(request_bytes_, &request);
     if (!scheduled.ok()) {
-      auto failed = std::make_unique<v1::ForwardResponse>();
-      Complete(std::move(failed), request_id, scheduled);
+      reject_(scheduled);
+    } else {
+      auto response = std::make_unique<v1::ForwardResponse>();
+      v1::ForwardResponse* out = response.get();
+      scheduled =
+          schedule_(request, out,
+                    [this, response = std::move(response),
+                     id = request.request_id()](absl::Status status) mutable {
+                      Complete(std::move(response), id, status);
+                    });
     }
-    StartRead(&request_);
+    // On an error the completion above was dropped uncalled.
+    if (!scheduled.ok()) {
+      Complete(std::make_unique<v1::ForwardResponse>(), request.request_id(),
+               scheduled);
+    }
+    absl::MutexLock lock(&mu_);
+    reading_ = false;
+    MaybeReadLocked();
   }
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
     writing_ = false;
+    buffered_bytes_ -= in_flight_.Length();
+    in_flight_.Clear();
     if (!ok) write_failed_ = true;
     WriteNextLocked();
+    MaybeReadLocked();
     MaybeFinishLocked();
   }
 
@@ -167,11 +193,44 @@ class ForwardStreamReactor final
     response->set_request_id(request_id);
     response->set_status_code(static_cast<int32_t>(status.code()));
     response->set_status_message(std::string(status.message()));
+    grpc::ByteBuffer bytes;
+    const absl::Status serialized = SerializeResponse(*response, &bytes);
+    if (!serialized.ok()) {
+      v1::ForwardResponse failed;
+      failed.set_request_id(request_id);
+      failed.set_status_code(static_cast<int32_t>(serialized.code()));
+      failed.set_status_message(std::string(serialized.message()));
+      SerializeResponse(failed, &bytes).IgnoreError();  // small: cannot fail
+    }
+    response.reset();
     absl::MutexLock lock(&mu_);
     --pending_;
-    outbox_.push_back(std::move(response));
+    buffered_bytes_ += bytes.Length();
+    outbox_.push_back(std::move(bytes));
     WriteNextLocked();
+    MaybeReadLocked();
     MaybeFinishLocked();
+  }
+
+  size_t InFlightLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return static_cast<size_t>(pending_) + outbox_.size() + (writing_ ? 1 : 0);
+  }
+
+  // Starts the next read unless one is running, the client is done, or the
+  // stream is at a bound (then a completion or a write resumes it).
+  void MaybeReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (reading_ || reads_done_ || write_failed_) return;
+    if (InFlightLocked() >= kMaxStreamRequestsInFlight ||
+        buffered_bytes_ >= kMaxStreamBufferedBytes) {
+      if (!paused_) {
+        paused_ = true;
+        if (paused_hook_) paused_hook_(InFlightLocked(), buffered_bytes_);
+      }
+      return;
+    }
+    paused_ = false;
+    reading_ = true;
+    StartRead(&request_bytes_);
   }
 
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -179,12 +238,14 @@ class ForwardStreamReactor final
     in_flight_ = std::move(outbox_.front());
     outbox_.pop_front();
     writing_ = true;
-    StartWrite(in_flight_.get());
+    StartWrite(&in_flight_);
   }
 
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || !reads_done_ || pending_ > 0 || writing_) return;
-    if (!outbox_.empty() && !write_failed_) return;
+    if (finished_ || pending_ > 0 || writing_) return;
+    // A failed write ends the stream (a read still running then completes
+    // with !ok); otherwise wait for the client's last request.
+    if (!write_failed_ && (!reads_done_ || !outbox_.empty())) return;
     finished_ = true;
     Finish(write_failed_ ? grpc::Status(grpc::StatusCode::CANCELLED,
                                         "the client stopped reading")
@@ -192,12 +253,17 @@ class ForwardStreamReactor final
   }
 
   const Schedule schedule_;
-  v1::ForwardRequest request_;  // owned by the read in flight
+  const Reject reject_;
+  const PausedHook paused_hook_;
+  grpc::ByteBuffer request_bytes_;  // owned by the read in flight
 
   absl::Mutex mu_;
-  std::deque<std::unique_ptr<v1::ForwardResponse>> outbox_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<v1::ForwardResponse> in_flight_ ABSL_GUARDED_BY(mu_);
-  int pending_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<grpc::ByteBuffer> outbox_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer in_flight_ ABSL_GUARDED_BY(mu_);  // the write in flight
+  size_t buffered_bytes_ ABSL_GUARDED_BY(mu_) = 0;   // outbox_ + in_flight_
+  int pending_ ABSL_GUARDED_BY(mu_) = 0;             // scheduled, not done
+  bool reading_ ABSL_GUARDED_BY(mu_) = true;
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
@@ -256,17 +322,35 @@ grpc::ServerUnaryReactor* QLinearService::UnloadModel(
   return reactor;
 }
 
+absl::Status QLinearService::ParseOrReject(
+    const grpc::ByteBuffer& bytes, Rpc rpc,
+    google::protobuf::Message* request) const {
+  absl::Status status = ParseRequest(bytes, request);
+  if (!status.ok()) {
+    if (metrics_ != nullptr) metrics_->RecordUnknownModel(rpc, status.code());
+    LogRejected("", rpc, status, "");
+  }
+  return status;
+}
+
 grpc::ServerUnaryReactor* QLinearService::Forward(
-    grpc::CallbackServerContext* context, const v1::ForwardRequest* request,
-    v1::ForwardResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response_bytes) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const absl::Status status = ScheduleForward(context, *request, Rpc::kForward,
-                                              response, FinishUnary(reactor));
+  v1::ForwardRequest request;
+  absl::Status status = ParseOrReject(*request_bytes, Rpc::kForward, &request);
+  if (status.ok()) {
+    auto response = std::make_unique<v1::ForwardResponse>();
+    v1::ForwardResponse* out = response.get();
+    status = ScheduleForward(
+        context, request, Rpc::kForward, out,
+        FinishUnaryWith(reactor, std::move(response), response_bytes));
+  }
   if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 
-grpc::ServerBidiReactor<v1::ForwardRequest, v1::ForwardResponse>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 QLinearService::ForwardStream(grpc::CallbackServerContext* context) {
   return new ForwardStreamReactor(
       [this, context](const v1::ForwardRequest& request,
@@ -274,14 +358,29 @@ QLinearService::ForwardStream(grpc::CallbackServerContext* context) {
                       absl::AnyInvocable<void(absl::Status)> done) {
         return ScheduleForward(context, request, Rpc::kForwardStream, response,
                                std::move(done));
-      });
+      },
+      [this](const absl::Status& status) {
+        if (metrics_ != nullptr) {
+          metrics_->RecordUnknownModel(Rpc::kForwardStream, status.code());
+        }
+        LogRejected("", Rpc::kForwardStream, status, "");
+      },
+      stream_paused_hook_for_test_);
 }
 
 grpc::ServerUnaryReactor* QLinearService::Matmul(
-    grpc::CallbackServerContext* context, const v1::MatmulRequest* request,
-    v1::MatmulResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response_bytes) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const absl::Status status = StartMatmul(context, *request, response, reactor);
+  v1::MatmulRequest request;
+  absl::Status status = ParseOrReject(*request_bytes, Rpc::kMatmul, &request);
+  if (status.ok()) {
+    auto response = std::make_unique<v1::MatmulResponse>();
+    v1::MatmulResponse* out = response.get();
+    status = ScheduleMatmul(
+        context, request, out,
+        FinishUnaryWith(reactor, std::move(response), response_bytes));
+  }
   if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
@@ -333,10 +432,9 @@ absl::Status QLinearService::ScheduleForward(
   return recorder.Failure(batcher_->Schedule(entry.name, &task));
 }
 
-absl::Status QLinearService::StartMatmul(grpc::CallbackServerContext* context,
-                                         const v1::MatmulRequest& request,
-                                         v1::MatmulResponse* response,
-                                         grpc::ServerUnaryReactor* reactor) {
+absl::Status QLinearService::ScheduleMatmul(
+    grpc::CallbackServerContext* context, const v1::MatmulRequest& request,
+    v1::MatmulResponse* response, absl::AnyInvocable<void(absl::Status)> done) {
   RequestRecorder recorder;
   QL_ASSIGN_OR_RETURN(
       const ModelEntry entry,
@@ -349,10 +447,10 @@ absl::Status QLinearService::StartMatmul(grpc::CallbackServerContext* context,
   recorder.compute_input_ns = NanosSince(recorder.start);
   const batching::BatchKey key{entry.stack.get(), call->layer, call->layer + 1,
                                /*matmul=*/true};
-  std::unique_ptr<batching::Task> task = MakeTask(
-      context, entry, key, std::move(call->input), call->act_quant,
-      request.priority(), request.request_id(), request.return_timings(),
-      response, FinishUnary(reactor), recorder);
+  std::unique_ptr<batching::Task> task =
+      MakeTask(context, entry, key, std::move(call->input), call->act_quant,
+               request.priority(), request.request_id(),
+               request.return_timings(), response, std::move(done), recorder);
   return recorder.Failure(batcher_->Schedule(entry.name, &task));
 }
 

@@ -7,6 +7,9 @@
 #ifndef QLINEAR_SERVER_QLINEAR_SERVICE_H_
 #define QLINEAR_SERVER_QLINEAR_SERVICE_H_
 
+#include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,7 +27,26 @@
 
 namespace qlinear::server {
 
-class QLinearService final : public v1::QLinear::CallbackService {
+// Forward, Matmul and ForwardStream take their messages raw (server/wire.h)
+// so that an unparseable request gets INVALID_ARGUMENT and is counted.
+using QLinearServiceBase = v1::QLinear::WithRawCallbackMethod_Forward<
+    v1::QLinear::WithRawCallbackMethod_Matmul<
+        v1::QLinear::WithRawCallbackMethod_ForwardStream<
+            v1::QLinear::WithCallbackMethod_ListModels<
+                v1::QLinear::WithCallbackMethod_GetModel<
+                    v1::QLinear::WithCallbackMethod_LoadModel<
+                        v1::QLinear::WithCallbackMethod_UnloadModel<
+                            v1::QLinear::Service>>>>>>>;
+
+// A ForwardStream reads its next request only while fewer than this many of
+// its requests are queued, running or answered but not yet written, ...
+inline constexpr size_t kMaxStreamRequestsInFlight = 32;
+// ...and while its answered, unwritten responses hold fewer bytes than this:
+// a client that stops reading stops the server reading from it, and its
+// memory stays bounded (docs/operations.md, "Limits and failure modes").
+inline constexpr size_t kMaxStreamBufferedBytes = size_t{64} << 20;
+
+class QLinearService final : public QLinearServiceBase {
  public:
   // Every pointer is not owned and must outlive the service; `stats` and
   // `metrics` may be null (no statistics, no metrics). A non-empty
@@ -40,12 +62,13 @@ class QLinearService final : public v1::QLinear::CallbackService {
   // NOT_FOUND (unknown model or version), RESOURCE_EXHAUSTED (queue full,
   // with a retry hint), DEADLINE_EXCEEDED (expired while queued),
   // CANCELLED (client gone; no further compute), UNAVAILABLE (draining).
+  // A request that does not parse: INVALID_ARGUMENT "request: ...".
   grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* context,
-                                    const v1::ForwardRequest* request,
-                                    v1::ForwardResponse* response) override;
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Matmul(grpc::CallbackServerContext* context,
-                                   const v1::MatmulRequest* request,
-                                   v1::MatmulResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
   // Always OK.
   grpc::ServerUnaryReactor* ListModels(
       grpc::CallbackServerContext* context,
@@ -56,9 +79,18 @@ class QLinearService final : public v1::QLinear::CallbackService {
                                      const v1::GetModelRequest* request,
                                      v1::GetModelResponse* response) override;
   // A bidirectional stream of Forward calls; per-request errors travel in
-  // the response's status_code, so one bad request does not end the stream.
-  grpc::ServerBidiReactor<v1::ForwardRequest, v1::ForwardResponse>*
-  ForwardStream(grpc::CallbackServerContext* context) override;
+  // the response's status_code, so one bad request (an unparseable message
+  // included) does not end the stream. Flow control: see
+  // kMaxStreamRequestsInFlight and kMaxStreamBufferedBytes.
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ForwardStream(
+      grpc::CallbackServerContext* context) override;
+
+  // Tests only: called with (requests in flight, buffered bytes) each time a
+  // stream stops reading at its bound. Set before serving.
+  void set_stream_paused_hook_for_test(
+      std::function<void(size_t, size_t)> hook) {
+    stream_paused_hook_for_test_ = std::move(hook);
+  }
   // Status codes: those of ModelManager::Load, UNAUTHENTICATED and
   // PERMISSION_DENIED, and LoadQueue::Submit's (RESOURCE_EXHAUSTED when too
   // many loads wait, UNAVAILABLE while draining). The load runs on the
@@ -79,10 +111,13 @@ class QLinearService final : public v1::QLinear::CallbackService {
                                const v1::ForwardRequest& request, Rpc rpc,
                                v1::ForwardResponse* response,
                                absl::AnyInvocable<void(absl::Status)> done);
-  absl::Status StartMatmul(grpc::CallbackServerContext* context,
-                           const v1::MatmulRequest& request,
-                           v1::MatmulResponse* response,
-                           grpc::ServerUnaryReactor* reactor);
+  absl::Status ScheduleMatmul(grpc::CallbackServerContext* context,
+                              const v1::MatmulRequest& request,
+                              v1::MatmulResponse* response,
+                              absl::AnyInvocable<void(absl::Status)> done);
+  // ParseRequest(), counting and logging a failure as a rejected `rpc`.
+  absl::Status ParseOrReject(const grpc::ByteBuffer& bytes, Rpc rpc,
+                             google::protobuf::Message* request) const;
   absl::Status DoGetModel(const v1::GetModelRequest& request,
                           v1::GetModelResponse* response) const;
 
@@ -96,6 +131,7 @@ class QLinearService final : public v1::QLinear::CallbackService {
   const std::string admin_token_;
 
   LoadQueue* const loads_;
+  std::function<void(size_t, size_t)> stream_paused_hook_for_test_;
 };
 
 }  // namespace qlinear::server

@@ -34,6 +34,8 @@ constexpr int64_t kMessageSlackBytes = 64 << 10;
 constexpr int64_t kMinMessageBytes = kMessageSlackBytes;
 constexpr int64_t kMinDerivedMessageBytes = 4 << 20;
 constexpr int64_t kMaxRowsLimit = int64_t{1} << 24;
+// Half of protobuf's 2 GiB, leaving room for the rest of a response.
+constexpr int64_t kMaxResponseBytes = int64_t{1} << 30;
 
 absl::Status ValidateOptions(const ServerOptions& options) {
   if (options.host.empty())
@@ -69,6 +71,12 @@ absl::Status ValidateOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_message_bytes: ", options.max_message_bytes,
                      " is not 0 or in ", kMinMessageBytes, "..", INT_MAX));
+  }
+  if (options.max_response_bytes < kMinMessageBytes ||
+      options.max_response_bytes > kMaxResponseBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_response_bytes: ", options.max_response_bytes,
+                     " is not in ", kMinMessageBytes, "..", kMaxResponseBytes));
   }
   return absl::OkStatus();
 }
@@ -257,10 +265,13 @@ absl::Status Server::LoadInitialModels() {
 absl::Status Server::Start() {
   RequestLimits limits;
   limits.max_rows_per_request = options_.max_rows_per_request;
+  limits.max_response_bytes = options_.max_response_bytes;
   loads_ = std::make_unique<LoadQueue>(manager_.get());
   service_ = std::make_unique<QLinearService>(
       registry_.get(), batcher_.get(), manager_.get(), loads_.get(),
       stats_.get(), metrics_.get(), limits, options_.admin_token);
+  service_->set_stream_paused_hook_for_test(
+      options_.stream_paused_hook_for_test);
   kserve_service_ = std::make_unique<KServeService>(
       registry_.get(), batcher_.get(), manager_.get(), loads_.get(),
       stats_.get(), metrics_.get(), limits, options_.admin_token);

@@ -62,6 +62,12 @@ struct ServerOptions {
   // not fit still loads and serves the requests that fit; start-up and each
   // such load log event=model_message_limit with the rows that fit.
   int64_t max_message_bytes = 0;
+  // Most bytes of output tensor one response may carry, 65536..2^30.
+  // A request whose rows x output width x dtype size exceeds it gets
+  // INVALID_ARGUMENT naming the input shape and the rows that fit, before
+  // any compute (a response costs its size several times in memory, and
+  // protobuf cannot encode 2 GiB).
+  int64_t max_response_bytes = int64_t{256} << 20;
   // Threads of the compute pool. 0: the CPU budget of the process (cgroup
   // quota and affinity), so compute never oversubscribes the container.
   int threads = 0;
@@ -89,6 +95,11 @@ struct ServerOptions {
   // it to hold a load in progress. Empty: nothing is called.
   std::function<void(const std::string& model, const std::string& version)>
       model_load_hook_for_test;
+  // Tests only: called with (requests in flight, buffered response bytes)
+  // when a ForwardStream stops reading at its bound (see
+  // kMaxStreamRequestsInFlight). Empty: nothing is called.
+  std::function<void(size_t in_flight, size_t buffered_bytes)>
+      stream_paused_hook_for_test;
 };
 
 class Server {

@@ -213,6 +213,23 @@ void EncodeValues(DType dtype, const std::vector<float>& values,
     StoreFromFloat(dtype, values[i], out->data(), i);
 }
 
+absl::Status CheckResponseBytes(size_t rows, size_t cols, DType dtype,
+                                const RequestLimits& limits,
+                                std::string_view shape_field) {
+  const uint64_t row_bytes = uint64_t{cols} * DTypeSize(dtype);
+  const uint64_t bytes = uint64_t{rows} * row_bytes;
+  const uint64_t limit = static_cast<uint64_t>(limits.max_response_bytes);
+  if (bytes <= limit) return absl::OkStatus();
+  return InvalidField(
+      ToAbsl(shape_field),
+      absl::StrCat(rows, " rows give a response of ", rows, " x ", cols, " ",
+                   ToAbsl(DTypeName(dtype)), " values (", bytes,
+                   " bytes), over the server's limit of ", limit,
+                   " bytes (--max-response-bytes); send at most ",
+                   row_bytes == 0 ? 0 : limit / row_bytes,
+                   " rows per request"));
+}
+
 absl::StatusOr<ForwardCall> ValidateForwardRequest(
     const v1::ForwardRequest& request, const model::LinearStack& model,
     const RequestLimits& limits) {
@@ -236,6 +253,9 @@ absl::StatusOr<ForwardCall> ValidateForwardRequest(
       call.input, DecodeMatrix(request.input(), "input", model.dtype(),
                                model.layer_spec(call.layer_begin).in_features,
                                limits.max_rows_per_request));
+  QL_RETURN_IF_ERROR(CheckResponseBytes(
+      call.input.rows, model.layer_spec(call.layer_end - 1).out_features,
+      model.dtype(), limits, "input.shape"));
   return call;
 }
 
@@ -259,6 +279,9 @@ absl::StatusOr<MatmulCall> ValidateMatmulRequest(
                       DecodeMatrix(request.input(), "input", model.dtype(),
                                    model.layer_spec(call.layer).in_features,
                                    limits.max_rows_per_request));
+  QL_RETURN_IF_ERROR(CheckResponseBytes(
+      call.input.rows, model.layer_spec(call.layer).out_features, model.dtype(),
+      limits, "input.shape"));
   return call;
 }
 

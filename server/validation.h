@@ -26,6 +26,11 @@ struct RequestLimits {
   // Most rows (M) one request may carry. Larger requests are rejected with
   // INVALID_ARGUMENT; this also bounds the server's max message size.
   int64_t max_rows_per_request = 4096;
+  // Most bytes of output tensor one response may carry (rows x output
+  // width x dtype size). Larger requests are rejected with INVALID_ARGUMENT
+  // before any compute: the response would cost that much memory several
+  // times over, and protobuf cannot encode 2 GiB.
+  int64_t max_response_bytes = int64_t{256} << 20;
 };
 
 // A validated input tensor [rows, cols], widened to fp32. Every value is
@@ -87,6 +92,13 @@ absl::StatusOr<ActQuant> ResolveActQuant(v1::ActQuant requested,
 absl::StatusOr<DecodedInput> DecodeMatrix(const v1::Tensor& tensor,
                                           std::string_view field, DType dtype,
                                           size_t cols, int64_t max_rows);
+
+// Checks that `rows` rows of `cols` outputs of `dtype` fit in
+// limits.max_response_bytes. Errors: INVALID_ARGUMENT naming `shape_field`,
+// with the size, the limit and the rows that fit.
+absl::Status CheckResponseBytes(size_t rows, size_t cols, DType dtype,
+                                const RequestLimits& limits,
+                                std::string_view shape_field);
 
 // Layers [begin, end) of a request: `start` (absent: 0) and `end` (absent:
 // the number of layers) of `model`, named `model_name` in messages. Errors:
