@@ -1,6 +1,9 @@
 # The README's two commands. Each installs what it needs first.
 #   make run   installs dependencies, builds (Release) and serves the default model
 #   make test  installs dependencies, builds and runs every test through ctest
+#   make test-asan   clang Debug ASan+UBSan tree (build-asan), unit and
+#                    integration suites; also checks -Wthread-safety -Werror
+#   make test-tsan   clang Debug TSan tree (build-tsan), concurrency suites
 #   make test-image  builds the container image (podman/buildah, no registry)
 #                    and smoke-tests it from outside (docs/deploy.md)
 BUILD_DIR ?= build
@@ -9,7 +12,7 @@ JOBS ?= $(shell nproc)
 SERVER_ARGS ?=
 IMAGE ?= localhost/qlinear-server:dev
 
-.PHONY: deps configure build run test test-image image format format-check clean
+.PHONY: deps configure build run test test-asan test-tsan test-image image format format-check clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -25,6 +28,13 @@ run: build
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# The sanitizer job (scripts/ci-sanitize.sh, docs/operations.md).
+test-asan: deps
+	JOBS=$(JOBS) bash scripts/ci-sanitize.sh asan
+
+test-tsan: deps
+	JOBS=$(JOBS) bash scripts/ci-sanitize.sh tsan
 
 # The image compiles the project inside the build; the host build provides the
 # qlinear-cli that tests the image from outside.
@@ -42,4 +52,4 @@ format-check:
 	git ls-files '*.h' '*.cc' | xargs clang-format --dry-run --Werror
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-asan build-tsan

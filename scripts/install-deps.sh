@@ -6,7 +6,10 @@ set -euo pipefail
 
 PACKAGES=(
   # toolchain
-  build-essential cmake make pkg-config git clang-14 clang-format-14 libclang-rt-14-dev
+  build-essential cmake make pkg-config git clang-14 clang-format-14
+  # sanitizer job (scripts/ci-sanitize.sh): ASan/UBSan/TSan/libFuzzer runtimes,
+  # llvm-symbolizer for the reports' stacks
+  libclang-rt-14-dev llvm-14
   # serving stack
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev

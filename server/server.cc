@@ -243,7 +243,9 @@ absl::Status Server::LoadInitialModels() {
     spdlog::warn("model repository {} holds no models",
                  options_.model_repository);
   }
-  for (const auto& [name, version] : options_.start_versions) {
+  for (const auto& start : options_.start_versions) {
+    // Not a structured binding: C++17 lambdas cannot capture those (clang).
+    const std::string& name = start.first;
     const bool present = std::any_of(
         dirs.begin(), dirs.end(),
         [&](const model::ModelVersionDir& d) { return d.name == name; });

@@ -120,7 +120,7 @@ void FillRandom(v1::DataType t, size_t count, uint64_t seed,
   }
 }
 
-const char* StatusCodeName(grpc::StatusCode code) {
+const char* StatusCodeName(int code) {
   static constexpr const char* kNames[kNumStatusCodes] = {"OK",
                                                           "CANCELLED",
                                                           "UNKNOWN",
@@ -138,8 +138,7 @@ const char* StatusCodeName(grpc::StatusCode code) {
                                                           "UNAVAILABLE",
                                                           "DATA_LOSS",
                                                           "UNAUTHENTICATED"};
-  const int i = static_cast<int>(code);
-  return i >= 0 && i < kNumStatusCodes ? kNames[i] : "UNKNOWN";
+  return code >= 0 && code < kNumStatusCodes ? kNames[code] : "UNKNOWN";
 }
 
 std::string JsonString(std::string_view s) {

@@ -46,9 +46,11 @@ void FillRandom(v1::DataType t, size_t count, uint64_t seed, std::string* data);
 
 // "RESOURCE_EXHAUSTED" for grpc::StatusCode::RESOURCE_EXHAUSTED; "UNKNOWN"
 // for values outside the canonical codes.
-const char* StatusCodeName(grpc::StatusCode code);
-inline const char* StatusCodeName(int code) {
-  return StatusCodeName(static_cast<grpc::StatusCode>(code));
+// The int overload does the lookup: casting an int outside the enum's range
+// to grpc::StatusCode is undefined behaviour (UBSan's -fsanitize=enum).
+const char* StatusCodeName(int code);
+inline const char* StatusCodeName(grpc::StatusCode code) {
+  return StatusCodeName(static_cast<int>(code));
 }
 
 // Number of canonical status codes (OK = 0 .. UNAUTHENTICATED = 16).
