@@ -47,7 +47,9 @@ class QLinearService final : public v1::QLinear::CallbackService {
   grpc::ServerUnaryReactor* Matmul(grpc::CallbackServerContext* context,
                                    const v1::MatmulRequest* request,
                                    v1::MatmulResponse* response) override;
-  // Always OK.
+  // Every model loaded or in the repository, with its state and reason (no
+  // server paths). Needs the admin token when one is set, as the other
+  // repository RPCs: UNAUTHENTICATED / PERMISSION_DENIED without it.
   grpc::ServerUnaryReactor* ListModels(
       grpc::CallbackServerContext* context,
       const v1::ListModelsRequest* request,
