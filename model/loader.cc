@@ -1,9 +1,13 @@
 #include "model/loader.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
-#include <fstream>
+#include <cstring>
 #include <map>
-#include <sstream>
 #include <string>
 #include <utility>
 
@@ -429,12 +433,57 @@ absl::StatusOr<std::unique_ptr<Linear>> BuildLayer(
   return linear;
 }
 
+struct FdCloser {
+  int fd;
+  ~FdCloser() { ::close(fd); }
+};
+
+// The text of the manifest at `path`: a regular file of at most
+// kMaxManifestBytes. Opened non-blocking, so a FIFO cannot hang the load
+// (which holds the load lock), and never read past the limit, so a device or
+// a file that grows cannot exhaust memory.
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  const FdCloser closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": cannot stat: ", std::strerror(errno)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path,
+                     ": not a regular file (a manifest is a regular "
+                     "file of at most ",
+                     kMaxManifestBytes, " bytes)"));
+  }
+  const auto too_large = [&](uint64_t size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", size, " bytes exceed the manifest limit of ",
+                     kMaxManifestBytes, " bytes"));
+  };
+  if (static_cast<uint64_t>(st.st_size) > kMaxManifestBytes)
+    return too_large(static_cast<uint64_t>(st.st_size));
+  // One byte more than the limit tells a file that grew since fstat.
+  std::string text(kMaxManifestBytes + 1, '\0');
+  size_t size = 0;
+  while (size < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": cannot read: ", std::strerror(errno)));
+    }
+    if (n == 0) break;
+    size += static_cast<size_t>(n);
+  }
+  if (size > kMaxManifestBytes) return too_large(size);
+  text.resize(size);
+  return text;
 }
 
 absl::Status Prefixed(const std::string& prefix, const absl::Status& s) {

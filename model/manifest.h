@@ -49,6 +49,12 @@ struct Manifest {
   BatchingConfig batching;
 };
 
+// The largest model.json LoadModelDir reads (1 MiB, thousands of layers): a
+// larger file, or one that is not a regular file (a FIFO, /dev/zero), fails
+// the load with INVALID_ARGUMENT "<path>: ..." naming the limit, before
+// anything is read into memory. docs/operations.md lists it.
+inline constexpr size_t kMaxManifestBytes = size_t{1} << 20;
+
 // Parses and validates model.json text. Errors: INVALID_ARGUMENT with the
 // key path, e.g. "layers[2].group_size: 100 is not one of 32, 64, 128, 256".
 absl::StatusOr<Manifest> ParseManifest(std::string_view json_text);

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "server/admin_auth.h"
+#include "server/client_text.h"
 #include "server/kserve_validation.h"
 #include "server/request_recorder.h"
 #include "server/status_util.h"
@@ -91,7 +92,7 @@ absl::StatusOr<std::string> LoadVersion(
   for (const auto& [key, value] : request.parameters()) {
     if (key != "version") {
       return absl::InvalidArgumentError(absl::StrCat(
-          "parameters: '", key,
+          "parameters: '", ClientText(key),
           "' is not supported; the only load parameter is 'version'"));
     }
     switch (value.parameter_choice_case()) {
@@ -114,7 +115,7 @@ absl::Status CheckUnloadParameters(
   for (const auto& [key, value] : request.parameters()) {
     if (key != "unload_dependents") {
       return absl::InvalidArgumentError(
-          absl::StrCat("parameters: '", key,
+          absl::StrCat("parameters: '", ClientText(key),
                        "' is not supported; the only unload parameter is "
                        "'unload_dependents'"));
     }
@@ -130,7 +131,7 @@ absl::Status CheckUnloadParameters(
 absl::Status CheckRepositoryName(const std::string& name) {
   if (name.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(
-      absl::StrCat("repository_name: '", name,
+      absl::StrCat("repository_name: '", ClientText(name),
                    "' is not supported; the server has one repository, "
                    "leave it empty"));
 }
@@ -393,7 +394,8 @@ grpc::ServerUnaryReactor* KServeService::RepositoryIndex(
     grpc::CallbackServerContext* context,
     const inference::RepositoryIndexRequest* request,
     inference::RepositoryIndexResponse* response) {
-  const absl::Status status = CheckRepositoryName(request->repository_name());
+  absl::Status status = CheckAdminToken(*context, admin_token_);
+  if (status.ok()) status = CheckRepositoryName(request->repository_name());
   if (!status.ok()) return FinishNow(context, status);
   for (const ModelState& state : models_->Index()) {
     if (request->ready() && state.state != "READY") continue;

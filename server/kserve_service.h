@@ -109,8 +109,9 @@ class KServeService final : public kserve_internal::Base {
       grpc::CallbackServerContext* context,
       const inference::ModelStatisticsRequest* request,
       inference::ModelStatisticsResponse* response) override;
-  // Status codes: INVALID_ARGUMENT (a repository_name: there is one
-  // unnamed repository).
+  // Needs the admin token when one is set, as the other repository RPCs.
+  // Status codes: UNAUTHENTICATED and PERMISSION_DENIED, INVALID_ARGUMENT (a
+  // repository_name: there is one unnamed repository).
   grpc::ServerUnaryReactor* RepositoryIndex(
       grpc::CallbackServerContext* context,
       const inference::RepositoryIndexRequest* request,

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "common/status_macros.h"
+#include "server/client_text.h"
 
 namespace qlinear::server {
 namespace {
@@ -85,7 +86,7 @@ absl::Status ApplyParameters(const ModelInferRequest& request,
       if (!mode.has_value()) {
         return InvalidField(
             "parameters.act_quant",
-            absl::StrCat("unknown mode '", value.string_param(),
+            absl::StrCat("unknown mode '", ClientText(value.string_param()),
                          "'; expected 'none' or 'int8_asym_per_token'"));
       }
       call->act_quant = *mode;
@@ -112,7 +113,7 @@ absl::Status ApplyParameters(const ModelInferRequest& request,
       QL_ASSIGN_OR_RETURN(*layer_end, IntParameter(key, value));
     } else {
       return InvalidField("parameters",
-                          absl::StrCat("unknown parameter '", key,
+                          absl::StrCat("unknown parameter '", ClientText(key),
                                        "'; known: ", kKnownParameters));
     }
   }
@@ -123,15 +124,16 @@ absl::Status CheckOutputs(const ModelInferRequest& request) {
   for (int i = 0; i < request.outputs_size(); ++i) {
     const auto& output = request.outputs(i);
     if (output.name() != kKServeOutputName) {
-      return InvalidField(absl::StrCat("outputs[", i, "].name"),
-                          absl::StrCat("unknown output '", output.name(),
-                                       "'; the model has one output, '",
-                                       kKServeOutputName, "'"));
+      return InvalidField(
+          absl::StrCat("outputs[", i, "].name"),
+          absl::StrCat("unknown output '", ClientText(output.name()),
+                       "'; the model has one output, '", kKServeOutputName,
+                       "'"));
     }
     if (!output.parameters().empty()) {
       return InvalidField(
           absl::StrCat("outputs[", i, "].parameters"),
-          absl::StrCat("'", output.parameters().begin()->first,
+          absl::StrCat("'", ClientText(output.parameters().begin()->first),
                        "' is not supported; output parameters must be empty"));
     }
   }
@@ -176,12 +178,12 @@ absl::StatusOr<InferCall> ValidateInferRequest(const ModelInferRequest& request,
   if (input.name() != kKServeInputName) {
     return InvalidField("inputs[0].name",
                         absl::StrCat("expected '", kKServeInputName, "', got '",
-                                     input.name(), "'"));
+                                     ClientText(input.name()), "'"));
   }
   if (!input.parameters().empty()) {
     return InvalidField(
         "inputs[0].parameters",
-        absl::StrCat("'", input.parameters().begin()->first,
+        absl::StrCat("'", ClientText(input.parameters().begin()->first),
                      "' is not supported (no shared memory); input parameters "
                      "must be empty"));
   }
@@ -190,7 +192,7 @@ absl::StatusOr<InferCall> ValidateInferRequest(const ModelInferRequest& request,
   if (input.datatype() != datatype) {
     return InvalidField(
         "inputs[0].datatype",
-        absl::StrCat("'", input.datatype(),
+        absl::StrCat("'", ClientText(input.datatype()),
                      "' does not match the model datatype ", datatype));
   }
   const size_t cols = model.layer_spec(call.layer_begin).in_features;

@@ -7,15 +7,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/flags.h"
+#include "server/admin_auth.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, host, "0.0.0.0",
@@ -54,8 +55,11 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM, how long queued and in-flight calls may take to finish "
           "before they are cancelled (e.g. 30s).");
 ABSL_FLAG(std::string, admin_token_file, "",
-          "File holding the admin token that LoadModel/UnloadModel (and the "
-          "repository RPCs) require as 'authorization: Bearer <token>'. "
+          "File whose first line is the admin token (surrounding whitespace "
+          "and a CRLF's \\r stripped). With it, the repository RPCs need "
+          "'authorization: Bearer <token>': ListModels, LoadModel, "
+          "UnloadModel, and KServe's RepositoryIndex, RepositoryModelLoad and "
+          "RepositoryModelUnload. Inference, metadata and health need none. "
           "Empty: no token needed.");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM server certificate chain; with --tls-key enables TLS.");
@@ -113,14 +117,14 @@ int Run() {
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   const std::string token_file = absl::GetFlag(FLAGS_admin_token_file);
   if (!token_file.empty()) {
-    std::ifstream in(token_file);
-    std::string token;
-    if (!in || !std::getline(in, token) || token.empty()) {
-      spdlog::critical("--admin-token-file: cannot read a token from '{}'",
-                       token_file);
+    absl::StatusOr<std::string> token =
+        qlinear::server::ReadAdminTokenFile(token_file);
+    if (!token.ok()) {
+      spdlog::critical("--admin-token-file: {}",
+                       std::string(token.status().message()));
       return qlinear::kExitUsage;
     }
-    options.admin_token = token;
+    options.admin_token = *std::move(token);
   }
   // The watcher runs from before the models load: a signal during start-up
   // (nothing served yet, nothing to drain) exits at once instead of after

@@ -436,7 +436,13 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
   std::unique_ptr<Metrics> metrics(new Metrics(std::move(sources)));
   if (!address.empty()) {
     try {
-      metrics->exposer_ = std::make_unique<prometheus::Exposer>(address);
+      // civetweb options (civetweb 1.15 names); see kHttpThreads.
+      metrics->exposer_ =
+          std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+              "listening_ports", address,                                 //
+              "num_threads", absl::StrCat(kHttpThreads),                  //
+              "request_timeout_ms", absl::StrCat(kHttpRequestTimeoutMs),  //
+              "enable_keep_alive", "no"});
     } catch (const std::exception& e) {
       return absl::UnavailableError(absl::StrCat(
           "metrics: cannot serve /metrics on ", address, ": ", e.what()));

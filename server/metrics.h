@@ -115,9 +115,19 @@ class Metrics {
     std::function<int64_t()> inflight;
   };
 
+  // The /metrics HTTP server (civetweb) runs one connection per thread.
+  // kHttpThreads threads serve at once; more connections wait in a queue.
+  // A connection that has not sent a whole request within
+  // kHttpRequestTimeout is closed, and no connection is kept alive after
+  // its response. So idle or slow (slowloris) connections hold a thread for
+  // at most kHttpRequestTimeout, and a scrape behind N of them is answered
+  // within about ceil((N + 1) / kHttpThreads) * kHttpRequestTimeout.
+  static constexpr int kHttpThreads = 16;
+  static constexpr int kHttpRequestTimeoutMs = 2000;
+
   // Serves /metrics on `address` ("0.0.0.0:8002"); an empty address keeps
   // the registry without an HTTP endpoint (tests). Errors: UNAVAILABLE when
-  // the port cannot be bound.
+  // the port cannot be bound (e.g. another server holds it).
   static absl::StatusOr<std::unique_ptr<Metrics>> Create(
       const std::string& address, Sources sources);
   ~Metrics();

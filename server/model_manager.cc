@@ -11,10 +11,12 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "model/loader.h"
 #include "model/repository.h"
+#include "server/client_text.h"
 
 namespace qlinear::server {
 namespace {
@@ -196,13 +198,18 @@ absl::Status ModelManager::Load(const std::string& name,
         "load_ms={:.0f}",
         name, version, shared->num_layers(), shared->packed_bytes(), ms);
   } else {
+    // Clients (the load RPCs, the index's reason) see the files relative to
+    // the version directory; the log line keeps the server's path.
     status = absl::Status(
         stack.status().code(),
-        absl::StrCat("loading model '", name, "' version ", version, " from ",
-                     dir.string(), ": ", stack.status().message()));
+        absl::StrCat("loading model '", name, "' version ", version, ": ",
+                     absl::StrReplaceAll(stack.status().message(),
+                                         {{dir.string() + "/", ""}})));
     SetReason(name, std::string(status.message()));
-    spdlog::warn("event=model_load_failed model={} version={} reason=\"{}\"",
-                 name, version, std::string(stack.status().message()));
+    spdlog::warn(
+        "event=model_load_failed model={} version={} dir={} reason=\"{}\"",
+        name, version, ClientText(dir.string(), kMaxStatusMessageBytes),
+        ClientText(MessageOf(stack.status()), kMaxStatusMessageBytes));
   }
   registry_->SetLoading(name, false);
   {
@@ -220,7 +227,7 @@ absl::Status ModelManager::Unload(const std::string& name) {
     metrics_->RemoveModel(name, old->version);
   if (!registry_->Remove(name)) {
     return absl::NotFoundError(
-        absl::StrCat("model '", name, "' is not loaded"));
+        absl::StrCat("model '", ClientText(name), "' is not loaded"));
   }
   SetReason(name, "unloaded");
   if (readiness_listener_) readiness_listener_(name, false);

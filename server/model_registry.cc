@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/check.h"
+#include "server/client_text.h"
 
 namespace qlinear::server {
 namespace {
@@ -40,15 +41,16 @@ absl::StatusOr<ModelEntry> ModelRegistry::Get(std::string_view name,
   auto it = models_.find(name);
   if (it == models_.end()) {
     if (loading_.count(name) > 0) {
-      return absl::UnavailableError(
-          absl::StrCat("model '", ToAbsl(name), "' is loading; retry shortly"));
+      return absl::UnavailableError(absl::StrCat(
+          "model '", ClientText(name), "' is loading; retry shortly"));
     }
     return absl::NotFoundError(
-        absl::StrCat("model '", ToAbsl(name), "' not found"));
+        absl::StrCat("model '", ClientText(name), "' not found"));
   }
   if (!version.empty() && version != it->second.version) {
-    return absl::NotFoundError(absl::StrCat(
-        "model '", ToAbsl(name), "' has no version '", ToAbsl(version), "'"));
+    return absl::NotFoundError(absl::StrCat("model '", ClientText(name),
+                                            "' has no version '",
+                                            ClientText(version), "'"));
   }
   return it->second;
 }

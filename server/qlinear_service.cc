@@ -388,6 +388,14 @@ grpc::ServerUnaryReactor* QLinearService::Matmul(
 grpc::ServerUnaryReactor* QLinearService::ListModels(
     grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
     v1::ListModelsResponse* response) {
+  // The listing shows the repository (models not loaded, why a load failed),
+  // like RepositoryIndex: it needs the admin token too.
+  const absl::Status auth = CheckAdminToken(*context, admin_token_);
+  if (!auth.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(auth));
+    return reactor;
+  }
   for (const ModelState& state : models_->Index()) {
     v1::ModelVersionStatus* status = response->add_models();
     status->set_name(state.name);

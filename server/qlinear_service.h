@@ -69,7 +69,9 @@ class QLinearService final : public QLinearServiceBase {
   grpc::ServerUnaryReactor* Matmul(grpc::CallbackServerContext* context,
                                    const grpc::ByteBuffer* request,
                                    grpc::ByteBuffer* response) override;
-  // Always OK.
+  // Every model loaded or in the repository, with its state and reason (no
+  // server paths). Needs the admin token when one is set, as the other
+  // repository RPCs: UNAUTHENTICATED / PERMISSION_DENIED without it.
   grpc::ServerUnaryReactor* ListModels(
       grpc::CallbackServerContext* context,
       const v1::ListModelsRequest* request,

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "server/client_text.h"
+
 namespace qlinear::server {
 
 uint64_t NanosSince(std::chrono::steady_clock::time_point start) {
@@ -18,9 +20,10 @@ void LogRejected(const std::string& model, Rpc rpc, const absl::Status& status,
   spdlog::info(
       "event=request_rejected model={} rpc={} code={} request_id={} "
       "reason=\"{}\"",
-      model.empty() ? "-" : model, RpcName(rpc),
+      model.empty() ? "-" : ClientText(model), RpcName(rpc),
       absl::StatusCodeToString(status.code()),
-      request_id.empty() ? "-" : request_id, std::string(status.message()));
+      request_id.empty() ? "-" : ClientText(request_id),
+      ClientText(MessageOf(status), kMaxStatusMessageBytes));
 }
 
 absl::StatusOr<ModelEntry> BeginRequest(
@@ -32,7 +35,9 @@ absl::StatusOr<ModelEntry> BeginRequest(
   if (!entry.ok()) {
     if (metrics != nullptr)
       metrics->RecordUnknownModel(rpc, entry.status().code());
-    LogRejected(name, rpc, entry.status(), request_id);
+    // The name the client sent is in the reason ("model '...' not found"):
+    // logged once, not also as model=.
+    LogRejected("", rpc, entry.status(), request_id);
     return entry.status();
   }
   recorder->stats = entry->stats;

@@ -47,7 +47,8 @@ struct RequestRecorder {
 // named by the request field `field` (`name`, `version`). On success returns
 // the model's entry and fills *recorder for it. Otherwise the request counts
 // as a rejection of an unknown model (in `metrics`, when not null, and in the
-// log) and the error is returned: Lookup()'s INVALID_ARGUMENT, NOT_FOUND or
+// log, with model=- since the reason quotes the name) and the error is
+// returned: Lookup()'s INVALID_ARGUMENT, NOT_FOUND or
 // UNAVAILABLE.
 absl::StatusOr<ModelEntry> BeginRequest(
     const ModelRegistry& registry, Metrics* metrics, Rpc rpc,
@@ -55,7 +56,12 @@ absl::StatusOr<ModelEntry> BeginRequest(
     const std::string& request_id, std::chrono::steady_clock::time_point start,
     RequestRecorder* recorder);
 
-// One structured log line for a request that did not succeed.
+// One structured log line for a request that did not succeed:
+// event=request_rejected model=<model, "-" if empty> rpc= code=
+// request_id=<"-" if empty> reason="<status message>". Every client string
+// is escaped and cut (ClientText: model and request id to
+// kMaxClientStringBytes, the reason to kMaxStatusMessageBytes), so a line
+// is at most a few KiB and holds no newline whatever the client sent.
 void LogRejected(const std::string& model, Rpc rpc, const absl::Status& status,
                  const std::string& request_id);
 

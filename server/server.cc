@@ -4,12 +4,17 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
 #include <climits>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <utility>
 
@@ -135,6 +140,70 @@ absl::StatusOr<std::string> ReadTextFile(const std::string& path,
   return ss.str();
 }
 
+// gRPC parses the PEM files only when the port opens, and then reports any
+// problem as a failure to listen: they are parsed here first, so a bad file
+// is named at start-up.
+using UniqueBio = std::unique_ptr<BIO, decltype(&BIO_free)>;
+
+UniqueBio MemoryBio(const std::string& pem) {
+  return UniqueBio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
+                   &BIO_free);
+}
+
+absl::Status BadPem(const char* flag, const std::string& path,
+                    const std::string& problem) {
+  ERR_clear_error();  // OpenSSL's queue is per thread: leave it empty
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag, ": '", path, "' ", problem));
+}
+
+// OK when `pem` holds at least one certificate and nothing unparseable.
+absl::Status CheckCertificates(const std::string& pem, const std::string& path,
+                               const char* flag) {
+  UniqueBio bio = MemoryBio(pem);
+  int count = 0;
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    X509_free(cert);
+    ++count;
+  }
+  // The loop ends at the end of the data (PEM_R_NO_START_LINE) or at a
+  // certificate that does not parse.
+  const unsigned long error = ERR_peek_last_error();
+  const bool at_end = ERR_GET_LIB(error) == ERR_LIB_PEM &&
+                      ERR_GET_REASON(error) == PEM_R_NO_START_LINE;
+  if (count == 0 || (error != 0 && !at_end)) {
+    return BadPem(flag, path, "is not a PEM certificate (chain)");
+  }
+  ERR_clear_error();
+  return absl::OkStatus();
+}
+
+// OK when `cert_pem` is a certificate chain and `key_pem` the private key of
+// its first certificate.
+absl::Status CheckKeyPair(const std::string& cert_pem,
+                          const std::string& cert_path,
+                          const std::string& key_pem,
+                          const std::string& key_path) {
+  QL_RETURN_IF_ERROR(CheckCertificates(cert_pem, cert_path, "tls_cert"));
+  UniqueBio cert_bio = MemoryBio(cert_pem);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr), &X509_free);
+  UniqueBio key_bio = MemoryBio(key_pem);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr),
+      &EVP_PKEY_free);
+  if (key == nullptr) {
+    return BadPem("tls_key", key_path,
+                  "is not a PEM private key (or it is encrypted)");
+  }
+  if (cert == nullptr || X509_check_private_key(cert.get(), key.get()) != 1) {
+    return BadPem("tls_key", key_path,
+                  absl::StrCat("is not the key of the certificate in '",
+                               cert_path, "' (tls_cert)"));
+  }
+  return absl::OkStatus();
+}
+
 std::string ListenAddress(const std::string& host, int port) {
   const bool ipv6 = host.find(':') != std::string::npos && host.front() != '[';
   return ipv6 ? absl::StrCat("[", host, "]:", port)
@@ -156,11 +225,15 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
                       ReadTextFile(options.tls_cert_file, "tls_cert"));
   QL_ASSIGN_OR_RETURN(pair.private_key,
                       ReadTextFile(options.tls_key_file, "tls_key"));
+  QL_RETURN_IF_ERROR(CheckKeyPair(pair.cert_chain, options.tls_cert_file,
+                                  pair.private_key, options.tls_key_file));
   ssl.pem_key_cert_pairs.push_back(pair);
   if (!options.tls_client_ca_file.empty()) {
     QL_ASSIGN_OR_RETURN(
         ssl.pem_root_certs,
         ReadTextFile(options.tls_client_ca_file, "tls_client_ca"));
+    QL_RETURN_IF_ERROR(CheckCertificates(
+        ssl.pem_root_certs, options.tls_client_ca_file, "tls_client_ca"));
     ssl.client_certificate_request =
         GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
@@ -293,12 +366,18 @@ absl::Status Server::Start() {
   int selected_port = 0;
   builder.AddListeningPort(address, credentials, &selected_port);
   builder.SetMaxReceiveMessageSize(max_message_bytes_);
+  // gRPC sets SO_REUSEPORT by default, so a second server on the same port
+  // would start and the kernel would split connections between the two.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(service_.get());
   builder.RegisterService(kserve_service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || selected_port == 0) {
     server_.reset();
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", address,
+        ": the port is in use (by another server?) or the host is not an "
+        "address of this machine"));
   }
   port_ = selected_port;
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();

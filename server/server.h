@@ -80,8 +80,12 @@ struct ServerOptions {
   // Port of the Prometheus /metrics endpoint on `host`. 0: no endpoint (the
   // counters still run); -1: any free port (tests; metrics_port() tells).
   int metrics_port = 0;
-  // When set, LoadModel/UnloadModel (and the repository RPCs) need the
-  // metadata "authorization: Bearer <admin_token>".
+  // When set, the repository RPCs need the metadata "authorization: Bearer
+  // <admin_token>": ListModels, LoadModel, UnloadModel, and KServe's
+  // RepositoryIndex, RepositoryModelLoad and RepositoryModelUnload
+  // (UNAUTHENTICATED without it, PERMISSION_DENIED with another). Inference,
+  // metadata (GetModel, ModelMetadata, ModelConfig, ModelStatistics) and
+  // health need none. main.cc reads it with ReadAdminTokenFile.
   std::string admin_token;
   // TLS: PEM files of the server certificate chain and key. With
   // tls_client_ca also set, clients must present a certificate it signed

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "server/client_text.h"
+
 namespace qlinear::server {
 namespace {
 
@@ -50,7 +52,8 @@ grpc::StatusCode ToGrpcCode(absl::StatusCode code) {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(ToGrpcCode(status.code()), std::string(status.message()));
+  return grpc::Status(ToGrpcCode(status.code()),
+                      TruncateMessage(MessageOf(status)));
 }
 
 }  // namespace qlinear::server

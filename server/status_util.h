@@ -9,8 +9,10 @@
 
 namespace qlinear::server {
 
-// Same code (absl and gRPC share google.rpc.Code) and the same message.
-// An OK status maps to grpc::Status::OK; a code unknown to gRPC to UNKNOWN.
+// Same code (absl and gRPC share google.rpc.Code) and the same message,
+// cut to kMaxStatusMessageBytes (client_text.h) with a "...(<size> bytes)"
+// marker, so that it always fits the client's metadata limit. An OK status
+// maps to grpc::Status::OK; a code unknown to gRPC to UNKNOWN.
 // Thread-safe (pure function).
 grpc::Status ToGrpcStatus(const absl::Status& status);
 

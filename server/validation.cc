@@ -6,10 +6,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "common/check.h"
 #include "common/status_macros.h"
+#include "server/client_text.h"
 
 namespace qlinear::server {
 namespace {
@@ -28,10 +28,6 @@ std::string DataTypeLabel(v1::DataType t) {
 
 absl::Status InvalidField(absl::string_view field, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
-}
-
-std::string ShapeString(absl::Span<const int64_t> shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
 
 }  // namespace
@@ -84,14 +80,14 @@ absl::StatusOr<std::pair<size_t, size_t>> ResolveLayerRange(
   if (begin < 0 || begin >= num_layers) {
     return InvalidField(
         ToAbsl(start_field),
-        absl::StrCat(begin, " is out of range for model '", ToAbsl(model_name),
-                     "' with ", num_layers, " layers"));
+        absl::StrCat(begin, " is out of range for model '",
+                     ClientText(model_name), "' with ", num_layers, " layers"));
   }
   if (stop < 0 || stop > num_layers) {
     return InvalidField(
         ToAbsl(end_field),
-        absl::StrCat(stop, " is out of range for model '", ToAbsl(model_name),
-                     "' with ", num_layers, " layers"));
+        absl::StrCat(stop, " is out of range for model '",
+                     ClientText(model_name), "' with ", num_layers, " layers"));
   }
   if (begin >= stop) {
     return InvalidField(ToAbsl(start_field),
@@ -108,12 +104,12 @@ absl::StatusOr<size_t> CheckMatrixShape(absl::Span<const int64_t> shape,
   if (shape.size() != 2 || shape[1] < 0 ||
       static_cast<uint64_t>(shape[1]) != cols) {
     return InvalidField(field, absl::StrCat("expected [M, ", cols, "], got ",
-                                            ShapeString(shape)));
+                                            ShapeText(shape)));
   }
   const int64_t rows = shape[0];
   if (rows < 1) {
     return InvalidField(
-        field, absl::StrCat("M must be at least 1, got ", ShapeString(shape)));
+        field, absl::StrCat("M must be at least 1, got ", ShapeText(shape)));
   }
   if (rows > max_rows) {
     return InvalidField(field, absl::StrCat(rows, " rows exceed the limit of ",
@@ -270,8 +266,9 @@ absl::StatusOr<MatmulCall> ValidateMatmulRequest(
   const int layer = model.FindLayer(request.layer());
   if (layer < 0) {
     return InvalidField(
-        "layer", absl::StrCat("model '", request.model(), "' has no layer '",
-                              request.layer(), "'"));
+        "layer",
+        absl::StrCat("model '", ClientText(request.model()), "' has no layer '",
+                     ClientText(request.layer()), "'"));
   }
   call.layer = static_cast<size_t>(layer);
   if (!request.has_input()) return InvalidField("input", "required");

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -78,11 +79,11 @@ ABSL_FLAG(bool, timings, false,
           "per-layer kernel time).");
 ABSL_FLAG(int, show, 8, "forward/matmul/infer: output values to print.");
 ABSL_FLAG(std::string, admin_token, "",
-          "load/unload: the admin token, sent as 'authorization: Bearer "
+          "load/unload/models: the admin token, sent as 'authorization: Bearer "
           "<token>'. Prefer --admin-token-file or $QLINEAR_ADMIN_TOKEN: a "
           "command line is visible to other users.");
 ABSL_FLAG(std::string, admin_token_file, "",
-          "load/unload: file whose first line is the admin token.");
+          "load/unload/models: file whose first line is the admin token.");
 
 namespace {
 
@@ -177,9 +178,16 @@ int Health(const std::shared_ptr<grpc::Channel>& channel) {
   return response.status() == HealthCheckResponse::SERVING ? 0 : kExitError;
 }
 
+std::string AdminToken(std::string* error);
+
 int List(v1::QLinear::Stub* stub) {
+  std::string error;
+  const std::string token = AdminToken(&error);
+  if (!error.empty()) return UsageError(error);
   grpc::ClientContext context;
   SetDeadline(&context);
+  // A server with an admin token lists its repository only with it.
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   v1::ListModelsResponse response;
   const grpc::Status status =
       stub->ListModels(&context, v1::ListModelsRequest(), &response);
@@ -253,7 +261,11 @@ std::string AdminToken(std::string* error) {
   const std::string file = absl::GetFlag(FLAGS_admin_token_file);
   if (token.empty() && !file.empty()) {
     std::ifstream in(file);
-    if (!in || !std::getline(in, token) || token.empty()) {
+    // Surrounding whitespace (a CRLF file's "\r") is no part of the token.
+    if (std::getline(in, token)) {
+      token = std::string(absl::StripAsciiWhitespace(token));
+    }
+    if (!in || token.empty()) {
       *error = "--admin-token-file: cannot read a token from " + file;
       return "";
     }

@@ -124,7 +124,7 @@ stop_server
 
 # A repository with a small model and an admin token: load and unload.
 /usr/bin/python3 "$source_dir/scripts/make-test-model.py" "$work/repo/tiny/1" --layers 256x256
-echo "s3cret-token" > "$work/token"
+printf 's3cret-token\r\n' > "$work/token"  # CRLF: the \r is stripped
 start_server --model-repository "$work/repo" --admin-token-file "$work/token"
 "$cli_bin" --target "$target" forward --model tiny --json | grep -q '"output_shape": \[1, 256\]' || fail "tiny forward"
 if err=$("$cli_bin" --target "$target" unload tiny 2>&1); then fail "unload without the token succeeded"; fi
@@ -133,7 +133,10 @@ if err=$("$cli_bin" --target "$target" unload tiny --admin-token wrong 2>&1); th
 echo "$err" | grep -q "^error: PERMISSION_DENIED: " || fail "unload with a wrong token: $err"
 out=$("$cli_bin" --target "$target" unload tiny --admin-token-file "$work/token") || fail "unload: $out"
 [ "$out" = "unloaded tiny" ] || fail "unload output: $out"
-"$cli_bin" --target "$target" models | grep -q "^tiny .*no" || fail "models after unload"
+# The repository listing needs the token too.
+if err=$("$cli_bin" --target "$target" models 2>&1); then fail "models without the token succeeded"; fi
+echo "$err" | grep -q "^error: UNAUTHENTICATED: " || fail "models without the token: $err"
+"$cli_bin" --target "$target" models --admin-token-file "$work/token" | grep -q "^tiny .*no" || fail "models after unload"
 if "$cli_bin" --target "$target" forward --model tiny > /dev/null 2>&1; then fail "forward after unload succeeded"; fi
 out=$(QLINEAR_ADMIN_TOKEN=s3cret-token "$cli_bin" --target "$target" load tiny --json) || fail "load: $out"
 echo "$out" | grep -q '"model":"tiny","version":"1"' || fail "load --json: $out"

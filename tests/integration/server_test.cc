@@ -523,9 +523,10 @@ TEST(ServerStartupTest, FailsWithTheModelNamedWhenALoadFails) {
   options.host = "127.0.0.1";
   options.port = 0;
   options.model_repository = repo.string();
-  EXPECT_THAT(Server::Create(options),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("loading model 'broken' version 4 from ")));
+  EXPECT_THAT(
+      Server::Create(options),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("loading model 'broken' version 4: model.json: ")));
 }
 
 TEST(ServerStartupTest, FailsForAMissingRepository) {

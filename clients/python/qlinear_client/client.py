@@ -327,8 +327,10 @@ class Client:
         return self._output(response.output)
 
     def models(self) -> List[ModelStatus]:
-        """Every model loaded or in the repository, sorted by name."""
-        response = self._call(self._native.ListModels, pb.ListModelsRequest())
+        """Every model loaded or in the repository, sorted by name. Needs
+        the admin token when the server has one."""
+        response = self._call(self._native.ListModels, pb.ListModelsRequest(),
+                              metadata=self._admin_metadata())
         return [
             ModelStatus(m.name, m.version, m.ready, m.state, m.reason)
             for m in response.models
