@@ -232,7 +232,9 @@ absl::Status Server::LoadInitialModels() {
     spdlog::warn("model repository {} holds no models",
                  options_.model_repository);
   }
-  for (const auto& [name, version] : options_.start_versions) {
+  for (const auto& start_version : options_.start_versions) {
+    // Not a structured binding: clang 14 cannot capture one in a lambda.
+    const std::string& name = start_version.first;
     const bool present = std::any_of(
         dirs.begin(), dirs.end(),
         [&](const model::ModelVersionDir& d) { return d.name == name; });
