@@ -6,13 +6,17 @@
 #   make test-tsan   clang Debug TSan tree (build-tsan), concurrency suites
 #   make test-image  builds the container image (podman/buildah, no registry)
 #                    and smoke-tests it from outside (docs/deploy.md)
+#   make fuzz  builds the fuzz targets (clang; ASan, UBSan) and runs each for
+#              FUZZ_SECONDS from its seed corpus (tests/fuzz/README.md)
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 SERVER_ARGS ?=
 IMAGE ?= localhost/qlinear-server:dev
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: deps configure build run test test-asan test-tsan test-image image format format-check clean
+.PHONY: deps configure build run test test-asan test-tsan test-image image fuzz format format-check clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -44,6 +48,12 @@ image:
 
 test-image: build image
 	bash tests/deploy/test_image.sh $(IMAGE) $(BUILD_DIR)/clients/cli/qlinear-cli
+
+fuzz: deps
+	cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++-14 -DQLINEAR_BUILD_FUZZERS=ON
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target qlinear_fuzzers
+	bash tests/fuzz/run_fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i

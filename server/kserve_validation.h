@@ -2,7 +2,8 @@
 // (proto/inference/grpc_service.proto): turns a ModelInferRequest and the
 // model it names into what the batcher needs, or into an INVALID_ARGUMENT
 // status whose message starts with the offending field and states the rule
-// broken. Pure functions: no gRPC calls, no I/O; thread-safe.
+// broken. Pure functions: no gRPC calls, no I/O; thread-safe. The fuzz
+// target tests/fuzz/infer_request_fuzz.cc feeds them arbitrary requests.
 #ifndef QLINEAR_SERVER_KSERVE_VALIDATION_H_
 #define QLINEAR_SERVER_KSERVE_VALIDATION_H_
 

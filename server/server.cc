@@ -416,8 +416,10 @@ void Server::Wait() { server_->Wait(); }
 void Server::Shutdown() {
   absl::call_once(shutdown_once_, [this] {
     spdlog::info("draining: new calls get UNAVAILABLE, in-flight calls finish");
-    server_->GetHealthCheckService()->Shutdown();
+    // New inference calls are refused before health turns NOT_SERVING, so a
+    // client that saw NOT_SERVING is never served after it.
     batcher_->Shutdown();
+    server_->GetHealthCheckService()->Shutdown();
     // Before the gRPC server's shutdown, which would wait for a load call
     // up to the drain timeout while cancelling the calls that arrive.
     loads_->Shutdown();

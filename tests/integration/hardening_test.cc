@@ -375,14 +375,20 @@ TEST_F(HardeningTest, StreamStopsReadingWhileItsClientDoesNotRead) {
       paused.Notify();
     };
   });
+  // Replies of 1 MiB (64 rows x 4096 fp32), 96 MiB in all: far more than
+  // the transport buffers, so the server's writes stall while the client
+  // does not read, and the stream reaches its bound.
+  model::SyntheticModelSpec wide = Spec(9);
+  wide.widths = {128, 4096};
+  WriteModelDir(dir_.path() / "wide" / "1", wide, ActQuant::kNone);
+  ASSERT_TRUE(Load("wide", "1").ok());
   constexpr size_t kRequests = 3 * kMaxStreamRequestsInFlight;
   grpc::ClientContext context;
   auto stream = stub_->ForwardStream(&context);
-  // 128 rows of 128 fp32: 64 KiB a request. Writes block once the server
-  // stops reading and the transport's windows fill.
+  // Writes block once the server stops reading and the windows fill.
   std::thread writer([&] {
     for (size_t i = 0; i < kRequests; ++i) {
-      v1::ForwardRequest request = ForwardOf("a", 128, 100 + i);
+      v1::ForwardRequest request = ForwardOf("wide", 64, 100 + i);
       request.set_request_id(std::to_string(i));
       if (!stream->Write(request)) return;
     }
@@ -397,7 +403,7 @@ TEST_F(HardeningTest, StreamStopsReadingWhileItsClientDoesNotRead) {
   while (stream->Read(&response)) {
     EXPECT_EQ(response.status_code(), 0) << response.status_message();
     EXPECT_EQ(response.request_id(), std::to_string(read));
-    EXPECT_EQ(response.output().shape(0), 128);
+    EXPECT_EQ(response.output().shape(0), 64);
     ++read;
   }
   writer.join();
