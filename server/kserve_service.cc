@@ -231,10 +231,8 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(
   inference::ModelInferRequest request;
   const absl::Status parsed = ParseRequest(*request_bytes, &request);
   if (!parsed.ok()) {
-    if (metrics_ != nullptr)
-      metrics_->RecordUnknownModel(Rpc::kModelInfer, parsed.code());
-    LogRejected("", Rpc::kModelInfer, parsed, "");
-    reactor->Finish(ToGrpcStatus(parsed));
+    reactor->Finish(ToGrpcStatus(
+        RejectBeforeModel(metrics_, Rpc::kModelInfer, parsed, "")));
     return reactor;
   }
   RequestRecorder recorder;

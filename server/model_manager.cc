@@ -126,11 +126,11 @@ absl::Status ModelManager::CheckLoadable(const std::string& name,
                                          const std::string& version) const {
   if (!IsPlainName(name)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("model: '", name, "' is not a valid name"));
+        absl::StrCat("model: '", ClientText(name), "' is not a valid name"));
   }
   if (!version.empty() && !IsPlainName(version)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("version: '", version, "' is not a valid version"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "version: '", ClientText(version), "' is not a valid version"));
   }
   if (repository_.empty()) {
     return absl::FailedPreconditionError(
@@ -145,8 +145,9 @@ absl::Status ModelManager::CheckLoadable(const std::string& name,
   const std::string found =
       version.empty() ? LatestVersion(model_dir) : version;
   if (found.empty() || !fs::is_directory(model_dir / found, ec)) {
-    return absl::NotFoundError(absl::StrCat(
-        "model '", name, "' has no version '", version, "' in the repository"));
+    return absl::NotFoundError(
+        absl::StrCat("model '", name, "' has no version '", ClientText(version),
+                     "' in the repository"));
   }
   return absl::OkStatus();
 }

@@ -326,10 +326,7 @@ absl::Status QLinearService::ParseOrReject(
     const grpc::ByteBuffer& bytes, Rpc rpc,
     google::protobuf::Message* request) const {
   absl::Status status = ParseRequest(bytes, request);
-  if (!status.ok()) {
-    if (metrics_ != nullptr) metrics_->RecordUnknownModel(rpc, status.code());
-    LogRejected("", rpc, status, "");
-  }
+  if (!status.ok()) return RejectBeforeModel(metrics_, rpc, status, "");
   return status;
 }
 
@@ -360,10 +357,8 @@ QLinearService::ForwardStream(grpc::CallbackServerContext* context) {
                                std::move(done));
       },
       [this](const absl::Status& status) {
-        if (metrics_ != nullptr) {
-          metrics_->RecordUnknownModel(Rpc::kForwardStream, status.code());
-        }
-        LogRejected("", Rpc::kForwardStream, status, "");
+        RejectBeforeModel(metrics_, Rpc::kForwardStream, status, "")
+            .IgnoreError();
       },
       stream_paused_hook_for_test_);
 }

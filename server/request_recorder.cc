@@ -33,12 +33,9 @@ absl::StatusOr<ModelEntry> BeginRequest(
     RequestRecorder* recorder) {
   absl::StatusOr<ModelEntry> entry = registry.Lookup(field, name, version);
   if (!entry.ok()) {
-    if (metrics != nullptr)
-      metrics->RecordUnknownModel(rpc, entry.status().code());
     // The name the client sent is in the reason ("model '...' not found"):
     // logged once, not also as model=.
-    LogRejected("", rpc, entry.status(), request_id);
-    return entry.status();
+    return RejectBeforeModel(metrics, rpc, entry.status(), request_id);
   }
   recorder->stats = entry->stats;
   recorder->metrics = entry->metrics;
@@ -47,6 +44,13 @@ absl::StatusOr<ModelEntry> BeginRequest(
   recorder->model = entry->name;
   recorder->request_id = request_id;
   return entry;
+}
+
+absl::Status RejectBeforeModel(Metrics* metrics, Rpc rpc, absl::Status status,
+                               const std::string& request_id) {
+  if (metrics != nullptr) metrics->RecordUnknownModel(rpc, status.code());
+  LogRejected("", rpc, status, request_id);
+  return status;
 }
 
 void RequestRecorder::Success(

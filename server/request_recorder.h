@@ -56,6 +56,12 @@ absl::StatusOr<ModelEntry> BeginRequest(
     const std::string& request_id, std::chrono::steady_clock::time_point start,
     RequestRecorder* recorder);
 
+// Counts a request rejected before its model was known (an unknown model,
+// a message that does not parse) under model="" in `metrics` (when not
+// null), logs it once, and returns `status`.
+absl::Status RejectBeforeModel(Metrics* metrics, Rpc rpc, absl::Status status,
+                               const std::string& request_id);
+
 // One structured log line for a request that did not succeed:
 // event=request_rejected model=<model, "-" if empty> rpc= code=
 // request_id=<"-" if empty> reason="<status message>". Every client string
