@@ -12,7 +12,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
@@ -116,6 +115,25 @@ class HardeningTest : public ::testing::Test {
                               });
   }
 
+  // Starts the server, then a LoadModel of model "b" (`running`) that is
+  // held, once marked loading, until release_ is notified (TearDown does it
+  // if the test did not).
+  void StartServerHoldingALoad(AsyncLoad* running) {
+    StartServer([this](const std::string& model, const std::string&) {
+      if (model != "b") return;
+      held_.Notify();
+      release_.WaitForNotification();
+    });
+    WriteModelDir(dir_.path() / "b" / "1", Spec(2), ActQuant::kNone);
+    StartLoad("b", running);
+    held_.WaitForNotification();
+  }
+
+  void TearDown() override {
+    if (!release_.HasBeenNotified()) release_.Notify();
+  }
+
+  absl::Notification held_, release_;
   TempDir dir_;
   std::unique_ptr<Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -153,19 +171,8 @@ TEST_F(HardeningTest, LoadCallsThatFailAtOnceCostNoThreadOrMemory) {
 }
 
 TEST_F(HardeningTest, LoadsWaitInABoundedQueueAndAllComplete) {
-  absl::Notification held, release;
-  StartServer([&](const std::string& model, const std::string&) {
-    if (model != "b") return;
-    held.Notify();
-    release.WaitForNotification();
-  });
-  auto cleanup = absl::MakeCleanup([&] {
-    if (!release.HasBeenNotified()) release.Notify();
-  });
-  WriteModelDir(dir_.path() / "b" / "1", Spec(2), ActQuant::kNone);
   AsyncLoad running;
-  StartLoad("b", &running);
-  held.WaitForNotification();
+  StartServerHoldingALoad(&running);
   // The running load holds the thread; kDefaultMaxPending more wait behind
   // it and the rest are refused at once, whatever order they arrive in.
   constexpr size_t kExtra = 4;
@@ -195,7 +202,7 @@ TEST_F(HardeningTest, LoadsWaitInABoundedQueueAndAllComplete) {
     mu.Await(absl::Condition(
         +[](size_t* n) { return *n == kExtra; }, &refused));
   }
-  release.Notify();
+  release_.Notify();
   running.done.WaitForNotification();
   EXPECT_TRUE(running.status.ok()) << running.status.error_message();
   EXPECT_EQ(running.response.version(), "1");
@@ -218,19 +225,8 @@ TEST_F(HardeningTest, LoadsWaitInABoundedQueueAndAllComplete) {
 // CANCELLED (the gRPC shutdown waited for the load call while refusing new
 // ones), answered the load UNAVAILABLE, and still swapped the model in.
 TEST_F(HardeningTest, DrainAbandonsTheRunningLoadAndRefusesNewCalls) {
-  absl::Notification held, release;
-  StartServer([&](const std::string& model, const std::string&) {
-    if (model != "b") return;
-    held.Notify();
-    release.WaitForNotification();
-  });
-  auto cleanup = absl::MakeCleanup([&] {
-    if (!release.HasBeenNotified()) release.Notify();
-  });
-  WriteModelDir(dir_.path() / "b" / "1", Spec(2), ActQuant::kNone);
   AsyncLoad running;
-  StartLoad("b", &running);
-  held.WaitForNotification();
+  StartServerHoldingALoad(&running);
   AsyncLoad waiting;  // queued behind the running one
   StartLoad("a", &waiting);
 
@@ -266,7 +262,7 @@ TEST_F(HardeningTest, DrainAbandonsTheRunningLoadAndRefusesNewCalls) {
   EXPECT_EQ(waiting.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(waiting.status.error_message(), HasSubstr("not started"));
 
-  release.Notify();
+  release_.Notify();
   running.done.WaitForNotification();
   EXPECT_EQ(running.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(running.status.error_message(), HasSubstr("abandoned"));
