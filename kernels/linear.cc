@@ -158,76 +158,44 @@ absl::Status ValidateLinearWeights(const LinearWeights& w) {
   return Invalid("unknown weight format");
 }
 
+Linear::Linear(const LinearWeights& w)
+    : format_(w.format),
+      dtype_(w.dtype),
+      n_(w.n),
+      k_(w.k),
+      activation_(w.activation),
+      act_scale_floor_(w.act_scale_floor) {}
+
 absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(LinearWeights weights) {
   absl::Status s = ValidateLinearWeights(weights);
   if (!s.ok()) return s;
-  std::unique_ptr<Linear> linear(new Linear(std::move(weights)));
+  std::unique_ptr<Linear> linear(new Linear(weights));
+  linear->bias_ = std::move(weights.bias);
   const Isa isa = ActiveIsa();
-  // The list is lowest ISA first: the last entry the CPU runs wins.
-#define QL_IF_ISA(min_isa) \
-  if (static_cast<int>(isa) >= static_cast<int>(Isa::min_isa))
-#define QL_W4_F32_KERNEL(fn, min_isa) \
-  QL_IF_ISA(min_isa) {                \
-    linear->w4_f32_ = fn;             \
-    linear->w4_f32_name_ = #fn;       \
+  switch (weights.format) {
+    case WeightFormat::kInt4Opaque:
+      linear->w4_ = &W4KernelsFor(isa);
+      linear->packed_w4_ = linear->w4_->pack(weights.int4);
+      break;
+    case WeightFormat::kIntxOpaque:
+      linear->wx_ = &WxKernelsFor(isa);
+      linear->packed_wx_ = linear->wx_->pack(weights.intx);
+      break;
+    case WeightFormat::kFp32:
+      linear->fp32_ = std::move(weights.fp32);
+      break;
   }
-#define QL_W4_DQ8_KERNEL(fn, min_isa) \
-  QL_IF_ISA(min_isa) {                \
-    linear->w4_dq8_ = fn;             \
-    linear->w4_dq8_name_ = #fn;       \
-  }
-#define QL_W4_F32_TILED(unpack, gemm, min_isa) \
-  QL_IF_ISA(min_isa) {                         \
-    linear->w4_f32_unpack_ = unpack;           \
-    linear->w4_f32_tile_gemm_ = gemm;          \
-  }
-#define QL_W4_DQ8_TILED(unpack, gemm, min_isa) \
-  QL_IF_ISA(min_isa) {                         \
-    linear->w4_dq8_unpack_ = unpack;           \
-    linear->w4_dq8_tile_gemm_ = gemm;          \
-  }
-#define QL_WX_F32_KERNEL(fn, min_isa) \
-  QL_IF_ISA(min_isa) {                \
-    linear->wx_f32_ = fn;             \
-    linear->wx_f32_name_ = #fn;       \
-  }
-#define QL_WX_DQ8_KERNEL(fn, min_isa) \
-  QL_IF_ISA(min_isa) {                \
-    linear->wx_dq8_ = fn;             \
-    linear->wx_dq8_name_ = #fn;       \
-  }
-#define QL_WX_F32_TILED(unpack, gemm, min_isa) \
-  QL_IF_ISA(min_isa) {                         \
-    linear->wx_f32_unpack_ = unpack;           \
-    linear->wx_f32_tile_gemm_ = gemm;          \
-  }
-#define QL_DQ8_QUANTIZE_ROW(fn, min_isa) \
-  QL_IF_ISA(min_isa) { linear->dq8_quantize_ = fn; }
-#include "kernels/gemm/gemm_kernels.inc"
-#undef QL_DQ8_QUANTIZE_ROW
-#undef QL_W4_F32_KERNEL
-#undef QL_W4_DQ8_KERNEL
-#undef QL_W4_F32_TILED
-#undef QL_W4_DQ8_TILED
-#undef QL_WX_F32_KERNEL
-#undef QL_WX_DQ8_KERNEL
-#undef QL_WX_F32_TILED
-#undef QL_IF_ISA
-  if (linear->weights_.format == WeightFormat::kInt4Opaque) {
-    linear->packed_w4_ = PackW4(linear->weights_.int4);
-  } else if (linear->weights_.format == WeightFormat::kIntxOpaque) {
-    linear->packed_wx_ = PackWx(linear->weights_.intx);
-  }
+  // `weights`, with the plain tensors, is released here.
   return linear;
 }
 
 std::string_view Linear::kernel_name(ActQuant mode) const {
   const bool dq8 = mode == ActQuant::kInt8AsymPerToken;
-  switch (weights_.format) {
+  switch (format_) {
     case WeightFormat::kInt4Opaque:
-      return dq8 ? w4_dq8_name_ : w4_f32_name_;
+      return dq8 ? w4_->dq8_name : w4_->f32_name;
     case WeightFormat::kIntxOpaque:
-      return dq8 ? wx_dq8_name_ : wx_f32_name_;
+      return dq8 ? wx_->dq8_name : wx_->f32_name;
     case WeightFormat::kFp32:
       break;
   }
@@ -237,18 +205,20 @@ std::string_view Linear::kernel_name(ActQuant mode) const {
 void Linear::Run(const float* x, size_t m, ActQuant mode, bool apply_activation,
                  float* y, ThreadPool* pool, double* act_quant_seconds) const {
   const Activation activation =
-      apply_activation ? weights_.activation : Activation::kNone;
-  if (weights_.format == WeightFormat::kInt4Opaque) {
+      apply_activation ? activation_ : Activation::kNone;
+  if (format_ == WeightFormat::kInt4Opaque) {
     RunW4(x, m, mode, activation, y, pool != nullptr ? pool : &ComputePool(),
           act_quant_seconds);
     return;
   }
-  if (weights_.format == WeightFormat::kIntxOpaque) {
+  if (format_ == WeightFormat::kIntxOpaque) {
     RunWx(x, m, mode, activation, y, pool != nullptr ? pool : &ComputePool(),
           act_quant_seconds);
     return;
   }
-  reference::Linear(weights_, x, m, mode, activation, y);
+  reference::Fp32Linear(fp32_.data(), n_, k_,
+                        bias_.empty() ? nullptr : bias_.data(), dtype_, x, m,
+                        activation, y);
 }
 
 template <typename BlockFn>
@@ -256,15 +226,15 @@ void Linear::RunBlocks(size_t m, size_t blocks, size_t blocks_per_call,
                        Activation activation, float* y, ThreadPool* pool,
                        const BlockFn& block_fn) const {
   static_assert(kW4BlockColumns == kWxBlockColumns && kW4MaxRows == kWxMaxRows);
-  const size_t n = weights_.n;
-  const float* bias = weights_.bias.empty() ? nullptr : weights_.bias.data();
+  const size_t n = n_;
+  const float* bias = bias_.empty() ? nullptr : bias_.data();
   // Tasks split N into block ranges and, when there are few blocks, M into
   // row ranges. A row's outputs never depend on the split. A layer call of
   // fewer than kMinParallelMacs multiply-adds is one task on the calling
   // thread: waking the pool's sleeping workers costs tens of microseconds on
   // a VM, more than such a call computes.
   constexpr size_t kMinParallelMacs = size_t{1} << 18;
-  const bool one_task = m * n * weights_.k < kMinParallelMacs;
+  const bool one_task = m * n * k_ < kMinParallelMacs;
   const size_t threads = static_cast<size_t>(pool->num_threads());
   const size_t blocks_per_task =
       ((one_task ? blocks : std::max<size_t>(1, blocks / (4 * threads))) +
@@ -295,7 +265,7 @@ void Linear::RunBlocks(size_t m, size_t blocks, size_t blocks_per_call,
         const float* c = acc + (r - m_begin) * nb * kW4BlockColumns;
         for (size_t j = 0; j < cols; ++j) {
           y[r * n + n0 + j] =
-              EpilogueValue(c[j], bias, n0 + j, activation, weights_.dtype);
+              EpilogueValue(c[j], bias, n0 + j, activation, dtype_);
         }
       }
     }
@@ -312,7 +282,7 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
   // Per-row activation quantization (docs/numerics.md): ua = qa + 128.
   const auto quant_start = std::chrono::steady_clock::now();
   const bool dq8_tiled =
-      dq8 && w4_dq8_tile_gemm_ != nullptr && m >= kW4Dq8TiledMinRows;
+      dq8 && w4_->dq8_tile_gemm != nullptr && m >= w4_->dq8_tiled_min_rows;
   uint8_t* ua = nullptr;
   Dq8Row* rows = nullptr;
   float* asum = nullptr;  // the tiled path's float(Σ(qa - zp_a)) per group
@@ -321,15 +291,15 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
     int32_t* group_sums = Scratch<int32_t>(kGroupSumsSlot, m * groups);
     rows = Scratch<Dq8Row>(kRowsSlot, m);
     if (dq8_tiled) asum = Scratch<float>(kAsumSlot, m * groups);
-    const float eps = ScaleFloorValue(DType::kF32, weights_.act_scale_floor);
+    const float eps = ScaleFloorValue(DType::kF32, act_scale_floor_);
     const int32_t shift = 128 * static_cast<int32_t>(p.group_size);
     ForEachRow(m, pool, [&](size_t r) {
       // Quantize into the row's slot of `ua` as int8, then shift in place.
       uint8_t* row = ua + r * p.k;
       int32_t* sums = group_sums + r * groups;
       const Dq8RowQuant rq =
-          dq8_quantize_(x + r * p.k, p.k, p.group_size, eps,
-                        reinterpret_cast<int8_t*>(row), sums);
+          w4_->quantize_row(x + r * p.k, p.k, p.group_size, eps,
+                            reinterpret_cast<int8_t*>(row), sums);
       for (size_t i = 0; i < p.k; ++i) row[i] ^= 0x80;  // qa + 128
       for (size_t g = 0; g < groups; ++g) sums[g] += shift;
       rows[r] = {rq.scale, rq.zero_point + 128, sums};
@@ -347,7 +317,7 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
     *act_quant_seconds += SecondsSince(quant_start);
   }
   const bool tiled =
-      !dq8 && w4_f32_tile_gemm_ != nullptr && m >= kW4TiledMinRows;
+      !dq8 && w4_->f32_tile_gemm != nullptr && m >= w4_->f32_tiled_min_rows;
   // One or two rows of the weight-only mode: four blocks per kernel call,
   // so that the kernel interleaves independent FMA chains.
   // The int8 tiled path: up to three blocks per register tile.
@@ -370,11 +340,11 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
                 const size_t rows_here = std::min(kW4MaxRows, m_end - r0);
                 float* c = acc + (r0 - m_begin) * nb * kW4BlockColumns;
                 if (dq8) {
-                  w4_dq8_(rows_here, p.k, p.group_size, ua + r0 * p.k, p.k,
-                          rows + r0, p.block(b), c, kW4BlockColumns);
+                  w4_->dq8(rows_here, p.k, p.group_size, ua + r0 * p.k, p.k,
+                           rows + r0, p.block(b), c, kW4BlockColumns);
                 } else {
-                  w4_f32_(rows_here, nb, p.k, p.group_size, x + r0 * p.k, p.k,
-                          p.block(b), c, nb * kW4BlockColumns);
+                  w4_->f32(rows_here, nb, p.k, p.group_size, x + r0 * p.k, p.k,
+                           p.block(b), c, nb * kW4BlockColumns);
                 }
               }
             });
@@ -391,13 +361,13 @@ void Linear::RunW4TiledBlock(size_t block, const float* x, size_t m,
                             chunk_groups * p.group_size * kW4BlockColumns);
   for (size_t g0 = 0; g0 < groups; g0 += chunk_groups) {
     const size_t g_count = std::min(chunk_groups, groups - g0);
-    w4_f32_unpack_(g_count, p.group_size,
-                   p.block(block) + g0 * W4SegmentBytes(p.group_size), w);
+    w4_->f32_unpack(g_count, p.group_size,
+                    p.block(block) + g0 * W4SegmentBytes(p.group_size), w);
     for (size_t r0 = 0; r0 < m; r0 += kW4MaxRows) {
-      w4_f32_tile_gemm_(std::min(kW4MaxRows, m - r0), g_count * p.group_size,
-                        x + r0 * p.k + g0 * p.group_size, p.k, w,
-                        acc + r0 * kW4BlockColumns, kW4BlockColumns,
-                        /*accumulate=*/g0 > 0);
+      w4_->f32_tile_gemm(std::min(kW4MaxRows, m - r0), g_count * p.group_size,
+                         x + r0 * p.k + g0 * p.group_size, p.k, w,
+                         acc + r0 * kW4BlockColumns, kW4BlockColumns,
+                         /*accumulate=*/g0 > 0);
     }
   }
 }
@@ -417,14 +387,14 @@ void Linear::RunW4Dq8TiledBlocks(size_t block, size_t nb, const uint8_t* ua,
   for (size_t g0 = 0; g0 < groups; g0 += chunk_groups) {
     const size_t g_count = std::min(chunk_groups, groups - g0);
     for (size_t i = 0; i < nb; ++i) {
-      w4_dq8_unpack_(g_count, p.group_size,
-                     p.block(block + i) + g0 * W4SegmentBytes(p.group_size),
-                     w + i * block_bytes);
+      w4_->dq8_unpack(g_count, p.group_size,
+                      p.block(block + i) + g0 * W4SegmentBytes(p.group_size),
+                      w + i * block_bytes);
     }
-    w4_dq8_tile_gemm_(m, nb, g_count, p.group_size, ua + g0 * p.group_size, p.k,
-                      rows, asum + g0, groups, w, block_bytes, acc,
-                      nb * kW4BlockColumns, /*accumulate=*/g0 > 0,
-                      /*finish=*/g0 + g_count == groups);
+    w4_->dq8_tile_gemm(m, nb, g_count, p.group_size, ua + g0 * p.group_size,
+                       p.k, rows, asum + g0, groups, w, block_bytes, acc,
+                       nb * kW4BlockColumns, /*accumulate=*/g0 > 0,
+                       /*finish=*/g0 + g_count == groups);
   }
 }
 
@@ -445,14 +415,14 @@ void Linear::RunWx(const float* x, size_t m, ActQuant mode,
     qa = Scratch<int8_t>(kCodesSlot, m * padded_k);
     int32_t* asum = Scratch<int32_t>(kGroupSumsSlot, m * geo.groups);
     rows = Scratch<WxDq8Row>(kRowsSlot, m);
-    const float eps = ScaleFloorValue(DType::kF32, weights_.act_scale_floor);
+    const float eps = ScaleFloorValue(DType::kF32, act_scale_floor_);
     ForEachRow(m, pool, [&](size_t r) {
       // Group-wise rows are exactly k long; a per-channel row (one group) is
       // padded with zero codes to whole units.
       int8_t* row_codes = qa + r * padded_k;
       int32_t* sums = asum + r * geo.groups;
-      const Dq8RowQuant rq = dq8_quantize_(x + r * geo.k, geo.k, geo.group_size,
-                                           eps, row_codes, sums);
+      const Dq8RowQuant rq = wx_->quantize_row(
+          x + r * geo.k, geo.k, geo.group_size, eps, row_codes, sums);
       std::fill(row_codes + geo.k, row_codes + padded_k, int8_t{0});
       for (size_t g = 0; g < geo.groups; ++g) {
         sums[g] -= static_cast<int32_t>(geo.group_size) * rq.zero_point;
@@ -465,7 +435,7 @@ void Linear::RunWx(const float* x, size_t m, ActQuant mode,
     *act_quant_seconds += SecondsSince(quant_start);
   }
   const bool tiled =
-      !dq8 && wx_f32_tile_gemm_ != nullptr && m >= kW4TiledMinRows;
+      !dq8 && wx_->f32_tile_gemm != nullptr && m >= wx_->f32_tiled_min_rows;
   // One or two rows of the weight-only mode: four blocks per kernel call,
   // so that the kernel interleaves independent FMA chains.
   const size_t blocks_per_call = !dq8 && !tiled && m <= 2 ? 4 : 1;
@@ -479,11 +449,11 @@ void Linear::RunWx(const float* x, size_t m, ActQuant mode,
                 const size_t rows_here = std::min(kWxMaxRows, m_end - r0);
                 float* c = acc + (r0 - m_begin) * nb * kWxBlockColumns;
                 if (dq8) {
-                  wx_dq8_(rows_here, qa + r0 * padded_k, padded_k, rows + r0,
-                          p.block(b), geo, c, kWxBlockColumns);
+                  wx_->dq8(rows_here, qa + r0 * padded_k, padded_k, rows + r0,
+                           p.block(b), geo, c, kWxBlockColumns);
                 } else {
-                  wx_f32_(rows_here, nb, x + r0 * geo.k, geo.k, p.block(b), geo,
-                          weights_.dtype, c, nb * kWxBlockColumns);
+                  wx_->f32(rows_here, nb, x + r0 * geo.k, geo.k, p.block(b),
+                           geo, dtype_, c, nb * kWxBlockColumns);
                 }
               }
             });
@@ -496,20 +466,19 @@ void Linear::RunWxTiledBlock(size_t block, const float* x, size_t m,
   float* w = Scratch<float>(kUnpackSlot, kW4TiledChunkK * kWxBlockColumns);
   for (size_t k0 = 0; k0 < geo.k; k0 += kW4TiledChunkK) {
     const size_t k_count = std::min(kW4TiledChunkK, geo.k - k0);
-    wx_f32_unpack_(p.block(block), geo, weights_.dtype, k0, k_count, w);
+    wx_->f32_unpack(p.block(block), geo, dtype_, k0, k_count, w);
     for (size_t r0 = 0; r0 < m; r0 += kWxMaxRows) {
-      wx_f32_tile_gemm_(std::min(kWxMaxRows, m - r0), k_count,
-                        x + r0 * geo.k + k0, geo.k, w,
-                        acc + r0 * kWxBlockColumns, kWxBlockColumns,
-                        /*accumulate=*/k0 > 0);
+      wx_->f32_tile_gemm(std::min(kWxMaxRows, m - r0), k_count,
+                         x + r0 * geo.k + k0, geo.k, w,
+                         acc + r0 * kWxBlockColumns, kWxBlockColumns,
+                         /*accumulate=*/k0 > 0);
     }
   }
 }
 
 size_t Linear::packed_bytes() const {
-  const LinearWeights& w = weights_;
-  size_t bytes = w.bias.size() * sizeof(float);
-  switch (w.format) {
+  size_t bytes = bias_.size() * sizeof(float);
+  switch (format_) {
     case WeightFormat::kInt4Opaque:
       bytes += packed_w4_.bytes();
       break;
@@ -517,10 +486,40 @@ size_t Linear::packed_bytes() const {
       bytes += packed_wx_.bytes();
       break;
     case WeightFormat::kFp32:
-      bytes += w.fp32.size() * sizeof(float);
+      bytes += fp32_.size() * sizeof(float);
       break;
   }
   return bytes;
+}
+
+size_t Linear::held_bytes() const {
+  // Capacities, not sizes: what the allocator holds for this layer.
+  return sizeof(Linear) +
+         (bias_.capacity() + fp32_.capacity()) * sizeof(float) +
+         packed_w4_.bytes() + packed_wx_.bytes();
+}
+
+LinearWeights Linear::PlainWeights() const {
+  LinearWeights w;
+  w.format = format_;
+  w.dtype = dtype_;
+  w.n = n_;
+  w.k = k_;
+  w.bias = bias_;
+  w.activation = activation_;
+  w.act_scale_floor = act_scale_floor_;
+  switch (format_) {
+    case WeightFormat::kInt4Opaque:
+      w.int4 = UnpackW4(packed_w4_);
+      break;
+    case WeightFormat::kIntxOpaque:
+      w.intx = UnpackWx(packed_wx_);
+      break;
+    case WeightFormat::kFp32:
+      w.fp32 = fp32_;
+      break;
+  }
+  return w;
 }
 
 }  // namespace qlinear

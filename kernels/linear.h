@@ -1,5 +1,5 @@
 // Linear: one layer's weights packed for this machine, and the operator that
-// runs them (STYLE.md point 5). model/ calls this, never a kernel directly.
+// runs them: model/ calls this, never a kernel directly (docs/architecture.md).
 //
 // Immutable after Create(); Run() is thread-safe and may be called
 // concurrently from any number of threads.
@@ -9,10 +9,12 @@
 #include <cstddef>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/layer_kernels.h"
 #include "kernels/thread_pool.h"
 #include "kernels/w4_packing.h"
 #include "kernels/weights.h"
@@ -20,21 +22,11 @@
 
 namespace qlinear {
 
-// From this many rows on, weight-only int4 and intx layers dequantize each
-// weight block once and reuse it for every row (when the ISA has a tiled
-// kernel).
-inline constexpr size_t kW4TiledMinRows = 16;
-// k dequantized per step of that path.
-inline constexpr size_t kW4TiledChunkK = 1024;
-// From this many rows on, int4 layers in the int8 mode unpack each chunk of
-// kW4Dq8TiledChunkK k of up to kW4Dq8TileMaxBlocks blocks once and run every
-// row over it with a register-blocked VNNI tile (when the ISA has one).
-inline constexpr size_t kW4Dq8TiledMinRows = 64;
-inline constexpr size_t kW4Dq8TiledChunkK = 512;
-
 class Linear {
  public:
-  // Validates `weights` and packs them for the kernels of ActiveIsa().
+  // Validates `weights`, packs them for the kernels of ActiveIsa() and
+  // releases the plain int4/intx tensors: the Linear keeps only what Run()
+  // reads (an fp32 layer keeps its fp32 weights, which it computes with).
   // Returns INVALID_ARGUMENT naming the inconsistency (sizes, group size,
   // code range, non-finite scale).
   static absl::StatusOr<std::unique_ptr<Linear>> Create(LinearWeights weights);
@@ -55,20 +47,27 @@ class Linear {
            float* y, ThreadPool* pool = nullptr,
            double* act_quant_seconds = nullptr) const;
 
-  size_t n() const { return weights_.n; }
-  size_t k() const { return weights_.k; }
-  WeightFormat format() const { return weights_.format; }
-  DType dtype() const { return weights_.dtype; }
-  Activation activation() const { return weights_.activation; }
+  size_t n() const { return n_; }
+  size_t k() const { return k_; }
+  WeightFormat format() const { return format_; }
+  DType dtype() const { return dtype_; }
+  Activation activation() const { return activation_; }
   // Name of the kernel Run() uses in `mode` (a metric label; stable).
   std::string_view kernel_name(ActQuant mode) const;
-  // Bytes of weight data held for compute.
+  // Bytes of weight data Run() computes with: the packed buffer (fp32
+  // weights for an fp32 layer) and the bias.
   size_t packed_bytes() const;
-  // The plain weights this layer was created from.
-  const LinearWeights& weights() const { return weights_; }
+  // Every byte this object holds on the heap and inline: packed_bytes()
+  // plus the object itself. A test keeps it within a few hundred bytes of
+  // packed_bytes().
+  size_t held_bytes() const;
+  // The plain weights this layer was created from, rebuilt from the packed
+  // layout (bit-identical to the input of Create). For tests and tools; it
+  // allocates the whole plain layer.
+  LinearWeights PlainWeights() const;
 
  private:
-  explicit Linear(LinearWeights weights) : weights_(std::move(weights)) {}
+  explicit Linear(const LinearWeights& w);
 
   // Runs block_fn(block, nb, m_begin, m_end, acc) for every run of nb <=
   // blocks_per_call 16-column blocks and row range of a split over `pool`,
@@ -93,27 +92,20 @@ class Linear {
   void RunWxTiledBlock(size_t block, const float* x, size_t m,
                        float* acc) const;
 
-  const LinearWeights weights_;
-  // int4_opaque only: packed weights and the kernels chosen at Create().
+  const WeightFormat format_;
+  const DType dtype_;
+  const size_t n_, k_;
+  const Activation activation_;
+  const ScaleFloor act_scale_floor_;
+  std::vector<float> bias_;  // [N] or empty
+  std::vector<float> fp32_;  // fp32 layers only: [N, K]
+  // int4_opaque only: the packed weights and the kernels of the ISA path
+  // chosen at Create().
   PackedW4 packed_w4_;
-  W4F32GemmFn w4_f32_ = nullptr;
-  W4Dq8GemmFn w4_dq8_ = nullptr;
-  W4F32UnpackFn w4_f32_unpack_ = nullptr;  // null: no large-M path
-  F32TileGemmFn w4_f32_tile_gemm_ = nullptr;
-  W4Dq8UnpackFn w4_dq8_unpack_ = nullptr;  // null: no int8 large-M path
-  W4Dq8TileGemmFn w4_dq8_tile_gemm_ = nullptr;
-  std::string_view w4_f32_name_;
-  std::string_view w4_dq8_name_;
-  // Per-row int8 activation quantization (both quantized formats).
-  Dq8QuantizeRowFn dq8_quantize_ = nullptr;
-  // intx_opaque only: packed weights and the kernels chosen at Create().
+  const W4Kernels* w4_ = nullptr;
+  // intx_opaque only: the same.
   PackedWx packed_wx_;
-  WxF32GemmFn wx_f32_ = nullptr;
-  WxDq8GemmFn wx_dq8_ = nullptr;
-  WxF32UnpackFn wx_f32_unpack_ = nullptr;  // null: no large-M path
-  F32TileGemmFn wx_f32_tile_gemm_ = nullptr;
-  std::string_view wx_f32_name_;
-  std::string_view wx_dq8_name_;
+  const WxKernels* wx_ = nullptr;
 };
 
 // Checks the internal consistency of `w` (what Create() validates).

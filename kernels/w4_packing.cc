@@ -59,4 +59,34 @@ PackedW4 PackW4(const Int4PlainWeights& w) {
   return p;
 }
 
+Int4PlainWeights UnpackW4(const PackedW4& p) {
+  Int4PlainWeights w;
+  w.n = p.n;
+  w.k = p.k;
+  w.group_size = p.group_size;
+  const size_t groups = p.k / p.group_size;
+  const size_t segment = W4SegmentBytes(p.group_size);
+  w.q.resize(p.n * p.k);
+  w.scale.resize(p.n * groups);
+  w.zero.resize(p.n * groups);
+  for (size_t n = 0; n < p.n; ++n) {
+    const size_t j = n % kW4BlockColumns;
+    for (size_t g = 0; g < groups; ++g) {
+      const uint8_t* seg = p.block(n / kW4BlockColumns) + g * segment;
+      std::memcpy(&w.scale[n * groups + g], seg + 4 * j, sizeof(float));
+      std::memcpy(&w.zero[n * groups + g], seg + 64 + 4 * j, sizeof(float));
+      const uint8_t* codes = seg + 128;
+      uint8_t* q = w.q.data() + n * p.k + g * p.group_size;
+      for (size_t o = 0; o < p.group_size / 8; ++o) {
+        for (size_t i = 0; i < 4; ++i) {
+          const uint8_t byte = codes[o * 64 + j * 4 + i];
+          q[o * 8 + i] = byte & 0x0f;
+          q[o * 8 + 4 + i] = byte >> 4;
+        }
+      }
+    }
+  }
+  return w;
+}
+
 }  // namespace qlinear

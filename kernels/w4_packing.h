@@ -32,6 +32,10 @@ struct PackedW4 {
 // REQUIRES: w is valid (ValidateLinearWeights); group_size % 8 == 0.
 PackedW4 PackW4(const Int4PlainWeights& w);
 
+// The plain weights `p` was packed from (UnpackW4(PackW4(w)) == w): for
+// tests and tools, which no longer find them in the Linear.
+Int4PlainWeights UnpackW4(const PackedW4& p);
+
 }  // namespace qlinear
 
 #endif  // QLINEAR_KERNELS_W4_PACKING_H_

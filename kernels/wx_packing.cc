@@ -123,4 +123,37 @@ PackedWx PackWx(const IntxPlainWeights& w) {
   return p;
 }
 
+IntxPlainWeights UnpackWx(const PackedWx& p) {
+  const WxGeometry& geo = p.geometry;
+  IntxPlainWeights w;
+  w.n = p.n;
+  w.k = geo.k;
+  w.group_size = geo.group_size;
+  w.bits = geo.bits;
+  const int qmin = -(1 << (geo.bits - 1));
+  const size_t unit_bytes = WxUnitBytes(geo.bits);
+  w.q.resize(p.n * geo.k);
+  w.scale.resize(p.n * geo.groups);
+  w.zero_point.resize(p.n * geo.groups);
+  for (size_t n = 0; n < p.n; ++n) {
+    const size_t j = n % kWxBlockColumns;
+    for (size_t g = 0; g < geo.groups; ++g) {
+      const uint8_t* seg = p.block(n / kWxBlockColumns) + g * geo.segment_bytes;
+      std::memcpy(&w.scale[n * geo.groups + g], seg + 4 * j, sizeof(float));
+      w.zero_point[n * geo.groups + g] =
+          static_cast<int8_t>(seg[128 + j] + qmin);
+      for (size_t v = 0; v < geo.group_units; ++v) {
+        const uint8_t* unit = seg + kWxHeaderBytes + v * unit_bytes;
+        const size_t k0 = g * geo.group_size + v * kWxUnitK;
+        const size_t count = std::min(kWxUnitK, geo.group_size - v * kWxUnitK);
+        for (size_t kk = 0; kk < count; ++kk) {
+          w.q[n * geo.k + k0 + kk] =
+              static_cast<int8_t>(WxUnitCode(unit, geo.bits, j, kk) + qmin);
+        }
+      }
+    }
+  }
+  return w;
+}
+
 }  // namespace qlinear

@@ -30,6 +30,10 @@ WxGeometry MakeWxGeometry(size_t k, size_t group_size, int bits);
 // REQUIRES: w is valid (ValidateLinearWeights).
 PackedWx PackWx(const IntxPlainWeights& w);
 
+// The plain weights `p` was packed from (UnpackWx(PackWx(w)) == w): for
+// tests and tools, which no longer find them in the Linear.
+IntxPlainWeights UnpackWx(const PackedWx& p);
+
 // Unsigned code u = q - qmin of column j (0..15) at offset kk (0..15) of one
 // packed unit: the scalar reader of the layout, for the scalar kernels and
 // tests (never on a SIMD path).

@@ -118,18 +118,36 @@ void DequantizeWeights(const LinearWeights& w, float* w_hat) {
   for (size_t n = 0; n < w.n; ++n) DequantizeRow(w, n, w_hat + n * w.k);
 }
 
+void Fp32Linear(const float* w, size_t n, size_t k, const float* bias,
+                DType dtype, const float* x, size_t m, Activation activation,
+                float* y) {
+  for (size_t j = 0; j < n; ++j) {
+    const float* wr = w + j * k;
+    for (size_t i = 0; i < m; ++i) {
+      const float* xr = x + i * k;
+      float acc = 0.0f;
+      for (size_t kk = 0; kk < k; ++kk) acc = std::fma(xr[kk], wr[kk], acc);
+      y[i * n + j] = EpilogueValue(acc, bias, j, activation, dtype);
+    }
+  }
+}
+
 void Linear(const LinearWeights& w, const float* x, size_t m, ActQuant mode,
             Activation activation, float* y) {
   const Epilogue epilogue{w, activation};
-  if (mode == ActQuant::kInt8AsymPerToken &&
-      w.format == WeightFormat::kInt4Opaque) {
+  if (w.format == WeightFormat::kFp32) {
+    // fp32 layers ignore the mode.
+    Fp32Linear(w.fp32.data(), w.n, w.k,
+               w.bias.empty() ? nullptr : w.bias.data(), w.dtype, x, m,
+               activation, y);
+  } else if (mode == ActQuant::kInt8AsymPerToken &&
+             w.format == WeightFormat::kInt4Opaque) {
     Int4Dq8Linear(w, x, m, epilogue, y);
   } else if (mode == ActQuant::kInt8AsymPerToken &&
              w.format == WeightFormat::kIntxOpaque) {
     IntxDq8Linear(w, x, m, epilogue, y);
   } else {
-    FloatLinear(w, x, m, epilogue,
-                y);  // weight-only; fp32 layers ignore the mode
+    FloatLinear(w, x, m, epilogue, y);  // weight-only
   }
 }
 

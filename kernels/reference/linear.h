@@ -28,6 +28,11 @@ namespace qlinear::reference {
 void Linear(const LinearWeights& w, const float* x, size_t m, ActQuant mode,
             Activation activation, float* y);
 
+// An fp32 layer: w [n, k] fp32 (values in T), bias [n] or null, y [m, n].
+void Fp32Linear(const float* w, size_t n, size_t k, const float* bias,
+                DType dtype, const float* x, size_t m, Activation activation,
+                float* y);
+
 // The same products evaluated in double precision with no rounding of the
 // dequantized weights beyond their definition (for accuracy tests of the
 // `none` mode). Returns the pre-epilogue sums x · ŵᵀ as doubles.

@@ -1,5 +1,8 @@
 #include "kernels/linear.h"
 
+#include <malloc.h>
+
+#include <cmath>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -93,6 +96,127 @@ TEST(LinearTest, CreateRejectsInconsistentWeights) {
     EXPECT_THAT(Linear::Create(w),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          HasSubstr("intx code 2 out of range -2..1")));
+  }
+}
+
+std::vector<float> Ramp(size_t count) {
+  std::vector<float> v(count);
+  for (size_t i = 0; i < count; ++i) v[i] = std::sin(0.37f * i) * 0.9f;
+  return v;
+}
+
+void ExpectSamePlain(const LinearWeights& a, const LinearWeights& b) {
+  EXPECT_EQ(a.format, b.format);
+  EXPECT_EQ(a.n, b.n);
+  EXPECT_EQ(a.k, b.k);
+  EXPECT_EQ(a.dtype, b.dtype);
+  EXPECT_EQ(a.bias, b.bias);
+  EXPECT_EQ(a.activation, b.activation);
+  EXPECT_EQ(a.act_scale_floor, b.act_scale_floor);
+  EXPECT_EQ(a.fp32, b.fp32);
+  EXPECT_EQ(a.int4.group_size, b.int4.group_size);
+  EXPECT_EQ(a.int4.q, b.int4.q);
+  EXPECT_EQ(a.int4.scale, b.int4.scale);
+  EXPECT_EQ(a.int4.zero, b.int4.zero);
+  EXPECT_EQ(a.intx.group_size, b.intx.group_size);
+  EXPECT_EQ(a.intx.q, b.intx.q);
+  EXPECT_EQ(a.intx.scale, b.intx.scale);
+  EXPECT_EQ(a.intx.zero_point, b.intx.zero_point);
+}
+
+// The packed layouts are lossless: PlainWeights() rebuilds the input of
+// Create() bit for bit, ragged N (padding columns) included.
+TEST(LinearTest, PlainWeightsRebuildsTheInputFromThePackedLayout) {
+  for (size_t gs : {32, 64, 128, 256}) {
+    const size_t n = 37, k = 512;
+    const std::vector<float> f = Ramp(n * k);
+    LinearWeights w;
+    w.format = WeightFormat::kInt4Opaque;
+    w.n = n;
+    w.k = k;
+    w.int4 = reference::QuantizeInt4Weights(f.data(), n, k, gs, DType::kF32);
+    w.bias = Ramp(n);
+    w.activation = Activation::kGelu;
+    w.act_scale_floor = ScaleFloor::kFinfoEps;
+    auto linear = Linear::Create(w);
+    ASSERT_THAT(linear, IsOk());
+    SCOPED_TRACE(gs);
+    ExpectSamePlain((*linear)->PlainWeights(), w);
+  }
+  for (int bits = 1; bits <= 8; ++bits) {
+    // Group-wise, and per channel with k not a multiple of the unit.
+    for (size_t k : {size_t{96}, size_t{40}}) {
+      const size_t n = 19, gs = k == 96 ? 32 : k;
+      const std::vector<float> f = Ramp(n * k);
+      LinearWeights w;
+      w.format = WeightFormat::kIntxOpaque;
+      w.dtype = DType::kBF16;
+      w.n = n;
+      w.k = k;
+      w.intx = reference::QuantizeIntxWeights(
+          f.data(), n, k, gs, bits, Mapping::kAsymmetric, DType::kBF16,
+          ScaleFloor::kSmallestNormal);
+      auto linear = Linear::Create(w);
+      ASSERT_THAT(linear, IsOk());
+      SCOPED_TRACE(::testing::Message() << "bits " << bits << " k " << k);
+      ExpectSamePlain((*linear)->PlainWeights(), w);
+    }
+  }
+  LinearWeights w;
+  w.n = 5;
+  w.k = 7;
+  w.fp32 = Ramp(35);
+  auto linear = Linear::Create(w);
+  ASSERT_THAT(linear, IsOk());
+  ExpectSamePlain((*linear)->PlainWeights(), w);
+}
+
+// Bytes allocated, from the arenas and as separate mappings.
+size_t HeapInUse() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
+// A Linear holds its packed weights and nothing of the plain tensors it was
+// built from: its own account (held_bytes) is within a small constant of
+// the packed bytes, and the heap confirms it.
+TEST(LinearTest, HoldsOnlyThePackedWeights) {
+  {
+    // mallinfo2 sees the heap only without a sanitizer's allocator.
+    const size_t before = HeapInUse();
+    std::vector<char> probe(1 << 20, 1);
+    if (HeapInUse() < before + probe.size()) {
+      GTEST_SKIP() << "mallinfo2 does not track this allocator";
+    }
+  }
+  const size_t n = 512, k = 1024;
+  const std::vector<float> f = Ramp(n * k);
+  for (WeightFormat format :
+       {WeightFormat::kInt4Opaque, WeightFormat::kIntxOpaque}) {
+    const size_t baseline = HeapInUse();
+    LinearWeights w;
+    w.format = format;
+    w.n = n;
+    w.k = k;
+    w.bias = Ramp(n);
+    if (format == WeightFormat::kInt4Opaque) {
+      w.int4 = reference::QuantizeInt4Weights(f.data(), n, k, 128, DType::kF32);
+    } else {
+      w.intx = reference::QuantizeIntxWeights(f.data(), n, k, 32, 4,
+                                              Mapping::kSymmetric, DType::kF32,
+                                              ScaleFloor::kSmallestNormal);
+    }
+    const size_t plain_codes = n * k;  // one byte per code
+    auto linear = Linear::Create(std::move(w));
+    ASSERT_THAT(linear, IsOk());
+    const Linear& l = **linear;
+    SCOPED_TRACE(WeightFormatName(format));
+    EXPECT_GE(l.held_bytes(), l.packed_bytes());
+    EXPECT_LE(l.held_bytes(), l.packed_bytes() + 1024);
+    // 4-bit codes: the whole layer is smaller than its plain codes alone.
+    EXPECT_LT(l.held_bytes(), plain_codes);
+    const size_t grown = HeapInUse() - baseline;
+    EXPECT_LE(grown, l.held_bytes() + 64 * 1024);
   }
 }
 

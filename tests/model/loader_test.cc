@@ -109,8 +109,8 @@ TEST(LoaderTest, Int4PlainSourceEqualsFloatSource) {
     EXPECT_EQ(a, ForwardAll(**from_plain, mode));
     // And both equal the reference linear with the layer's epilogue.
     std::vector<float> ref(3 * 16);
-    reference::Linear((*from_float)->layer(0).weights(), kInput.data(), 3, mode,
-                      Activation::kRelu, ref.data());
+    reference::Linear((*from_float)->layer(0).PlainWeights(), kInput.data(), 3,
+                      mode, Activation::kRelu, ref.data());
     EXPECT_EQ(a, ref);
   }
 }
