@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -66,45 +67,88 @@ absl::StatusOr<const TensorView*> GetTensor(
 }
 
 // Float tensor values rounded to `t`; rejects non-finite values.
-absl::StatusOr<std::vector<float>> ReadFloats(const TensorView& view, DType t) {
+// Elements [begin, begin + count) of a float tensor, rounded to t.
+absl::Status ReadFloatRange(const TensorView& view, DType t, size_t begin,
+                            size_t count, std::vector<float>* out) {
   const DType src = FloatDTypeOf(view.dtype);
-  const size_t count = static_cast<size_t>(view.num_elements());
-  std::vector<float> out(count);
+  out->resize(count);
   for (size_t i = 0; i < count; ++i) {
-    const float v = LoadAsFloat(src, view.data, i);
+    const float v = LoadAsFloat(src, view.data, begin + i);
     if (!std::isfinite(v)) {
       return TensorError(view.name,
-                         absl::StrCat("element ", i, " is not finite"));
+                         absl::StrCat("element ", begin + i, " is not finite"));
     }
-    out[i] = RoundTo(t, v);
+    (*out)[i] = RoundTo(t, v);
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<float>> ReadFloats(const TensorView& view, DType t) {
+  std::vector<float> out;
+  QL_RETURN_IF_ERROR(ReadFloatRange(
+      view, t, 0, static_cast<size_t>(view.num_elements()), &out));
   return out;
 }
 
+// Appends the plain weights of a slab of rows to `all`.
+void AppendRows(Int4PlainWeights part, Int4PlainWeights* all) {
+  all->q.insert(all->q.end(), part.q.begin(), part.q.end());
+  all->scale.insert(all->scale.end(), part.scale.begin(), part.scale.end());
+  all->zero.insert(all->zero.end(), part.zero.begin(), part.zero.end());
+}
+
+void AppendRows(IntxPlainWeights part, IntxPlainWeights* all) {
+  all->q.insert(all->q.end(), part.q.begin(), part.q.end());
+  all->scale.insert(all->scale.end(), part.scale.begin(), part.scale.end());
+  all->zero_point.insert(all->zero_point.end(), part.zero_point.begin(),
+                         part.zero_point.end());
+}
+
+// Quantizes a float weight [N, K] in slabs of rows (rows are quantized
+// independently), releasing each slab's mapped pages once read: the load
+// never holds a whole float copy of the layer.
 absl::Status LoadFloatSource(const Manifest& manifest, const LayerSpec& spec,
                              const SafetensorsFile& file, LinearWeights* w) {
-  const int64_t n = static_cast<int64_t>(spec.out_features);
-  const int64_t k = static_cast<int64_t>(spec.in_features);
+  const size_t n = spec.out_features, k = spec.in_features;
   QL_ASSIGN_OR_RETURN(
       const TensorView* view,
-      GetTensor(file, spec.name + ".weight", spec.name, {n, k},
+      GetTensor(file, spec.name + ".weight", spec.name,
+                {static_cast<int64_t>(n), static_cast<int64_t>(k)},
                 {TensorDType::kF32, TensorDType::kBF16, TensorDType::kF16}));
-  QL_ASSIGN_OR_RETURN(std::vector<float> values,
-                      ReadFloats(*view, manifest.dtype));
-  switch (spec.format) {
-    case WeightFormat::kInt4Opaque:
-      w->int4 = reference::QuantizeInt4Weights(values.data(), spec.out_features,
-                                               spec.in_features,
-                                               spec.group_size, manifest.dtype);
-      break;
-    case WeightFormat::kIntxOpaque:
-      w->intx = reference::QuantizeIntxWeights(
-          values.data(), spec.out_features, spec.in_features, spec.group_size,
-          spec.bits, spec.mapping, manifest.dtype, manifest.scale_floor);
-      break;
-    case WeightFormat::kFp32:
-      w->fp32 = std::move(values);
-      break;
+  if (spec.format == WeightFormat::kFp32) {
+    QL_ASSIGN_OR_RETURN(w->fp32, ReadFloats(*view, manifest.dtype));
+    return absl::OkStatus();
+  }
+  const size_t groups = k / spec.group_size;
+  if (spec.format == WeightFormat::kInt4Opaque) {
+    w->int4 = {n, k, spec.group_size, {}, {}, {}};
+    w->int4.q.reserve(n * k);
+    w->int4.scale.reserve(n * groups);
+    w->int4.zero.reserve(n * groups);
+  } else {
+    w->intx = {n, k, spec.group_size, spec.bits, {}, {}, {}};
+    w->intx.q.reserve(n * k);
+    w->intx.scale.reserve(n * groups);
+    w->intx.zero_point.reserve(n * groups);
+  }
+  const size_t element = TensorDTypeSize(view->dtype);
+  const size_t slab_rows = std::max<size_t>(1, (size_t{1} << 20) / k);
+  std::vector<float> values;
+  for (size_t r0 = 0; r0 < n; r0 += slab_rows) {
+    const size_t rows = std::min(slab_rows, n - r0);
+    QL_RETURN_IF_ERROR(
+        ReadFloatRange(*view, manifest.dtype, r0 * k, rows * k, &values));
+    file.Release(view->data + r0 * k * element, rows * k * element);
+    if (spec.format == WeightFormat::kInt4Opaque) {
+      AppendRows(reference::QuantizeInt4Weights(
+                     values.data(), rows, k, spec.group_size, manifest.dtype),
+                 &w->int4);
+    } else {
+      AppendRows(reference::QuantizeIntxWeights(
+                     values.data(), rows, k, spec.group_size, spec.bits,
+                     spec.mapping, manifest.dtype, manifest.scale_floor),
+                 &w->intx);
+    }
   }
   return absl::OkStatus();
 }
@@ -508,6 +552,13 @@ absl::StatusOr<std::unique_ptr<LinearStack>> BuildLinearStack(
     QL_ASSIGN_OR_RETURN(std::unique_ptr<Linear> layer,
                         BuildLayer(manifest, spec, tensors));
     layers.push_back(std::move(layer));
+    // The layer is packed: its source tensors leave the resident set.
+    const std::string prefix = spec.name + ".";
+    for (const TensorView& view : tensors.tensors()) {
+      if (view.name.compare(0, prefix.size(), prefix) == 0) {
+        tensors.Release(view);
+      }
+    }
   }
   return LinearStack::Create(manifest, std::move(layers));
 }

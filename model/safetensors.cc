@@ -404,6 +404,20 @@ SafetensorsFile::~SafetensorsFile() {
   if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
 }
 
+void SafetensorsFile::Release(const uint8_t* data, size_t size) const {
+  if (mapping_ == nullptr || size == 0) return;
+  const uintptr_t base = reinterpret_cast<uintptr_t>(mapping_);
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data);
+  if (begin < base || begin + size > base + mapping_size_) return;
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + size) / page * page;
+  // Advice only: a failure leaves the pages resident, which is harmless.
+  if (last > first) {
+    ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  }
+}
+
 const TensorView* SafetensorsFile::Find(std::string_view name) const {
   for (const TensorView& t : tensors_) {
     if (t.name == name) return &t;

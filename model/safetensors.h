@@ -78,6 +78,17 @@ class SafetensorsFile {
   const TensorView* Find(std::string_view name) const;
   // All tensors, in file order of their data offsets.
   const std::vector<TensorView>& tensors() const { return tensors_; }
+  // Tells the kernel that the mapped pages wholly inside [data, data + size)
+  // are no longer needed, so they leave the process's resident set; a later
+  // read of them faults them back in from the file (views stay valid). A
+  // no-op for Parse()d buffers and ranges outside the mapping. The loader calls
+  // it for the source tensors it has consumed, so a load holds about one
+  // layer's source at a time.
+  void Release(const uint8_t* data, size_t size) const;
+  void Release(const TensorView& view) const {
+    Release(view.data, view.size_bytes);
+  }
+
   // The optional "__metadata__" string map.
   const std::map<std::string, std::string>& metadata() const {
     return metadata_;

@@ -115,6 +115,40 @@ TEST(LoaderTest, Int4PlainSourceEqualsFloatSource) {
   }
 }
 
+// The loader quantizes float weights a slab of rows at a time; the result
+// equals quantizing the whole matrix at once (several slabs here).
+TEST(LoaderTest, SlabwiseQuantizationEqualsWholeMatrix) {
+  const size_t n = 600, k = 4096;  // 256 rows per slab
+  const std::vector<float> weight = Random(n * k, 7, 0.3f);
+  TensorSet floats;
+  floats.AddFloats("fc.weight", DType::kF32,
+                   {static_cast<int64_t>(n), static_cast<int64_t>(k)}, weight);
+  for (WeightFormat format :
+       {WeightFormat::kInt4Opaque, WeightFormat::kIntxOpaque}) {
+    Manifest m = OneLayer(format, WeightSource::kFloat, 128, 3);
+    m.layers[0].in_features = k;
+    m.layers[0].out_features = n;
+    m.layers[0].bias = false;
+    auto stack = Build(m, floats.Serialize());
+    ASSERT_THAT(stack, IsOk());
+    const LinearWeights plain = (*stack)->layer(0).PlainWeights();
+    if (format == WeightFormat::kInt4Opaque) {
+      const Int4PlainWeights whole =
+          reference::QuantizeInt4Weights(weight.data(), n, k, 128, DType::kF32);
+      EXPECT_EQ(plain.int4.q, whole.q);
+      EXPECT_EQ(plain.int4.scale, whole.scale);
+      EXPECT_EQ(plain.int4.zero, whole.zero);
+    } else {
+      const IntxPlainWeights whole = reference::QuantizeIntxWeights(
+          weight.data(), n, k, 128, 3, Mapping::kAsymmetric, DType::kF32,
+          m.scale_floor);
+      EXPECT_EQ(plain.intx.q, whole.q);
+      EXPECT_EQ(plain.intx.scale, whole.scale);
+      EXPECT_EQ(plain.intx.zero_point, whole.zero_point);
+    }
+  }
+}
+
 TEST(LoaderTest, TorchaoIntxSourceEqualsFloatSource) {
   TensorSet floats;
   floats.AddFloats("fc.weight", DType::kF32, {16, 64}, kWeight);

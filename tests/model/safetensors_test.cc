@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -441,6 +442,43 @@ TEST_F(SafetensorsFileTest, OpensRealFile) {
   std::memcpy(read, w->data, sizeof(read));
   EXPECT_EQ(read[0], 1.0f);
   EXPECT_EQ(read[3], 4.0f);
+}
+
+// Resident file pages of this process, from /proc/self/status.
+size_t RssFileBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("RssFile:", 0) == 0) {
+      return std::stoul(line.substr(8)) * 1024;
+    }
+  }
+  return 0;
+}
+
+TEST_F(SafetensorsFileTest, ReleaseDropsPagesAndKeepsTheViewReadable) {
+  std::vector<float> values(1 << 20);  // 4 MiB
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
+  const std::vector<TensorView> views = {
+      {"w",
+       TensorDType::kF32,
+       {static_cast<int64_t>(values.size())},
+       reinterpret_cast<const uint8_t*>(values.data()),
+       values.size() * sizeof(float)}};
+  const std::string path = Write("big.safetensors", WriteSafetensors(views));
+  auto file = SafetensorsFile::Open(path);
+  ASSERT_THAT(file, IsOk());
+  const TensorView& w = *(*file)->Find("w");
+  auto read_all = [&] {
+    std::vector<float> read(values.size());
+    std::memcpy(read.data(), w.data, w.size_bytes);
+    return read;
+  };
+  EXPECT_EQ(read_all(), values);
+  const size_t resident = RssFileBytes();
+  (*file)->Release(w);
+  EXPECT_LT(RssFileBytes() + 3 * (size_t{1} << 20), resident);
+  EXPECT_EQ(read_all(), values);  // faulted back in from the file
 }
 
 TEST_F(SafetensorsFileTest, MissingFileIsNotFound) {
