@@ -84,6 +84,13 @@ int LinearStack::FindLayer(std::string_view name) const {
   return -1;
 }
 
+size_t LinearStack::held_bytes() const {
+  size_t total = sizeof(LinearStack) + layers_.capacity() * sizeof(layers_[0]) +
+                 manifest_.layers.capacity() * sizeof(LayerSpec);
+  for (const auto& l : layers_) total += l->held_bytes();
+  return total;
+}
+
 size_t LinearStack::packed_bytes() const {
   size_t total = 0;
   for (const auto& l : layers_) total += l->packed_bytes();

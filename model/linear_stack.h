@@ -56,6 +56,9 @@ class LinearStack {
   int FindLayer(std::string_view name) const;
   // Sum of the packed bytes of all layers.
   size_t packed_bytes() const;
+  // Every byte the stack holds: the layers' held_bytes() plus the stack and
+  // its manifest.
+  size_t held_bytes() const;
 
  private:
   LinearStack(Manifest manifest, std::vector<std::unique_ptr<Linear>> layers)

@@ -25,6 +25,22 @@ def floats(count, seed):
     return out
 
 
+POOL = 1048573  # a prime, so that row windows do not repeat early
+
+
+def tensor_chunks(rows, cols, seed):
+    """The little-endian F32 bytes of a [rows, cols] tensor, in chunks."""
+    count = rows * cols
+    if count <= POOL:
+        yield struct.pack("<%df" % count, *floats(count, seed))
+        return
+    pool = struct.pack("<%df" % POOL, *floats(POOL, seed))
+    pool += pool[:4 * cols]  # a window may wrap around the end
+    for r in range(rows):
+        start = (r * 7919) % POOL
+        yield pool[4 * start:4 * (start + cols)]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dir")
@@ -40,7 +56,7 @@ def main():
     widths = [int(w) for w in args.layers.split("x")]
     if len(widths) < 2:
         parser.error("--layers needs at least two widths, e.g. 256x256")
-    layers, tensors, blobs = [], {}, []
+    layers, tensors, sources = [], {}, []
     offset = 0
     for i in range(len(widths) - 1):
         k, n = widths[i], widths[i + 1]
@@ -54,13 +70,12 @@ def main():
             layer["bits"] = args.bits
             layer["mapping"] = "symmetric"
         layers.append(layer)
-        for key, count in ((name + ".weight", n * k), (name + ".bias", n)):
-            blob = struct.pack("<%df" % count, *floats(count, args.seed * 1000 + len(blobs)))
-            shape = [n, k] if key.endswith(".weight") else [n]
-            tensors[key] = {"dtype": "F32", "shape": shape,
-                            "data_offsets": [offset, offset + len(blob)]}
-            blobs.append(blob)
-            offset += len(blob)
+        for key, shape in ((name + ".weight", [n, k]), (name + ".bias", [1, n])):
+            size = 4 * shape[0] * shape[1]
+            tensors[key] = {"dtype": "F32", "shape": shape if shape[0] > 1 else [n],
+                            "data_offsets": [offset, offset + size]}
+            sources.append((shape[0], shape[1], args.seed * 1000 + len(sources)))
+            offset += size
 
     header = json.dumps(tensors, separators=(",", ":")).encode()
     header += b" " * ((8 - len(header) % 8) % 8)
@@ -71,8 +86,9 @@ def main():
     with open(os.path.join(args.dir, "model.safetensors"), "wb") as f:
         f.write(struct.pack("<Q", len(header)))
         f.write(header)
-        for blob in blobs:
-            f.write(blob)
+        for rows, cols, seed in sources:
+            for chunk in tensor_chunks(rows, cols, seed):
+                f.write(chunk)
     with open(os.path.join(args.dir, "model.json"), "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")

@@ -36,6 +36,14 @@ absl::Status LoadQueue::Submit(std::string name, std::string version,
   return absl::OkStatus();
 }
 
+bool LoadQueue::WaitForPending(size_t count, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto queued = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return pending_.size() >= count;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&queued), timeout);
+}
+
 void LoadQueue::Shutdown() {
   std::deque<Job> dropped;
   {

@@ -18,6 +18,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/model_manager.h"
 
 namespace qlinear::server {
@@ -52,6 +53,11 @@ class LoadQueue {
   // (ModelManager::AbandonLoads) and answered; returns once it has been.
   // Idempotent.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Blocks until at least `count` loads are queued behind the running one
+  // (tests: an asynchronous Submit has landed); false after `timeout`.
+  bool WaitForPending(size_t count, absl::Duration timeout)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Job {

@@ -299,6 +299,12 @@ class Metrics::Collector final : public prometheus::Collectable {
                "Packed weight bytes held for compute, by model version and "
                "weight format.",
                MetricType::Gauge);
+    MetricFamily held = Family(
+        "qlinear_model_held_bytes",
+        "Every byte a model version holds: packed weights, bias, kept fp32 "
+        "weights and its objects (not the thread scratch shared by all "
+        "models).",
+        MetricType::Gauge);
     MetricFamily ready =
         Family("qlinear_model_ready",
                "1 while the model version serves requests.", MetricType::Gauge);
@@ -308,6 +314,9 @@ class Metrics::Collector final : public prometheus::Collectable {
         ready.metric.push_back(
             Sample({{"model", s.name}, {"version", s.version}}, 1.0,
                    MetricType::Gauge));
+        held.metric.push_back(
+            Sample({{"model", s.name}, {"version", s.version}},
+                   static_cast<double>(s.held_bytes), MetricType::Gauge));
         for (const auto& [format, bytes] : s.bytes_by_format) {
           weights.metric.push_back(Sample(
               {{"format", format}, {"model", s.name}, {"version", s.version}},
@@ -316,6 +325,7 @@ class Metrics::Collector final : public prometheus::Collectable {
       }
     }
     out.push_back(std::move(weights));
+    out.push_back(std::move(held));
     out.push_back(std::move(ready));
 
     const ProcessSample p = ReadProcess();
@@ -479,6 +489,7 @@ std::shared_ptr<ModelMetrics> Metrics::AddModel(
     bytes[std::string(WeightFormatName(spec.format))] += linear.packed_bytes();
   }
   served.bytes_by_format.assign(bytes.begin(), bytes.end());
+  served.held_bytes = stack.held_bytes();
 
   absl::MutexLock lock(&mu_);
   for (auto it = served_.begin(); it != served_.end(); ++it) {

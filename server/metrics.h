@@ -175,6 +175,7 @@ class Metrics {
   struct Served {
     std::string name, version;
     std::vector<std::pair<std::string, uint64_t>> bytes_by_format;
+    uint64_t held_bytes = 0;  // LinearStack::held_bytes()
   };
   mutable absl::Mutex mu_;
   std::vector<Served> served_ ABSL_GUARDED_BY(mu_);

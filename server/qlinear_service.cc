@@ -469,6 +469,7 @@ absl::Status QLinearService::DoGetModel(const v1::GetModelRequest& request,
   response->set_dtype(ToProtoDataType(manifest.dtype));
   response->set_default_act_quant(ToProtoActQuant(manifest.default_act_quant));
   response->set_packed_bytes(stack.packed_bytes());
+  response->set_held_bytes(stack.held_bytes());
   if (stats_ != nullptr) {
     if (std::shared_ptr<const ModelStats> stats =
             stats_->Find(entry.name, entry.version)) {
@@ -512,7 +513,8 @@ absl::Status QLinearService::DoGetModel(const v1::GetModelRequest& request,
     layer->set_kernel_none(std::string(linear.kernel_name(ActQuant::kNone)));
     layer->set_kernel_int8_asym_per_token(
         std::string(linear.kernel_name(ActQuant::kInt8AsymPerToken)));
-    layer->set_packed_bytes(stack.layer(i).packed_bytes());
+    layer->set_packed_bytes(linear.packed_bytes());
+    layer->set_held_bytes(linear.held_bytes());
   }
   return absl::OkStatus();
 }

@@ -140,6 +140,12 @@ class Server {
   // The model lifecycle (load, unload, index). Valid for the server's life.
   ModelManager* models() { return manager_.get(); }
 
+  // Tests: waits until `count` admin loads are queued behind the running
+  // one (LoadQueue::WaitForPending).
+  bool WaitForPendingLoads(size_t count, absl::Duration timeout) {
+    return loads_->WaitForPending(count, timeout);
+  }
+
   // Rows queued for `model` (0 for an unknown model).
   int64_t queued_rows(const std::string& model) const {
     return batcher_->queued_rows(model);

@@ -227,15 +227,17 @@ int Describe(v1::QLinear::Stub* stub, const std::string& model) {
   }
   std::printf(
       "model %s version %s: dtype %s, default act_quant %s, %d layers, %llu "
-      "packed bytes\n",
+      "packed bytes, %llu bytes held in all\n",
       response.name().c_str(), response.version().c_str(),
       DataTypeLabel(response.dtype()).c_str(),
       v1::ActQuant_Name(response.default_act_quant()).c_str(),
       response.layers_size(),
-      static_cast<unsigned long long>(response.packed_bytes()));
+      static_cast<unsigned long long>(response.packed_bytes()),
+      static_cast<unsigned long long>(response.held_bytes()));
   std::vector<std::vector<std::string>> rows = {
       {"#", "LAYER", "IN", "OUT", "FORMAT", "GROUP", "BITS", "MAPPING", "BIAS",
-       "ACTIVATION", "PACKED_BYTES", "KERNEL_NONE", "KERNEL_INT8"}};
+       "ACTIVATION", "PACKED_BYTES", "HELD_BYTES", "KERNEL_NONE",
+       "KERNEL_INT8"}};
   int i = 0;
   for (const v1::LayerInfo& l : response.layers()) {
     rows.push_back(
@@ -244,6 +246,7 @@ int Describe(v1::QLinear::Stub* stub, const std::string& model) {
          std::to_string(l.group_size()), std::to_string(l.bits()),
          l.mapping().empty() ? "-" : l.mapping(), l.bias() ? "yes" : "no",
          l.activation(), std::to_string(l.packed_bytes()),
+         std::to_string(l.held_bytes()),
          l.kernel_none().empty() ? "-" : l.kernel_none(),
          l.kernel_int8_asym_per_token().empty()
              ? "-"

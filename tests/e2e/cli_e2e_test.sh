@@ -66,8 +66,9 @@ echo "$err" | grep -q "has no layer 'fc9'" || fail "unknown layer: $err"
 "$cli_bin" --target "$target" models | grep -q "^default .*yes" || fail "models"
 "$cli_bin" --target "$target" models --json | grep -q '"name":"default"' || fail "models --json"
 
-# describe: shapes, formats, packed bytes and the kernel of each mode.
-echo "$describe" | grep -q "PACKED_BYTES KERNEL_NONE .*KERNEL_INT8" || fail "describe header: $describe"
+# describe: shapes, formats, packed and held bytes and the kernel of each mode.
+echo "$describe" | grep -q "PACKED_BYTES HELD_BYTES KERNEL_NONE .*KERNEL_INT8" || fail "describe header: $describe"
+echo "$describe" | grep -q "23646208 packed bytes, [0-9]* bytes held in all" || fail "describe totals: $describe"
 echo "$describe" | grep -q "fc1 .*w4_f32_gemm_[a-z0-9]* .*w4_dq8_gemm_[a-z0-9]*" || fail "describe kernels: $describe"
 json=$("$cli_bin" --target "$target" describe default --json)
 echo "$json" | grep -q '"kernel_int8_asym_per_token":"w4_dq8_gemm_' || fail "describe --json: $json"

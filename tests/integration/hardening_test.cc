@@ -229,6 +229,9 @@ TEST_F(HardeningTest, DrainAbandonsTheRunningLoadAndRefusesNewCalls) {
   StartServerHoldingALoad(&running);
   AsyncLoad waiting;  // queued behind the running one
   StartLoad("a", &waiting);
+  // Submitted asynchronously: wait until it is queued, or the drain could
+  // refuse it at the door instead.
+  ASSERT_TRUE(server_->WaitForPendingLoads(1, absl::Seconds(30)));
 
   auto health = grpc::health::v1::Health::NewStub(channel_);
   grpc::ClientContext watch_context;

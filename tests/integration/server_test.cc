@@ -448,6 +448,9 @@ TEST_F(ServerTest, GetModelDescribesLayers) {
   EXPECT_EQ(response.dtype(), v1::DATA_TYPE_FP32);
   EXPECT_EQ(response.default_act_quant(), v1::ACT_QUANT_NONE);
   EXPECT_EQ(response.packed_bytes(), small_->packed_bytes());
+  EXPECT_EQ(response.held_bytes(), small_->held_bytes());
+  EXPECT_GT(response.held_bytes(), response.packed_bytes());
+  EXPECT_LT(response.held_bytes(), response.packed_bytes() + 8192);
   ASSERT_EQ(response.layers_size(), 2);
   const v1::LayerInfo& fc1 = response.layers(0);
   EXPECT_EQ(fc1.name(), "fc1");
@@ -465,6 +468,7 @@ TEST_F(ServerTest, GetModelDescribesLayers) {
             small_->layer(0).kernel_name(ActQuant::kInt8AsymPerToken));
   EXPECT_NE(fc1.kernel_none(), fc1.kernel_int8_asym_per_token());
   EXPECT_EQ(fc1.packed_bytes(), small_->layer(0).packed_bytes());
+  EXPECT_EQ(fc1.held_bytes(), small_->layer(0).held_bytes());
   EXPECT_EQ(response.layers(1).out_features(), 64u);
   EXPECT_EQ(response.layers(1).activation(), "none");
 

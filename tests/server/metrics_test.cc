@@ -69,7 +69,8 @@ TEST_F(MetricsTest, EveryFamilyOnceWithItsHelp) {
         "qlinear_kernel_ops_total counter", "qlinear_requests_total counter",
         "qlinear_rejected_total counter", "qlinear_queue_rows gauge",
         "qlinear_inflight_requests gauge", "qlinear_weight_bytes gauge",
-        "qlinear_model_ready gauge", "process_cpu_seconds_total counter"}) {
+        "qlinear_model_held_bytes gauge", "qlinear_model_ready gauge",
+        "process_cpu_seconds_total counter"}) {
     EXPECT_EQ(Count(text, std::string("# TYPE ") + family + "\n"), 1u)
         << family;
   }
@@ -97,6 +98,8 @@ TEST_F(MetricsTest, LayerSeriesFromLoadAndObservations) {
   EXPECT_EQ(Value(text, "qlinear_kernel_ops_total{layer=\"fc2\",model=\"m\"}"),
             0);
   EXPECT_EQ(Value(text, "qlinear_queue_wait_seconds_count{model=\"m\"}"), 0);
+  EXPECT_EQ(Value(text, "qlinear_model_held_bytes{model=\"m\",version=\"1\"}"),
+            static_cast<double>(stack->held_bytes()));
   // No request yet: no request series.
   EXPECT_EQ(Count(text, "qlinear_request_duration_seconds_count"), 0u);
 
