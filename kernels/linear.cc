@@ -70,9 +70,8 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
-}  // namespace
-
-absl::Status ValidateLinearWeights(const LinearWeights& w) {
+// The checks of the shape and the bias.
+absl::Status ValidateShapeAndBias(const LinearWeights& w) {
   if (w.n == 0 || w.k == 0)
     return Invalid("in_features and out_features must be positive");
   if (!w.bias.empty() && w.bias.size() != w.n) {
@@ -80,6 +79,14 @@ absl::Status ValidateLinearWeights(const LinearWeights& w) {
         absl::StrCat("bias has ", w.bias.size(), " values, expected ", w.n));
   }
   if (!AllFinite(w.bias)) return Invalid("bias has a non-finite value");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateLinearWeights(const LinearWeights& w) {
+  absl::Status shape = ValidateShapeAndBias(w);
+  if (!shape.ok()) return shape;
   switch (w.format) {
     case WeightFormat::kInt4Opaque: {
       const Int4PlainWeights& p = w.int4;
@@ -186,6 +193,65 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(LinearWeights weights) {
       break;
   }
   // `weights`, with the plain tensors, is released here.
+  return linear;
+}
+
+absl::StatusOr<std::unique_ptr<Linear>> Linear::CreateStreamed(
+    const LinearWeights& layer, size_t slab_rows, const RowSource& rows) {
+  absl::Status s = ValidateShapeAndBias(layer);
+  if (!s.ok()) return s;
+  if (layer.format == WeightFormat::kFp32) {
+    return Invalid("fp32 layers are not packed: use Create");
+  }
+  slab_rows =
+      std::max<size_t>(1, (slab_rows + kW4BlockColumns - 1) / kW4BlockColumns) *
+      kW4BlockColumns;
+  static_assert(kW4BlockColumns == kWxBlockColumns);
+  std::unique_ptr<Linear> linear(new Linear(layer));
+  linear->bias_ = layer.bias;
+  const Isa isa = ActiveIsa();
+  for (size_t row_begin = 0; row_begin < layer.n; row_begin += slab_rows) {
+    const size_t count = std::min(slab_rows, layer.n - row_begin);
+    LinearWeights slab;
+    slab.format = layer.format;
+    slab.dtype = layer.dtype;
+    slab.n = count;
+    slab.k = layer.k;
+    slab.int4.group_size = layer.int4.group_size;
+    slab.intx.group_size = layer.intx.group_size;
+    slab.intx.bits = layer.intx.bits;
+    s = rows(row_begin, count, &slab);
+    if (!s.ok()) return s;
+    if (slab.n != count || slab.k != layer.k) {
+      return Invalid("a slab of rows does not have the layer's shape");
+    }
+    // The group size (and bits) are checked with the first slab, before
+    // the packed buffer is sized from them.
+    s = ValidateLinearWeights(slab);
+    if (!s.ok()) return s;
+    if (layer.format == WeightFormat::kInt4Opaque) {
+      if (slab.int4.group_size != layer.int4.group_size) {
+        return Invalid("a slab of rows has another group size");
+      }
+      if (row_begin == 0) {
+        linear->w4_ = &W4KernelsFor(isa);
+        linear->packed_w4_ =
+            AllocateW4(layer.n, layer.k, layer.int4.group_size);
+      }
+      PackW4Rows(slab.int4, row_begin, &linear->packed_w4_);
+    } else {
+      if (slab.intx.group_size != layer.intx.group_size ||
+          slab.intx.bits != layer.intx.bits) {
+        return Invalid("a slab of rows has another group size or bit width");
+      }
+      if (row_begin == 0) {
+        linear->wx_ = &WxKernelsFor(isa);
+        linear->packed_wx_ = AllocateWx(layer.n, layer.k, layer.intx.group_size,
+                                        layer.intx.bits);
+      }
+      PackWxRows(slab.intx, row_begin, &linear->packed_wx_);
+    }
+  }
   return linear;
 }
 

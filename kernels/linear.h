@@ -7,6 +7,7 @@
 #define QLINEAR_KERNELS_LINEAR_H_
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,21 @@ class Linear {
   // Returns INVALID_ARGUMENT naming the inconsistency (sizes, group size,
   // code range, non-finite scale).
   static absl::StatusOr<std::unique_ptr<Linear>> Create(LinearWeights weights);
+
+  // Fills `slab` (a layer of `rows` rows: n = rows, everything else as the
+  // layer's) with the plain weights of rows [row_begin, row_begin + rows).
+  using RowSource = std::function<absl::Status(size_t row_begin, size_t rows,
+                                               LinearWeights* slab)>;
+
+  // Create() for a layer whose plain weights arrive a slab of `slab_rows`
+  // rows (rounded up to whole blocks) at a time: each slab is validated,
+  // packed and dropped, so that the plain layer is never whole in memory.
+  // `layer` holds everything but the plain tensors: format (int4_opaque or
+  // intx_opaque), dtype, n, k, bias, activation, act_scale_floor, and the
+  // group size (and bits) in layer.int4 or layer.intx.
+  // Errors: those of Create(), and any error `rows` returns.
+  static absl::StatusOr<std::unique_ptr<Linear>> CreateStreamed(
+      const LinearWeights& layer, size_t slab_rows, const RowSource& rows);
 
   Linear(const Linear&) = delete;
   Linear& operator=(const Linear&) = delete;

@@ -18,44 +18,62 @@ AlignedBytes AllocateAligned(size_t bytes) {
   return AlignedBytes(static_cast<uint8_t*>(p));
 }
 
-PackedW4 PackW4(const Int4PlainWeights& w) {
-  QL_CHECK(w.group_size % 8 == 0 && w.k % w.group_size == 0);
+PackedW4 AllocateW4(size_t n, size_t k, size_t group_size) {
+  QL_CHECK(group_size % 8 == 0 && k % group_size == 0);
   PackedW4 p;
-  p.n = w.n;
-  p.k = w.k;
-  p.group_size = w.group_size;
-  p.blocks = (w.n + kW4BlockColumns - 1) / kW4BlockColumns;
-  const size_t groups = w.k / w.group_size;
-  const size_t segment = W4SegmentBytes(w.group_size);
-  p.block_bytes = groups * segment;
+  p.n = n;
+  p.k = k;
+  p.group_size = group_size;
+  p.blocks = (n + kW4BlockColumns - 1) / kW4BlockColumns;
+  const size_t groups = k / group_size;
+  p.block_bytes = groups * W4SegmentBytes(group_size);
   p.data = AllocateAligned(p.bytes());
-  for (size_t b = 0; b < p.blocks; ++b) {
+  // Padding columns: code 8, scale 0, zero 0, so ŵ = 0. Never stored.
+  if (n % kW4BlockColumns != 0) {
+    const size_t b = p.blocks - 1;
     for (size_t g = 0; g < groups; ++g) {
-      uint8_t* seg = p.data.get() + b * p.block_bytes + g * segment;
-      float* scale = reinterpret_cast<float*>(seg);
-      float* zero = scale + kW4BlockColumns;
-      uint8_t* codes = seg + 128;
-      for (size_t j = 0; j < kW4BlockColumns; ++j) {
-        const size_t n = b * kW4BlockColumns + j;
-        if (n >= w.n) {
-          // Padding columns: code 8, scale 0, zero 0, so ŵ = 0. Never stored.
-          for (size_t o = 0; o < w.group_size / 8; ++o) {
-            for (size_t i = 0; i < 4; ++i) codes[o * 64 + j * 4 + i] = 0x88;
-          }
-          continue;
-        }
-        scale[j] = w.scale[n * groups + g];
-        zero[j] = w.zero[n * groups + g];
-        const uint8_t* q = w.q.data() + n * w.k + g * w.group_size;
-        for (size_t o = 0; o < w.group_size / 8; ++o) {
-          for (size_t i = 0; i < 4; ++i) {
-            codes[o * 64 + j * 4 + i] =
-                static_cast<uint8_t>(q[o * 8 + i] | (q[o * 8 + 4 + i] << 4));
-          }
+      uint8_t* codes = p.data.get() + b * p.block_bytes +
+                       g * W4SegmentBytes(group_size) + 128;
+      for (size_t j = n % kW4BlockColumns; j < kW4BlockColumns; ++j) {
+        for (size_t o = 0; o < group_size / 8; ++o) {
+          for (size_t i = 0; i < 4; ++i) codes[o * 64 + j * 4 + i] = 0x88;
         }
       }
     }
   }
+  return p;
+}
+
+void PackW4Rows(const Int4PlainWeights& w, size_t row_begin, PackedW4* p) {
+  QL_CHECK(row_begin % kW4BlockColumns == 0 && w.k == p->k &&
+           w.group_size == p->group_size && row_begin + w.n <= p->n);
+  const size_t groups = w.k / w.group_size;
+  const size_t segment = W4SegmentBytes(w.group_size);
+  for (size_t r = 0; r < w.n; ++r) {
+    const size_t n = row_begin + r;
+    const size_t j = n % kW4BlockColumns;
+    uint8_t* block = p->data.get() + (n / kW4BlockColumns) * p->block_bytes;
+    for (size_t g = 0; g < groups; ++g) {
+      uint8_t* seg = block + g * segment;
+      float* scale = reinterpret_cast<float*>(seg);
+      float* zero = scale + kW4BlockColumns;
+      uint8_t* codes = seg + 128;
+      scale[j] = w.scale[r * groups + g];
+      zero[j] = w.zero[r * groups + g];
+      const uint8_t* q = w.q.data() + r * w.k + g * w.group_size;
+      for (size_t o = 0; o < w.group_size / 8; ++o) {
+        for (size_t i = 0; i < 4; ++i) {
+          codes[o * 64 + j * 4 + i] =
+              static_cast<uint8_t>(q[o * 8 + i] | (q[o * 8 + 4 + i] << 4));
+        }
+      }
+    }
+  }
+}
+
+PackedW4 PackW4(const Int4PlainWeights& w) {
+  PackedW4 p = AllocateW4(w.n, w.k, w.group_size);
+  PackW4Rows(w, 0, &p);
   return p;
 }
 

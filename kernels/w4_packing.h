@@ -32,6 +32,17 @@ struct PackedW4 {
 // REQUIRES: w is valid (ValidateLinearWeights); group_size % 8 == 0.
 PackedW4 PackW4(const Int4PlainWeights& w);
 
+// The streaming form of PackW4: AllocateW4 sizes the buffer of an [n, k]
+// layer (padding columns packed as ŵ = 0), then PackW4Rows packs the rows
+// [row_begin, row_begin + rows.n) held by `rows`, so that a layer can be
+// packed a slab of rows at a time. PackW4(w) equals AllocateW4 followed by
+// PackW4Rows over any split of w into slabs.
+// REQUIRES: group_size % 8 == 0, k % group_size == 0; for PackW4Rows,
+// row_begin % kW4BlockColumns == 0, rows.k and rows.group_size those of p,
+// row_begin + rows.n <= p->n, and rows valid.
+PackedW4 AllocateW4(size_t n, size_t k, size_t group_size);
+void PackW4Rows(const Int4PlainWeights& rows, size_t row_begin, PackedW4* p);
+
 // The plain weights `p` was packed from (UnpackW4(PackW4(w)) == w): for
 // tests and tools, which no longer find them in the Linear.
 Int4PlainWeights UnpackW4(const PackedW4& p);

@@ -40,20 +40,38 @@ WxGeometry MakeWxGeometry(size_t k, size_t group_size, int bits) {
   return g;
 }
 
-PackedWx PackWx(const IntxPlainWeights& w) {
+PackedWx AllocateWx(size_t n, size_t k, size_t group_size, int bits) {
   PackedWx p;
-  p.n = w.n;
-  p.geometry = MakeWxGeometry(w.k, w.group_size, w.bits);
-  const WxGeometry& geo = p.geometry;
-  QL_CHECK(geo.groups == 1 || w.group_size % kWxUnitK == 0);
-  p.blocks = (w.n + kWxBlockColumns - 1) / kWxBlockColumns;
-  p.block_bytes = geo.groups * geo.segment_bytes;
+  p.n = n;
+  p.geometry = MakeWxGeometry(k, group_size, bits);
+  QL_CHECK(p.geometry.groups == 1 || group_size % kWxUnitK == 0);
+  p.blocks = (n + kWxBlockColumns - 1) / kWxBlockColumns;
+  p.block_bytes = p.geometry.groups * p.geometry.segment_bytes;
   p.data = AllocateAligned(p.bytes());  // zeroed: padding stays 0
+  return p;
+}
+
+PackedWx PackWx(const IntxPlainWeights& w) {
+  PackedWx p = AllocateWx(w.n, w.k, w.group_size, w.bits);
+  PackWxRows(w, 0, &p);
+  return p;
+}
+
+void PackWxRows(const IntxPlainWeights& w, size_t row_begin, PackedWx* out) {
+  PackedWx& p = *out;
+  const WxGeometry& geo = p.geometry;
+  QL_CHECK(row_begin % kWxBlockColumns == 0 && w.k == geo.k &&
+           w.group_size == geo.group_size && w.bits == geo.bits &&
+           (w.n % kWxBlockColumns == 0 || row_begin + w.n == p.n) &&
+           row_begin + w.n <= p.n);
   const int bits = w.bits;
   const int qmin = -(1 << (bits - 1));
   const size_t unit_bytes = WxUnitBytes(bits);
-  for (size_t b = 0; b < p.blocks; ++b) {
-    const size_t cols = std::min(kWxBlockColumns, w.n - b * kWxBlockColumns);
+  const size_t first_block = row_begin / kWxBlockColumns;
+  const size_t slab_blocks = (w.n + kWxBlockColumns - 1) / kWxBlockColumns;
+  for (size_t sb = 0; sb < slab_blocks; ++sb) {
+    const size_t b = first_block + sb;
+    const size_t cols = std::min(kWxBlockColumns, w.n - sb * kWxBlockColumns);
     for (size_t g = 0; g < geo.groups; ++g) {
       uint8_t* seg = p.data.get() + b * p.block_bytes + g * geo.segment_bytes;
       int32_t code_sum[kWxBlockColumns] = {};
@@ -64,7 +82,7 @@ PackedWx PackWx(const IntxPlainWeights& w) {
         const size_t k0 = g * w.group_size + v * kWxUnitK;
         const size_t count = std::min(kWxUnitK, w.group_size - v * kWxUnitK);
         for (size_t j = 0; j < cols; ++j) {
-          const int8_t* q = w.q.data() + (b * kWxBlockColumns + j) * w.k + k0;
+          const int8_t* q = w.q.data() + (sb * kWxBlockColumns + j) * w.k + k0;
           for (size_t kk = 0; kk < count; ++kk) {
             const int u = q[kk] - qmin;
             quad[kk / 4][4 * j + kk % 4] = static_cast<uint8_t>(u);
@@ -111,7 +129,7 @@ PackedWx PackWx(const IntxPlainWeights& w) {
         }
       }
       for (size_t j = 0; j < cols; ++j) {
-        const size_t n = b * kWxBlockColumns + j;
+        const size_t n = sb * kWxBlockColumns + j;  // row of the slab
         const float scale = w.scale[n * geo.groups + g];
         std::memcpy(seg + 4 * j, &scale, 4);
         std::memcpy(seg + 64 + 4 * j, &code_sum[j], 4);
@@ -120,7 +138,6 @@ PackedWx PackWx(const IntxPlainWeights& w) {
       }
     }
   }
-  return p;
 }
 
 IntxPlainWeights UnpackWx(const PackedWx& p) {

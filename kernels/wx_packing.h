@@ -30,6 +30,16 @@ WxGeometry MakeWxGeometry(size_t k, size_t group_size, int bits);
 // REQUIRES: w is valid (ValidateLinearWeights).
 PackedWx PackWx(const IntxPlainWeights& w);
 
+// The streaming form of PackWx (as AllocateW4/PackW4Rows): AllocateWx sizes
+// the zeroed buffer of an [n, k] layer, PackWxRows packs the rows
+// [row_begin, row_begin + rows.n) held by `rows`. Blocks share bytes between
+// columns, so a slab covers whole blocks.
+// REQUIRES: as PackWx; row_begin % kWxBlockColumns == 0, rows.n a multiple
+// of kWxBlockColumns or the slab the last one (row_begin + rows.n == p->n),
+// rows.k, group_size and bits those of p.
+PackedWx AllocateWx(size_t n, size_t k, size_t group_size, int bits);
+void PackWxRows(const IntxPlainWeights& rows, size_t row_begin, PackedWx* p);
+
 // The plain weights `p` was packed from (UnpackWx(PackWx(w)) == w): for
 // tests and tools, which no longer find them in the Linear.
 IntxPlainWeights UnpackWx(const PackedWx& p);

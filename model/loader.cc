@@ -90,67 +90,48 @@ absl::StatusOr<std::vector<float>> ReadFloats(const TensorView& view, DType t) {
   return out;
 }
 
-// Appends the plain weights of a slab of rows to `all`.
-void AppendRows(Int4PlainWeights part, Int4PlainWeights* all) {
-  all->q.insert(all->q.end(), part.q.begin(), part.q.end());
-  all->scale.insert(all->scale.end(), part.scale.begin(), part.scale.end());
-  all->zero.insert(all->zero.end(), part.zero.begin(), part.zero.end());
+// An error of Linear::Create for the layer `spec`.
+absl::Status LayerError(const LayerSpec& spec, const absl::Status& status) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("layer '", spec.name, "': ", status.message()));
 }
 
-void AppendRows(IntxPlainWeights part, IntxPlainWeights* all) {
-  all->q.insert(all->q.end(), part.q.begin(), part.q.end());
-  all->scale.insert(all->scale.end(), part.scale.begin(), part.scale.end());
-  all->zero_point.insert(all->zero_point.end(), part.zero_point.begin(),
-                         part.zero_point.end());
-}
-
-// Quantizes a float weight [N, K] in slabs of rows (rows are quantized
-// independently), releasing each slab's mapped pages once read: the load
-// never holds a whole float copy of the layer.
-absl::Status LoadFloatSource(const Manifest& manifest, const LayerSpec& spec,
-                             const SafetensorsFile& file, LinearWeights* w) {
-  const size_t n = spec.out_features, k = spec.in_features;
-  QL_ASSIGN_OR_RETURN(
-      const TensorView* view,
-      GetTensor(file, spec.name + ".weight", spec.name,
-                {static_cast<int64_t>(n), static_cast<int64_t>(k)},
-                {TensorDType::kF32, TensorDType::kBF16, TensorDType::kF16}));
-  if (spec.format == WeightFormat::kFp32) {
-    QL_ASSIGN_OR_RETURN(w->fp32, ReadFloats(*view, manifest.dtype));
-    return absl::OkStatus();
-  }
-  const size_t groups = k / spec.group_size;
-  if (spec.format == WeightFormat::kInt4Opaque) {
-    w->int4 = {n, k, spec.group_size, {}, {}, {}};
-    w->int4.q.reserve(n * k);
-    w->int4.scale.reserve(n * groups);
-    w->int4.zero.reserve(n * groups);
-  } else {
-    w->intx = {n, k, spec.group_size, spec.bits, {}, {}, {}};
-    w->intx.q.reserve(n * k);
-    w->intx.scale.reserve(n * groups);
-    w->intx.zero_point.reserve(n * groups);
-  }
-  const size_t element = TensorDTypeSize(view->dtype);
-  const size_t slab_rows = std::max<size_t>(1, (size_t{1} << 20) / k);
+// The weights of `spec` with the float source and a quantized format,
+// quantized and packed a slab of about 1M values at a time (rows are
+// quantized independently); each slab's mapped pages are released once
+// read, so the load holds neither a float copy nor the plain codes of the
+// whole layer. `header` holds everything but the tensors.
+absl::StatusOr<std::unique_ptr<Linear>> BuildQuantizedFromFloat(
+    const Manifest& manifest, const LayerSpec& spec,
+    const SafetensorsFile& file, const TensorView& view, LinearWeights header) {
+  const size_t k = spec.in_features;
+  header.int4.group_size = spec.group_size;
+  header.intx.group_size = spec.group_size;
+  header.intx.bits = spec.bits;
+  const size_t element = TensorDTypeSize(view.dtype);
+  absl::Status source_error;  // errors of the tensor, reported as they are
   std::vector<float> values;
-  for (size_t r0 = 0; r0 < n; r0 += slab_rows) {
-    const size_t rows = std::min(slab_rows, n - r0);
-    QL_RETURN_IF_ERROR(
-        ReadFloatRange(*view, manifest.dtype, r0 * k, rows * k, &values));
-    file.Release(view->data + r0 * k * element, rows * k * element);
+  auto quantize = [&](size_t row_begin, size_t rows, LinearWeights* slab) {
+    source_error =
+        ReadFloatRange(view, manifest.dtype, row_begin * k, rows * k, &values);
+    if (!source_error.ok()) return source_error;
+    file.Release(view.data + row_begin * k * element, rows * k * element);
     if (spec.format == WeightFormat::kInt4Opaque) {
-      AppendRows(reference::QuantizeInt4Weights(
-                     values.data(), rows, k, spec.group_size, manifest.dtype),
-                 &w->int4);
+      slab->int4 = reference::QuantizeInt4Weights(
+          values.data(), rows, k, spec.group_size, manifest.dtype);
     } else {
-      AppendRows(reference::QuantizeIntxWeights(
-                     values.data(), rows, k, spec.group_size, spec.bits,
-                     spec.mapping, manifest.dtype, manifest.scale_floor),
-                 &w->intx);
+      slab->intx = reference::QuantizeIntxWeights(
+          values.data(), rows, k, spec.group_size, spec.bits, spec.mapping,
+          manifest.dtype, manifest.scale_floor);
     }
-  }
-  return absl::OkStatus();
+    return absl::OkStatus();
+  };
+  const size_t slab_rows = std::max<size_t>(1, (size_t{1} << 20) / k);
+  absl::StatusOr<std::unique_ptr<Linear>> linear =
+      Linear::CreateStreamed(header, slab_rows, quantize);
+  if (!source_error.ok()) return source_error;
+  if (!linear.ok()) return LayerError(spec, linear.status());
+  return linear;
 }
 
 absl::Status LoadInt4PlainSource(const Manifest& manifest,
@@ -450,10 +431,21 @@ absl::StatusOr<std::unique_ptr<Linear>> BuildLayer(
   w.k = spec.in_features;
   w.activation = spec.activation;
   w.act_scale_floor = manifest.scale_floor;
+  const TensorView* float_weight = nullptr;
   switch (spec.source) {
-    case WeightSource::kFloat:
-      QL_RETURN_IF_ERROR(LoadFloatSource(manifest, spec, file, &w));
+    case WeightSource::kFloat: {
+      QL_ASSIGN_OR_RETURN(
+          float_weight,
+          GetTensor(
+              file, spec.name + ".weight", spec.name,
+              {static_cast<int64_t>(w.n), static_cast<int64_t>(w.k)},
+              {TensorDType::kF32, TensorDType::kBF16, TensorDType::kF16}));
+      if (spec.format == WeightFormat::kFp32) {
+        QL_ASSIGN_OR_RETURN(w.fp32, ReadFloats(*float_weight, manifest.dtype));
+        float_weight = nullptr;  // kept as it is, not quantized
+      }
       break;
+    }
     case WeightSource::kInt4Plain:
       QL_RETURN_IF_ERROR(LoadInt4PlainSource(manifest, spec, file, &w));
       break;
@@ -469,11 +461,12 @@ absl::StatusOr<std::unique_ptr<Linear>> BuildLayer(
                   {TensorDType::kF32, TensorDType::kBF16, TensorDType::kF16}));
     QL_ASSIGN_OR_RETURN(w.bias, ReadFloats(*bias, manifest.dtype));
   }
-  absl::StatusOr<std::unique_ptr<Linear>> linear = Linear::Create(std::move(w));
-  if (!linear.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("layer '", spec.name, "': ", linear.status().message()));
+  if (float_weight != nullptr) {
+    return BuildQuantizedFromFloat(manifest, spec, file, *float_weight,
+                                   std::move(w));
   }
+  absl::StatusOr<std::unique_ptr<Linear>> linear = Linear::Create(std::move(w));
+  if (!linear.ok()) return LayerError(spec, linear.status());
   return linear;
 }
 

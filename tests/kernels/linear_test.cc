@@ -172,6 +172,123 @@ TEST(LinearTest, PlainWeightsRebuildsTheInputFromThePackedLayout) {
 }
 
 // Bytes allocated, from the arenas and as separate mappings.
+// The rows [begin, begin + count) of plain weights `w` as a slab.
+void CopyRows(const LinearWeights& w, size_t begin, size_t count,
+              LinearWeights* slab) {
+  if (w.format == WeightFormat::kInt4Opaque) {
+    const size_t groups = w.k / w.int4.group_size;
+    Int4PlainWeights& p = slab->int4;
+    p = {count, w.k, w.int4.group_size, {}, {}, {}};
+    p.q.assign(w.int4.q.begin() + begin * w.k,
+               w.int4.q.begin() + (begin + count) * w.k);
+    p.scale.assign(w.int4.scale.begin() + begin * groups,
+                   w.int4.scale.begin() + (begin + count) * groups);
+    p.zero.assign(w.int4.zero.begin() + begin * groups,
+                  w.int4.zero.begin() + (begin + count) * groups);
+  } else {
+    const size_t groups = w.k / w.intx.group_size;
+    IntxPlainWeights& p = slab->intx;
+    p = {count, w.k, w.intx.group_size, w.intx.bits, {}, {}, {}};
+    p.q.assign(w.intx.q.begin() + begin * w.k,
+               w.intx.q.begin() + (begin + count) * w.k);
+    p.scale.assign(w.intx.scale.begin() + begin * groups,
+                   w.intx.scale.begin() + (begin + count) * groups);
+    p.zero_point.assign(w.intx.zero_point.begin() + begin * groups,
+                        w.intx.zero_point.begin() + (begin + count) * groups);
+  }
+}
+
+// Packing a slab of rows at a time gives the layer Create() builds, bit for
+// bit, for any slab size (ragged N, a last short slab).
+TEST(LinearTest, CreateStreamedEqualsCreate) {
+  const size_t n = 71, k = 256;
+  const std::vector<float> f = Ramp(n * k);
+  std::vector<float> x = Ramp(3 * k);
+  for (WeightFormat format :
+       {WeightFormat::kInt4Opaque, WeightFormat::kIntxOpaque}) {
+    LinearWeights w;
+    w.format = format;
+    w.n = n;
+    w.k = k;
+    w.bias = Ramp(n);
+    w.activation = Activation::kSilu;
+    if (format == WeightFormat::kInt4Opaque) {
+      w.int4 = reference::QuantizeInt4Weights(f.data(), n, k, 64, DType::kF32);
+    } else {
+      w.intx = reference::QuantizeIntxWeights(f.data(), n, k, 32, 3,
+                                              Mapping::kAsymmetric, DType::kF32,
+                                              ScaleFloor::kSmallestNormal);
+    }
+    auto whole = Linear::Create(w);
+    ASSERT_THAT(whole, IsOk());
+    LinearWeights header = w;
+    header.int4.q.clear();
+    header.intx.q.clear();
+    for (size_t slab_rows : {1, 16, 32, 70, 200}) {
+      SCOPED_TRACE(::testing::Message()
+                   << WeightFormatName(format) << " slab " << slab_rows);
+      size_t calls = 0;
+      auto streamed = Linear::CreateStreamed(
+          header, slab_rows,
+          [&](size_t begin, size_t count, LinearWeights* slab) {
+            EXPECT_EQ(begin % 16, 0u);
+            ++calls;
+            CopyRows(w, begin, count, slab);
+            return absl::OkStatus();
+          });
+      ASSERT_THAT(streamed, IsOk());
+      const size_t rounded = (slab_rows + 15) / 16 * 16;
+      EXPECT_EQ(calls, (n + rounded - 1) / rounded);
+      ExpectSamePlain((*streamed)->PlainWeights(), (*whole)->PlainWeights());
+      EXPECT_EQ((*streamed)->packed_bytes(), (*whole)->packed_bytes());
+      for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
+        std::vector<float> a(3 * n), b(3 * n);
+        (*streamed)->Run(x.data(), 3, mode, true, a.data());
+        (*whole)->Run(x.data(), 3, mode, true, b.data());
+        EXPECT_EQ(a, b);
+      }
+    }
+  }
+}
+
+TEST(LinearTest, CreateStreamedReportsSourceAndSlabErrors) {
+  const LinearWeights w = ValidInt4Layer();
+  LinearWeights header = w;
+  header.int4.q.clear();
+  EXPECT_THAT(Linear::CreateStreamed(header, 16,
+                                     [](size_t, size_t, LinearWeights*) {
+                                       return absl::DataLossError("disk");
+                                     }),
+              StatusIs(absl::StatusCode::kDataLoss, "disk"));
+  EXPECT_THAT(Linear::CreateStreamed(
+                  header, 16,
+                  [&](size_t begin, size_t count, LinearWeights* slab) {
+                    CopyRows(w, begin, count, slab);
+                    slab->int4.q[5] = 16;
+                    return absl::OkStatus();
+                  }),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("int4 code 16 out of range")));
+  header.int4.group_size = 48;
+  EXPECT_THAT(Linear::CreateStreamed(
+                  header, 16,
+                  [&](size_t begin, size_t count, LinearWeights* slab) {
+                    CopyRows(w, begin, count, slab);
+                    slab->int4.group_size = 48;
+                    return absl::OkStatus();
+                  }),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("group_size 48 is not one of")));
+  header = w;
+  header.bias.pop_back();
+  EXPECT_THAT(Linear::CreateStreamed(header, 16,
+                                     [](size_t, size_t, LinearWeights*) {
+                                       return absl::OkStatus();
+                                     }),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("bias has 7 values")));
+}
+
 size_t HeapInUse() {
   const struct mallinfo2 info = mallinfo2();
   return info.uordblks + info.hblkhd;
