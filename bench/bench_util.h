@@ -1,7 +1,8 @@
 // Timing, statistics and JSON output shared by the benchmark programs.
 //
-// Thread-compatible: one owner at a time. No intrinsics here (STYLE.md
-// point 4): this header is included by files of every ISA.
+// Thread-compatible: one owner at a time. No intrinsics here
+// (docs/architecture.md, "ISA flags"): this header is included by files of
+// every ISA.
 #ifndef QLINEAR_BENCH_BENCH_UTIL_H_
 #define QLINEAR_BENCH_BENCH_UTIL_H_
 

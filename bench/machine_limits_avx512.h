@@ -2,7 +2,8 @@
 // AVX-512F/BW/VL/VNNI/BF16 in machine_limits_avx512.cc. Call only after
 // HaveAvx512Vnni() (HaveAvx512Bf16() for the bf16 loop). Deliberately
 // includes no standard headers with inline code: nothing compiled with the
-// AVX-512 flags may be shared with other files (STYLE.md point 4).
+// AVX-512 flags may be shared with other files (docs/architecture.md, "ISA
+// flags").
 #ifndef QLINEAR_BENCH_MACHINE_LIMITS_AVX512_H_
 #define QLINEAR_BENCH_MACHINE_LIMITS_AVX512_H_
 

@@ -7,8 +7,8 @@ Usage:
 
 Writes <prefix>_gops_vs_m_<N>t.png (GOP/s vs M per shape, for each residency,
 against the roofline and oneDNN) for every thread count found, and with
---summary prints markdown tables (limits, headline points, BENCHMARKS.md
-targets) to stdout. Needs matplotlib (Debian: python3-matplotlib) only for
+--summary prints markdown tables (limits, headline points, the kernel
+targets of docs/benchmarks.md, "Method and targets") to stdout. Needs matplotlib (Debian: python3-matplotlib) only for
 the plots.
 """
 
@@ -331,7 +331,7 @@ def summary(data):
                     w(f"| {k}×{n} | {res} | {m} | {short} | " +
                       " | ".join(cells(p1) + cells(p2)) + " |")
 
-    w("\n### BENCHMARKS.md targets (2 threads unless said; each cell min / median / max over the "
+    w("\n### Kernel targets (2 threads unless said; each cell min / median / max over the "
       "points, and how many meet the target)\n")
 
     def stat(vals, target, higher=True):
@@ -431,8 +431,8 @@ def summary(data):
 
 
 def intx_summary(data, stat, best):
-    """The intx_opaque points: headline table, and the BENCHMARKS.md targets
-    per config."""
+    """The intx_opaque points: headline table, and the kernel targets
+    (docs/benchmarks.md, "Method and targets") per config."""
     pts = intx_points(data)
     if not pts:
         return ""
@@ -485,7 +485,7 @@ def intx_summary(data, stat, best):
              p["mode"] == "none" and p["m"] >= 64]
         rows.append((f"{label} none M ≥ 64, L3: ours ÷ oneDNN f32 throughput", "≥ 0.95",
                      *stat([p.get("ratio_vs_onednn_f32") for p in s], 0.95)))
-    w("\n### intx_opaque against the BENCHMARKS.md targets (2 threads; min / median / max over "
+    w("\n### intx_opaque against the kernel targets (2 threads; min / median / max over "
       "the points, and how many meet the target)\n")
     w("| target | wanted | measured | met |")
     w("|---|---|---|---|")

@@ -1,6 +1,7 @@
-// Assertion tiers (STYLE.md point 12). Network and file input never reaches
-// these: it gets an absl::Status. QL_CHECK guards conditions that cannot happen
-// after start-up and aborts with a message; QL_DCHECK is for debug builds.
+// Assertion tiers (docs/architecture.md, "Errors"). Network and file input
+// never reaches these: it gets an absl::Status. QL_CHECK guards conditions
+// that cannot happen after start-up and aborts with a message; QL_DCHECK is
+// for debug builds.
 #ifndef QLINEAR_COMMON_CHECK_H_
 #define QLINEAR_COMMON_CHECK_H_
 

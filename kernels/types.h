@@ -31,7 +31,7 @@ enum class Activation : int {
   kSilu = 4,
 };
 
-// Intx weight mappings (QUANT_FORMATS.md §b.2).
+// Intx weight mappings (docs/numerics.md, "Weights: intx_opaque").
 enum class Mapping : int {
   kSymmetric = 0,
   kAsymmetric = 1,
@@ -39,7 +39,8 @@ enum class Mapping : int {
 };
 
 // Floor applied to quantization scales: torchao >= 0.18 uses the dtype's
-// smallest normal; <= 0.17 used finfo(dtype).eps (QUANT_FORMATS.md §b.2).
+// smallest normal; <= 0.17 used finfo(dtype).eps (docs/numerics.md, "Scale
+// floor").
 enum class ScaleFloor : int { kSmallestNormal = 0, kFinfoEps = 1 };
 
 // Canonical lower-case names, as in model.json and metric labels.
@@ -88,7 +89,8 @@ inline float Bf16ToFloat(uint16_t h) {
 uint16_t FloatToFp16(float f);
 float Fp16ToFloat(uint16_t h);
 
-// R_T of QUANT_FORMATS.md: rounds an fp32 value to `t` and back to fp32.
+// R_T of docs/numerics.md ("Notation"): rounds an fp32 value to `t` and back
+// to fp32.
 inline float RoundTo(DType t, float x) {
   switch (t) {
     case DType::kF32:

@@ -445,8 +445,8 @@ absl::StatusOr<ConvertResult> Convert(const SafetensorsFile& input,
         out.AddBytes(s.name + "._weight_zero_point", TensorDType::kI8,
                      {n, groups}, q.zero_point);
         info.bytes += out.last_bytes();
-        // torchao's flatten_tensor_state_dict metadata (QUANT_FORMATS.md
-        // §c.1), which the loader cross-checks.
+        // torchao's flatten_tensor_state_dict metadata (docs/manifest.md,
+        // "torchao_intx"), which the loader cross-checks.
         json data = json::object();
         data["target_dtype"] = {{"_type", "torch.dtype"},
                                 {"_data", absl::StrCat("int", s.bits)}};

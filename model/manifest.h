@@ -1,5 +1,5 @@
-// The model manifest (model.json): the public contract of SYSTEM.md
-// ("Model"). Parsing is strict: unknown keys, wrong types and values out of
+// The model manifest (model.json): the public contract of docs/manifest.md.
+// Parsing is strict: unknown keys, wrong types and values out of
 // range are rejected with the key's path and the problem.
 #ifndef QLINEAR_MODEL_MANIFEST_H_
 #define QLINEAR_MODEL_MANIFEST_H_

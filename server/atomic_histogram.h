@@ -1,5 +1,5 @@
 // AtomicHistogram: a fixed-bucket Prometheus histogram recorded with relaxed
-// atomics, for the hot path of the server's metrics (SYSTEM.md "Metrics":
+// atomics, for the hot path of the server's metrics (docs/metrics.md:
 // recording takes no global lock per sample).
 //
 // prometheus-cpp 1.0.1's Histogram::Observe takes a std::mutex and touches

@@ -1,5 +1,5 @@
-// Metrics: the Prometheus exposition of qlinear (SYSTEM.md "Metrics"), served
-// by prometheus-cpp on its own port at /metrics.
+// Metrics: the Prometheus exposition of qlinear (docs/metrics.md), served by
+// prometheus-cpp on its own port at /metrics.
 //
 // Everything is exposed at scrape time by one prometheus::Collectable, from
 // two sources:

@@ -1,5 +1,5 @@
 // The one conversion from absl::Status (used inside the server) to
-// grpc::Status (used at the RPC edge), STYLE.md point 9.
+// grpc::Status (used at the RPC edge); docs/api.md, "Status codes".
 #ifndef QLINEAR_SERVER_STATUS_UTIL_H_
 #define QLINEAR_SERVER_STATUS_UTIL_H_
 

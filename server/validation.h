@@ -1,7 +1,7 @@
 // Request validation and tensor coding for the native API: turns a request
 // proto and the model it names into what LinearStack needs, or into an
-// INVALID_ARGUMENT status that names the offending field (SYSTEM.md's
-// status table). Pure functions: no gRPC calls, no I/O; thread-safe. The
+// INVALID_ARGUMENT status that names the offending field (docs/api.md,
+// "Status codes"). Pure functions: no gRPC calls, no I/O; thread-safe. The
 // fuzz targets tests/fuzz/native_request_fuzz.cc (Forward, Matmul) and
 // forward_stream_fuzz.cc (ForwardStream) feed them arbitrary requests.
 #ifndef QLINEAR_SERVER_VALIDATION_H_

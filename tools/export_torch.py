@@ -175,16 +175,18 @@ def export_sequential(model, out_dir, fmt="int4_opaque", group_size=128,
     return manifest
 
 
-# --- The numerics of QUANT_FORMATS.md in eager PyTorch -----------------------
+# --- The numerics of docs/numerics.md in eager PyTorch -----------------------
 # Each op on a bf16/fp16 tensor rounds its result to that dtype, which is the
-# per-op rounding the spec (and qlinear's reference quantizers) define.
+# per-op rounding docs/numerics.md ("Notation") and qlinear's reference
+# quantizers define.
 
 
 def dequantize_like_qlinear(weight, fmt, group_size, bits=4,
                             mapping="symmetric", scale_floor="smallest_normal"):
     """The dequantized weight ŵ the server computes with for a float weight
-    [N, K] in its dtype T: int4_opaque (§a.2, ŵ in fp32) or intx_opaque
-    (§b.2, ŵ in T). Returns an fp32 tensor."""
+    [N, K] in its dtype T: int4_opaque (ŵ in fp32) or intx_opaque (ŵ in T),
+    as docs/numerics.md ("Weights: int4_opaque", "Weights: intx_opaque")
+    defines them. Returns an fp32 tensor."""
     w = weight.detach()
     t = w.dtype
     n, k = w.shape
@@ -230,8 +232,9 @@ def dequantize_like_qlinear(weight, fmt, group_size, bits=4,
 
 
 def fake_quantize_activations(x, scale_floor="smallest_normal"):
-    """int8_asym_per_token activations (§b.3) as qlinear quantizes them: per
-    row, in fp32 arithmetic whatever the model dtype. Returns x_hat (fp32)."""
+    """int8_asym_per_token activations as qlinear quantizes them
+    (docs/numerics.md, "Activations: int8_asym_per_token"): per row, in fp32
+    arithmetic whatever the model dtype. Returns x_hat (fp32)."""
     x = x.float()
     eps = (torch.finfo(torch.float32).tiny if scale_floor == "smallest_normal"
            else torch.finfo(torch.float32).eps)

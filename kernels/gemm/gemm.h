@@ -155,9 +155,9 @@ struct Dq8RowQuant {
   int32_t zero_point;  // zp_a in [-128, 127]
 };
 
-// Quantizes one row of k fp32 values as QUANT_FORMATS.md §b.3 in fp32
-// arithmetic with scale floor `eps` (docs/numerics.md: bit for bit the codes
-// of reference::QuantizeActivationRow) into q[0..k), and writes Σq over each
+// Quantizes one row of k fp32 values in fp32 arithmetic with scale floor
+// `eps` (docs/numerics.md, "Activations: int8_asym_per_token": bit for bit
+// the codes of reference::QuantizeActivationRow) into q[0..k), and writes Σq over each
 // run of `group` values to group_sums[0 .. k / group).
 // REQUIRES: k % group == 0; x finite.
 using Dq8QuantizeRowFn = Dq8RowQuant (*)(const float* x, size_t k, size_t group,

@@ -1,5 +1,5 @@
 // Reference linear layers: scalar, literal versions of the numeric contract
-// (QUANT_FORMATS.md, "Project decisions"). Every fast kernel is tested
+// (docs/numerics.md, "Project decisions"). Every fast kernel is tested
 // against these. Thread-safe (pure functions).
 //
 // The exact fp32 operation sequence, per output y[m, n]:

@@ -1,4 +1,4 @@
-// Reference quantization math of QUANT_FORMATS.md, scalar and literal.
+// Reference quantization math of docs/numerics.md, scalar and literal.
 //
 // Every function emulates eager PyTorch: each arithmetic op is done in fp32
 // and its result rounded to the weight dtype T (R_T). Values stored as float
@@ -15,7 +15,8 @@
 
 namespace qlinear::reference {
 
-// --- int4 tinygemm (§a.2): q in 0..15, float scale and zero -----------------
+// --- int4 tinygemm (docs/numerics.md, "Weights: int4_opaque") -------------
+// q in 0..15, float scale and zero.
 
 struct Int4GroupQParams {
   float scale;  // in T
@@ -34,7 +35,8 @@ inline float DequantizeInt4(int q, float scale, float zero) {
   return static_cast<float>(q - 8) * scale + zero;
 }
 
-// --- intx (§b.2): q in [qmin, qmax], integer zero point --------------------
+// --- intx (docs/numerics.md, "Weights: intx_opaque") ----------------------
+// q in [qmin, qmax], integer zero point.
 
 inline int IntxQMin(int bits) { return -(1 << (bits - 1)); }
 inline int IntxQMax(int bits) { return (1 << (bits - 1)) - 1; }
@@ -55,9 +57,9 @@ inline float DequantizeIntx(int q, int zero_point, float scale, DType t) {
   return RoundTo(t, RoundTo(t, static_cast<float>(q - zero_point)) * scale);
 }
 
-// --- int8 asymmetric per-token activations (§b.3) --------------------------
+// --- int8 asymmetric per-token activations -------------------------------
 // The project quantizes activations in fp32 arithmetic whatever the model
-// dtype (QUANT_FORMATS.md decisions: "quantized in fp32 arithmetic").
+// dtype (docs/numerics.md, "Activations: int8_asym_per_token").
 
 struct RowQParams {
   float scale;         // s_a

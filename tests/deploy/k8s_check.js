@@ -54,7 +54,7 @@ const APP = 'qlinear-server';
 const IMAGE_USER = 65532;  // USER of the Dockerfile
 const HPA_METRIC = 'qlinear_queue_rows';
 const MIN_STARTUP_SECONDS = 60;
-// Flags in the command-line contract (SYSTEM.md) that the server may define
+// Flags in the command-line contract (README.md) that the server may define
 // outside server/*.cc.
 const CONTRACT_FLAGS = ['metrics_port'];
 // Set in the Deployment's args, next to the ports and probes.

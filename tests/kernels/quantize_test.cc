@@ -1,4 +1,4 @@
-// Pins the worked examples of QUANT_FORMATS.md §f exactly.
+// Pins the worked examples of docs/numerics.md, "Pinned examples", exactly.
 #include "kernels/reference/quantize.h"
 
 #include <cstdint>

@@ -1,6 +1,7 @@
 // Randomized checks of the reference linear layers: the integer identity of
-// QUANT_FORMATS.md §b.4 against a float64 fake-quant evaluation, the
-// weight-only path against float64, and the SQNR bars of §d.
+// docs/numerics.md ("Reference linear and the integer identity") against a
+// float64 fake-quant evaluation, the weight-only path against float64, and
+// the SQNR bars of "Accuracy bars".
 #include <cmath>
 #include <random>
 #include <vector>
@@ -38,7 +39,8 @@ LinearWeights MakeLayer(WeightFormat format, DType t, size_t n, size_t k,
   return layer;
 }
 
-// F.linear(x_hat, w_hat) in float64, with x_hat from §b.3 (pre-epilogue).
+// F.linear(x_hat, w_hat) in float64, with x_hat the fake-quantized row
+// (pre-epilogue).
 std::vector<double> FakeQuantDouble(const LinearWeights& layer,
                                     const std::vector<float>& x, size_t m) {
   std::vector<float> w_hat(layer.n * layer.k);

@@ -1,7 +1,8 @@
 // The intx_opaque kernels of every ISA path this machine can run, through
 // the Linear operator, against the reference: bit-exact in both modes for
 // every bit width, mapping, group size and shape class, independent of
-// batch-mates and thread count, and above the §d accuracy bar. Also the
+// batch-mates and thread count, and above the SQNR bar of docs/numerics.md,
+// "Accuracy bars". Also the
 // packed layout itself (kernels/PACKING.md) read back code by code.
 #include <cmath>
 #include <cstring>
@@ -220,7 +221,8 @@ double Sqnr(const std::vector<double>& ref, const std::vector<float>& out) {
   return noise == 0.0 ? 1e9 : 10.0 * std::log10(signal / noise);
 }
 
-// QUANT_FORMATS.md §d: SQNR > 30 dB against the fake-quant reference
+// docs/numerics.md, "Accuracy bars": SQNR > 30 dB against the fake-quant
+// reference
 // F.linear(x_hat, w_hat, bias), evaluated here in double precision, on a
 // layer shaped like the second one of the torchao test (1071 outputs; K 1024
 // here), every width and mapping, group 128 and per channel.
@@ -249,7 +251,7 @@ TEST_P(WxGemmTest, AccuracyBarAgainstFakeQuantReference) {
           auto linear = Linear::Create(layer);
           ASSERT_TRUE(linear.ok());
           for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
-            // x_hat: x itself, or its per-token fake quantization (§b.3).
+            // x_hat: x itself, or its per-token fake quantization.
             std::vector<double> x_hat(x.begin(), x.end());
             if (mode == ActQuant::kInt8AsymPerToken) {
               std::vector<int8_t> qa(k);

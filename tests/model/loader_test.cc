@@ -177,7 +177,7 @@ TEST(LoaderTest, TorchaoIntxSourceEqualsFloatSource) {
 }
 
 // The __metadata__ torchao's flatten_tensor_state_dict writes for one
-// IntxUnpackedToInt8Tensor weight (QUANT_FORMATS.md §c.1).
+// IntxUnpackedToInt8Tensor weight (docs/manifest.md, "torchao_intx").
 std::string TorchaoWeightMetadata(const std::string& target_dtype,
                                   const std::string& block_size,
                                   const std::string& dtype = "float32") {

@@ -1,5 +1,5 @@
 // Metrics: the exposition of the ModelMetrics blocks (families, labels and
-// bucket bounds as SYSTEM.md names them; a series per layer and mode from
+// bucket bounds as docs/metrics.md names them; a series per layer and mode from
 // load; request series from their first request), and reloads: a model
 // reloaded with the same series continues its block, one with other series
 // gets a new block whose model-level series are summed with the old ones.

@@ -1,6 +1,6 @@
-// Request validation (one case per rule of SYSTEM.md's "malformed request"
-// row, with the message that names the field), tensor coding, and the
-// absl -> gRPC status conversion (every row of the status table).
+// Request validation (one case per INVALID_ARGUMENT rule of docs/api.md,
+// "Status codes", with the message that names the field), tensor coding, and
+// the absl -> gRPC status conversion (every kind of status in that table).
 #include "server/validation.h"
 
 #include <cmath>
@@ -357,8 +357,8 @@ TEST(ProtoEnumTest, ConvertsDtypesAndModes) {
             v1::ACT_QUANT_INT8_ASYM_PER_TOKEN);
 }
 
-// One row per line of SYSTEM.md's status table: the code survives the
-// conversion and so does the message.
+// One row per kind of status of docs/api.md, "Status codes": the code
+// survives the conversion and so does the message.
 TEST(ToGrpcStatusTest, CoversTheStatusTable) {
   struct Row {
     absl::Status status;
