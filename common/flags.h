@@ -25,7 +25,8 @@ namespace qlinear {
 inline constexpr int kExitUsage = 2;
 
 // absl flags are snake_case, while the command-line contract (README.md,
-// docs/operations.md) spells them with dashes: rewrites "--model-repository=x" to
+// docs/operations.md) spells them with dashes: rewrites "--model-repository=x"
+// to
 // "--model_repository=x" in place (flag names only, up to a bare "--").
 inline void DashedFlagNamesToUnderscores(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {

@@ -157,9 +157,9 @@ struct Dq8RowQuant {
 
 // Quantizes one row of k fp32 values in fp32 arithmetic with scale floor
 // `eps` (docs/numerics.md, "Activations: int8_asym_per_token": bit for bit
-// the codes of reference::QuantizeActivationRow) into q[0..k), and writes Σq over each
-// run of `group` values to group_sums[0 .. k / group).
-// REQUIRES: k % group == 0; x finite.
+// the codes of reference::QuantizeActivationRow) into q[0..k), and writes Σq
+// over each run of `group` values to group_sums[0 .. k / group). REQUIRES: k %
+// group == 0; x finite.
 using Dq8QuantizeRowFn = Dq8RowQuant (*)(const float* x, size_t k, size_t group,
                                          float eps, int8_t* q,
                                          int32_t* group_sums);
