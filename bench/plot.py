@@ -8,8 +8,8 @@ Usage:
 Writes <prefix>_gops_vs_m_<N>t.png (GOP/s vs M per shape, for each residency,
 against the roofline and oneDNN) for every thread count found, and with
 --summary prints markdown tables (limits, headline points, the kernel
-targets of docs/benchmarks.md, "Method and targets") to stdout. Needs matplotlib (Debian: python3-matplotlib) only for
-the plots.
+targets of docs/benchmarks.md, "Method and targets") to stdout. Needs
+matplotlib (Debian: python3-matplotlib) only for the plots.
 """
 
 import argparse
