@@ -14,7 +14,8 @@
 
 namespace qlinear {
 
-// int4 tinygemm weights (QUANT_FORMATS.md §a.2): w = (q - 8) * scale + zero.
+// int4 tinygemm weights (docs/numerics.md, "Weights: int4_opaque"):
+// w = (q - 8) * scale + zero.
 struct Int4PlainWeights {
   size_t n = 0, k = 0, group_size = 0;
   std::vector<uint8_t> q;    // [N, K], values 0..15
@@ -22,7 +23,8 @@ struct Int4PlainWeights {
   std::vector<float> zero;   // [N, K / group_size]
 };
 
-// intx weights (§b.2): w = (q - zero_point) * scale, rounded to T.
+// intx weights (docs/numerics.md, "Weights: intx_opaque"):
+// w = (q - zero_point) * scale, rounded to T.
 struct IntxPlainWeights {
   size_t n = 0, k = 0, group_size = 0;  // group_size == k: per channel
   int bits = 8;

@@ -143,7 +143,7 @@ absl::Status LoadInt4PlainSource(const Manifest& manifest,
   const int64_t groups = k / static_cast<int64_t>(spec.group_size);
   const TensorDType scale_dtype = TensorDTypeOf(manifest.dtype);
   // qweight: nibble pairs [N, K/2] (U8), or one code per byte [N, K] (U8 or
-  // I8), QUANT_FORMATS.md §c.2.
+  // I8); docs/manifest.md, "int4_plain".
   const std::string qweight_name = spec.name + ".qweight";
   const TensorView* found = file.Find(qweight_name);
   const bool unpacked =
@@ -238,7 +238,8 @@ absl::StatusOr<json> ParseMetadataEntry(const std::string& key,
   return parsed;
 }
 
-// Cross-checks torchao's safetensors __metadata__ (QUANT_FORMATS.md §c.1),
+// Cross-checks torchao's safetensors __metadata__ (docs/manifest.md,
+// "torchao_intx"),
 // when the file has it, against the manifest: the weight's class, block size,
 // target dtype (bits) and dtype, and that the bias is a plain tensor. A file
 // without metadata for the layer is accepted as it is.

@@ -20,7 +20,8 @@ namespace qlinear::model {
 using AbandonCheck = std::function<bool()>;
 
 // Quantizes/validates every layer of `manifest` from `tensors` and packs it.
-// For torchao_intx layers, torchao's __metadata__ (QUANT_FORMATS.md §c.1) is
+// For torchao_intx layers, torchao's __metadata__ (docs/manifest.md,
+// "torchao_intx") is
 // cross-checked against the manifest when present.
 // Errors: INVALID_ARGUMENT naming the tensor and the problem (missing key,
 // wrong dtype or shape, code out of range, non-finite value, metadata that
