@@ -351,6 +351,11 @@ absl::Status Server::Start() {
       registry_.get(), batcher_.get(), manager_.get(), loads_.get(),
       stats_.get(), metrics_.get(), limits, options_.admin_token);
   executor_ = std::make_unique<batching::Executor>(batcher_.get(), pool_.get());
+  reclaimer_ = std::make_unique<MemoryReclaimer>(
+      [this] {
+        return batcher_->total_queued_tasks() + executor_->running_tasks();
+      },
+      MemoryReclaimer::Options());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -425,6 +430,7 @@ void Server::Shutdown() {
     loads_->Shutdown();
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(options_.drain_timeout));
+    reclaimer_.reset();
     executor_.reset();  // runs whatever is still queued, then joins
   });
 }

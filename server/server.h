@@ -23,6 +23,7 @@
 #include "server/batching/executor.h"
 #include "server/kserve_service.h"
 #include "server/load_queue.h"
+#include "server/memory_reclaimer.h"
 #include "server/metrics.h"
 #include "server/model_manager.h"
 #include "server/model_registry.h"
@@ -181,6 +182,7 @@ class Server {
   std::unique_ptr<QLinearService> service_;
   std::unique_ptr<KServeService> kserve_service_;
   std::unique_ptr<batching::Executor> executor_;
+  std::unique_ptr<MemoryReclaimer> reclaimer_;  // reads the executor
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   int max_message_bytes_ = 0;

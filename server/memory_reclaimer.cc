@@ -1,0 +1,56 @@
+#include "server/memory_reclaimer.h"
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace qlinear::server {
+
+MemoryReclaimer::MemoryReclaimer(std::function<int64_t()> inflight,
+                                 Options options)
+    : inflight_(std::move(inflight)), options_(options) {
+  if (options_.period > absl::ZeroDuration()) {
+    thread_ = std::thread([this] { Run(); });
+  }
+}
+
+MemoryReclaimer::~MemoryReclaimer() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+bool MemoryReclaimer::Poll() {
+  const int64_t now = inflight_();
+  {
+    absl::MutexLock lock(&mu_);
+    peak_ = std::max(peak_, now);
+    if (peak_ < options_.backlog_requests ||
+        now * 8 >= options_.backlog_requests) {
+      return false;
+    }
+    peak_ = now;
+  }
+  // Outside the lock: it walks every arena and takes a few milliseconds.
+  ::malloc_trim(0);
+  trims_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void MemoryReclaimer::Run() {
+  auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopped), options_.period)) {
+        return;
+      }
+    }
+    Poll();
+  }
+}
+
+}  // namespace qlinear::server
