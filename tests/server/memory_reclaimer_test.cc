@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 
 namespace qlinear::server {
@@ -49,13 +50,19 @@ TEST(MemoryReclaimerTest, TrimsOnceEachTimeABacklogDrains) {
 
 TEST(MemoryReclaimerTest, TheThreadSamplesAndStops) {
   std::atomic<int64_t> inflight{500};
+  absl::Notification sampled;
   MemoryReclaimer::Options options;
   options.backlog_requests = 100;
   options.period = absl::Milliseconds(1);
-  MemoryReclaimer reclaimer([&] { return inflight.load(); }, options);
-  // The peak is seen once the thread has sampled at least once; it trims
-  // once the backlog drains.
-  absl::SleepFor(absl::Milliseconds(20));
+  MemoryReclaimer reclaimer(
+      [&] {
+        const int64_t n = inflight.load();
+        if (n == 500 && !sampled.HasBeenNotified()) sampled.Notify();
+        return n;
+      },
+      options);
+  // The thread has seen the backlog; it trims once the backlog drains.
+  sampled.WaitForNotification();
   inflight = 0;
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (reclaimer.trims() == 0 && absl::Now() < deadline) {
