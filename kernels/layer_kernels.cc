@@ -18,8 +18,6 @@ AllKernels BuildTables() {
     W4Kernels& w4 = t.w4[i];
     WxKernels& wx = t.wx[i];
     w4.isa = wx.isa = static_cast<Isa>(i);
-    w4.pack = PackW4;
-    wx.pack = PackWx;
     // The list is lowest ISA first: the last entry the ISA runs wins.
 #define QL_IF_ISA(min_isa) if (i >= static_cast<int>(Isa::min_isa))
 #define QL_W4_F32_KERNEL(fn, min_isa) \

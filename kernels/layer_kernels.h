@@ -31,8 +31,6 @@ inline constexpr size_t kW4Dq8TiledChunkK = 512;
 // int4_opaque layers.
 struct W4Kernels {
   Isa isa = Isa::kScalar;
-  // Packs plain weights into the layout every kernel below reads.
-  PackedW4 (*pack)(const Int4PlainWeights&) = nullptr;
   // Activation quantizer of the int8 mode.
   Dq8QuantizeRowFn quantize_row = nullptr;
   // Direct kernels (any M, up to kW4MaxRows rows per call); the names are
@@ -54,7 +52,6 @@ struct W4Kernels {
 // intx_opaque layers.
 struct WxKernels {
   Isa isa = Isa::kScalar;
-  PackedWx (*pack)(const IntxPlainWeights&) = nullptr;
   Dq8QuantizeRowFn quantize_row = nullptr;
   WxF32GemmFn f32 = nullptr;
   std::string_view f32_name;

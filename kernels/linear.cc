@@ -182,11 +182,11 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(LinearWeights weights) {
   switch (weights.format) {
     case WeightFormat::kInt4Opaque:
       linear->w4_ = &W4KernelsFor(isa);
-      linear->packed_w4_ = linear->w4_->pack(weights.int4);
+      linear->packed_w4_ = PackW4(weights.int4);
       break;
     case WeightFormat::kIntxOpaque:
       linear->wx_ = &WxKernelsFor(isa);
-      linear->packed_wx_ = linear->wx_->pack(weights.intx);
+      linear->packed_wx_ = PackWx(weights.intx);
       break;
     case WeightFormat::kFp32:
       linear->fp32_ = std::move(weights.fp32);
