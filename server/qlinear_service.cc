@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "server/admin_auth.h"
+#include "server/client_text.h"
 #include "server/request_recorder.h"
 #include "server/status_util.h"
 #include "server/wire.h"
@@ -192,14 +193,14 @@ class ForwardStreamReactor final
                 const std::string& request_id, const absl::Status& status) {
     response->set_request_id(request_id);
     response->set_status_code(static_cast<int32_t>(status.code()));
-    response->set_status_message(std::string(status.message()));
+    response->set_status_message(TruncateMessage(MessageOf(status)));
     grpc::ByteBuffer bytes;
     const absl::Status serialized = SerializeResponse(*response, &bytes);
     if (!serialized.ok()) {
       v1::ForwardResponse failed;
       failed.set_request_id(request_id);
       failed.set_status_code(static_cast<int32_t>(serialized.code()));
-      failed.set_status_message(std::string(serialized.message()));
+      failed.set_status_message(TruncateMessage(MessageOf(serialized)));
       SerializeResponse(failed, &bytes).IgnoreError();  // small: cannot fail
     }
     response.reset();

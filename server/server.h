@@ -151,6 +151,12 @@ class Server {
   int64_t queued_rows(const std::string& model) const {
     return batcher_->queued_rows(model);
   }
+  // Tests: waits until `model` has at least `rows` rows queued
+  // (Batcher::AwaitQueuedRows); false on timeout.
+  bool WaitForQueuedRows(const std::string& model, int64_t rows,
+                         absl::Duration timeout) const {
+    return batcher_->AwaitQueuedRows(model, rows, timeout);
+  }
 
   // Blocks until the server has shut down (after Shutdown()).
   void Wait();

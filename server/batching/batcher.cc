@@ -248,6 +248,18 @@ int64_t Batcher::queued_tasks(const std::string& model) const {
                              : static_cast<int64_t>(it->second.tasks.size());
 }
 
+bool Batcher::AwaitQueuedRows(const std::string& model, int64_t rows,
+                              absl::Duration timeout) const {
+  auto reached = [this, &model, rows]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = queues_.find(model);
+    return it != queues_.end() && it->second.rows >= rows;
+  };
+  absl::MutexLock lock(&mu_);
+  // absl::Mutex re-evaluates the condition whenever mu_ is released, so every
+  // Schedule() wakes this waiter without a signal of its own.
+  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
 }  // namespace qlinear::server::batching
 
 namespace qlinear::server::batching {

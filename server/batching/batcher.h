@@ -91,6 +91,11 @@ class Batcher {
   // Rows and tasks queued for `model` (0 for an unknown model).
   int64_t queued_rows(const std::string& model) const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t queued_tasks(const std::string& model) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Blocks until `model` has at least `rows` rows queued or `timeout` (real
+  // time) passes; returns whether the rows were reached. For tests and
+  // drains that must observe a backlog without polling.
+  bool AwaitQueuedRows(const std::string& model, int64_t rows,
+                       absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
   // Rows queued per model, for every queue, and tasks queued in all.
   std::vector<std::pair<std::string, int64_t>> QueuedRowsByModel() const
       ABSL_LOCKS_EXCLUDED(mu_);

@@ -163,13 +163,7 @@ TEST_F(ServingTest, ShutdownDrainsQueuedCallsAndRefusesNewOnes) {
   std::thread clients(
       [&] { statuses = SendConcurrently(requests, &responses); });
   // Wait (bounded) until both calls are queued, then drain.
-  for (int i = 0; i < 2000; ++i) {
-    grpc::ClientContext context;
-    v1::ListModelsResponse list;
-    stub_->ListModels(&context, v1::ListModelsRequest(), &list);
-    if (server_->queued_rows("batched") == 3) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  ASSERT_TRUE(server_->WaitForQueuedRows("batched", 3, absl::Seconds(10)));
   ASSERT_EQ(server_->queued_rows("batched"), 3);
   server_->Shutdown();
   clients.join();

@@ -4,8 +4,10 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/default_model.h"
@@ -213,6 +215,23 @@ TEST_F(BatcherTest, ShutdownRefusesNewWorkAndDrainsQueued) {
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(batch->rows(), 1u);
   EXPECT_FALSE(batcher_.WaitNextBatch().has_value());
+}
+
+TEST_F(BatcherTest, AwaitQueuedRowsWakesOnScheduleAndTimesOut) {
+  EXPECT_FALSE(batcher_.AwaitQueuedRows("m", 1, absl::Milliseconds(1)));
+  EXPECT_FALSE(batcher_.AwaitQueuedRows("unknown", 1, absl::Milliseconds(1)));
+  absl::Notification waiting;
+  bool reached = false;
+  std::thread waiter([&] {
+    waiting.Notify();
+    reached = batcher_.AwaitQueuedRows("m", 5, absl::Seconds(30));
+  });
+  waiting.WaitForNotification();
+  Add(2);
+  Add(3);  // 5 rows queued: the waiter returns
+  waiter.join();
+  EXPECT_TRUE(reached);
+  EXPECT_EQ(batcher_.queued_rows("m"), 5);
 }
 
 // RunBatch on a real (small) model.
