@@ -21,6 +21,7 @@
 #include "server/load_queue.h"
 #include "server/qlinear_service.h"
 #include "server/server.h"
+#include "tests/testing/proc_status.h"
 #include "tests/testing/serving_test_util.h"
 
 namespace qlinear::server {
@@ -38,23 +39,6 @@ model::SyntheticModelSpec Spec(uint64_t seed) {
   spec.group_size = 32;
   spec.seed = seed;
   return spec;
-}
-
-// The process's virtual size in KiB (VmSize of /proc/self/status).
-int64_t VmSizeKiB() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmSize:", 0) != 0) continue;
-    int64_t kib = 0;
-    std::string digits;
-    for (char c : line)
-      if (c >= '0' && c <= '9') digits += c;
-    EXPECT_TRUE(absl::SimpleAtoi(digits, &kib)) << line;
-    return kib;
-  }
-  ADD_FAILURE() << "no VmSize in /proc/self/status";
-  return 0;
 }
 
 class HardeningTest : public ::testing::Test {
@@ -146,7 +130,8 @@ class HardeningTest : public ::testing::Test {
 // about 32 500 exhausted the map limit and aborted the server.
 TEST_F(HardeningTest, LoadCallsThatFailAtOnceCostNoThreadOrMemory) {
   StartServer();
-  const int64_t before = VmSizeKiB();
+  const int64_t before = static_cast<int64_t>(
+      ::qlinear::testing::ProcStatusBytes("VmSize") / 1024);
   for (int i = 0; i < 600; ++i) {
     grpc::Status s = Load("missing" + std::to_string(i), "");
     ASSERT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
@@ -159,7 +144,10 @@ TEST_F(HardeningTest, LoadCallsThatFailAtOnceCostNoThreadOrMemory) {
   }
   // A thread's stack alone reserves 8 MiB: 2400 calls would take 19 GiB.
   // (The bound leaves room for malloc arenas of gRPC's own threads.)
-  EXPECT_LT(VmSizeKiB() - before, 2 * 1024 * 1024);
+  EXPECT_LT(static_cast<int64_t>(::qlinear::testing::ProcStatusBytes("VmSize") /
+                                 1024) -
+                before,
+            2 * 1024 * 1024);
   // The server still loads and serves.
   ASSERT_TRUE(Load("a", "1").ok());
   grpc::ClientContext context;

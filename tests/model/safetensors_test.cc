@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/proc_status.h"
 #include "tests/testing/status_matchers.h"
 
 namespace qlinear::model {
@@ -444,18 +445,6 @@ TEST_F(SafetensorsFileTest, OpensRealFile) {
   EXPECT_EQ(read[3], 4.0f);
 }
 
-// Resident file pages of this process, from /proc/self/status.
-size_t RssFileBytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("RssFile:", 0) == 0) {
-      return std::stoul(line.substr(8)) * 1024;
-    }
-  }
-  return 0;
-}
-
 TEST_F(SafetensorsFileTest, ReleaseDropsPagesAndKeepsTheViewReadable) {
   std::vector<float> values(1 << 20);  // 4 MiB
   for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
@@ -475,9 +464,11 @@ TEST_F(SafetensorsFileTest, ReleaseDropsPagesAndKeepsTheViewReadable) {
     return read;
   };
   EXPECT_EQ(read_all(), values);
-  const size_t resident = RssFileBytes();
+  const size_t resident = ::qlinear::testing::ProcStatusBytes("RssFile");
   (*file)->Release(w);
-  EXPECT_LT(RssFileBytes() + 3 * (size_t{1} << 20), resident);
+  EXPECT_LT(
+      ::qlinear::testing::ProcStatusBytes("RssFile") + 3 * (size_t{1} << 20),
+      resident);
   EXPECT_EQ(read_all(), values);  // faulted back in from the file
 }
 

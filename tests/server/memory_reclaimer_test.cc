@@ -11,6 +11,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "tests/testing/proc_status.h"
 
 namespace qlinear::server {
 namespace {
@@ -71,17 +72,6 @@ TEST(MemoryReclaimerTest, TheThreadSamplesAndStops) {
   EXPECT_EQ(reclaimer.trims(), 1);
 }
 
-size_t RssAnonBytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("RssAnon:", 0) == 0) {
-      return std::stoul(line.substr(8)) * 1024;
-    }
-  }
-  return 0;
-}
-
 // What it is for: the buffers of a drained backlog, freed but kept resident
 // by the allocator (a live block above them pins the heap top), leave the
 // resident set.
@@ -103,14 +93,15 @@ TEST(MemoryReclaimerTest, ReturnsTheFreedBuffersOfABacklog) {
   char* pin = static_cast<char*>(std::malloc(4096));
   std::memset(pin, 1, 4096);
   for (char* b : buffers) std::free(b);
-  const size_t resident = RssAnonBytes();
+  const size_t resident = ::qlinear::testing::ProcStatusBytes("RssAnon");
 
   int64_t inflight = 1000;
   MemoryReclaimer reclaimer([&] { return inflight; }, NoThread());
   EXPECT_FALSE(reclaimer.Poll());
   inflight = 0;
   EXPECT_TRUE(reclaimer.Poll());
-  EXPECT_LT(RssAnonBytes() + (32u << 20), resident);
+  EXPECT_LT(::qlinear::testing::ProcStatusBytes("RssAnon") + (32u << 20),
+            resident);
   std::free(pin);
 }
 
