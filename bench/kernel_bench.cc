@@ -45,10 +45,11 @@
 #include "kernels/wx_packing.h"
 #include "model/default_model.h"
 #include "model/linear_stack.h"
-#include "server/batching/batch_runner.h"
+#include "server/batch_runner.h"
 #include "server/batching/batcher.h"
 #include "server/batching/clock.h"
 #include "server/batching/task.h"
+#include "server/inference_task.h"
 #include "server/metrics.h"
 #include "server/request_recorder.h"
 #include "server/stats.h"
@@ -1293,7 +1294,7 @@ void Bench::RemeasurePeaks() {
 // ---------------------------------------------------------------------------
 // The cost of the server's metrics (issue 6; docs/operations.md, "Cost of the
 // metrics"). One M=1 request through the default model runs through the
-// server's own batch runner (server/batching/batch_runner.h RunBatch, a batch
+// server's own batch runner (server/batch_runner.h RunBatch, a batch
 // of one task) (a) bare, with no statistics and no metrics, and (b) with what
 // the server records for it, through the real classes: the service's start
 // time and the ModelStats and ModelMetrics its ModelEntry caches
@@ -1328,16 +1329,18 @@ double Forward(const Served& s, ActQuant mode, ThreadPool* pool, bool record) {
     recorder.model = s.model;
     recorder.compute_input_ns = server::NanosSince(recorder.start);
   }
-  auto task = std::make_unique<server::batching::Task>();
-  task->key = {s.stack.get(), 0, s.stack->num_layers(), /*matmul=*/false};
-  task->stack = s.stack;
-  task->rows = 1;
-  task->input = s.x;
-  task->act_quant = mode;
-  task->stats = recorder.stats;
-  task->metrics = recorder.metrics;
+  server::InferenceCall call;
+  call.layer_end = s.stack->num_layers();
+  call.input.rows = 1;
+  call.input.cols = s.x.size();
+  call.input.values = s.x;
+  call.act_quant = mode;
+  server::ModelEntry entry;
+  entry.stack = s.stack;
+  std::unique_ptr<server::InferenceTask> task = server::MakeInferenceTask(
+      /*context=*/nullptr, entry, std::move(call), recorder, nullptr);
   double layer_seconds = 0.0;
-  task->done = [&](absl::Status status, server::batching::TaskResult result) {
+  task->done = [&](absl::Status status, server::TaskResult result) {
     if (!status.ok()) std::exit(1);
     for (const model::LayerTiming& t : result.layers)
       layer_seconds += t.kernel_seconds;
@@ -1349,7 +1352,7 @@ double Forward(const Served& s, ActQuant mode, ThreadPool* pool, bool record) {
   task->enqueued = clock.Now();
   server::batching::Batch batch;
   batch.tasks.push_back(std::move(task));
-  server::batching::RunBatch(std::move(batch), clock, pool);
+  server::RunBatch(std::move(batch), clock, pool);
   return layer_seconds;
 }
 

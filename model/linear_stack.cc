@@ -1,16 +1,18 @@
 #include "model/linear_stack.h"
 
 #include <chrono>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace qlinear::model {
 namespace {
 
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-      .count();
+uint64_t Nanos(std::chrono::steady_clock::duration d) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
 }
 
 }  // namespace
@@ -36,45 +38,144 @@ absl::StatusOr<std::unique_ptr<LinearStack>> LinearStack::Create(
       new LinearStack(std::move(manifest), std::move(layers)));
 }
 
+absl::Status LinearStack::Run(const RunOptions& options,
+                              absl::Span<const RowGroup> groups,
+                              std::vector<float>* activations,
+                              std::vector<float>* scratch,
+                              RunReport* report) const {
+  if (options.begin >= options.end || options.end > layers_.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("layer range [", options.begin, ", ", options.end,
+                     ") is not within [0, ", layers_.size(), ")"));
+  }
+  if (!options.apply_activation && options.end - options.begin != 1) {
+    return absl::InvalidArgumentError(
+        "a Matmul (no activation) runs exactly one layer");
+  }
+  size_t width = layers_[options.begin]->k();
+  size_t rows_in = 0;
+  for (const RowGroup& g : groups) rows_in += g.rows;
+  if (activations->size() != rows_in * width) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        activations->size(), " activations for ", rows_in, " rows of ", width));
+  }
+  RunReport local;
+  RunReport& out = report != nullptr ? *report : local;
+  out = RunReport();
+  out.calls.reserve(2 * (options.end - options.begin));
+  out.layers.reserve(options.end - options.begin);
+
+  // Groups still running, by index into `groups`.
+  std::vector<size_t> live(groups.size());
+  for (size_t g = 0; g < groups.size(); ++g) live[g] = g;
+  std::vector<float>& current = *activations;
+  std::vector<float>& next = *scratch;
+
+  for (size_t layer = options.begin; layer < options.end; ++layer) {
+    // Drop the groups that stop here, compacting the rows of the others.
+    if (options.keep_group) {
+      size_t kept_rows = 0, offset = 0, kept = 0;
+      for (size_t g : live) {
+        const size_t rows = groups[g].rows;
+        if (options.keep_group(g, out.layers_executed)) {
+          if (kept_rows != offset) {
+            std::memmove(current.data() + kept_rows * width,
+                         current.data() + offset * width,
+                         rows * width * sizeof(float));
+          }
+          kept_rows += rows;
+          live[kept++] = g;
+        }
+        offset += rows;
+      }
+      live.resize(kept);
+      current.resize(kept_rows * width);
+    }
+    if (live.empty()) break;
+
+    const Linear& linear = *layers_[layer];
+    const size_t rows_total = current.size() / width;
+    next.resize(rows_total * linear.n());
+    // One clock read per call: a call ends when the next starts.
+    const auto layer_start = std::chrono::steady_clock::now();
+    auto call_start = layer_start;
+    size_t row = 0;
+    for (size_t i = 0; i < live.size();) {
+      const ActQuant mode = groups[live[i]].mode;
+      size_t rows = 0;
+      for (; i < live.size() && groups[live[i]].mode == mode; ++i)
+        rows += groups[live[i]].rows;
+      double act_quant_seconds = 0.0;
+      linear.Run(current.data() + row * width, rows, mode,
+                 options.apply_activation, next.data() + row * linear.n(),
+                 options.pool, &act_quant_seconds);
+      const auto call_end = std::chrono::steady_clock::now();
+      out.calls.push_back({layer, mode, rows, Nanos(call_end - call_start),
+                           static_cast<uint64_t>(act_quant_seconds * 1e9)});
+      call_start = call_end;
+      row += rows;
+    }
+    const uint64_t layer_ns = Nanos(call_start - layer_start);
+    out.layers.push_back({layer, linear.kernel_name(groups[live[0]].mode),
+                          static_cast<double>(layer_ns) * 1e-9});
+    out.compute_ns += layer_ns;
+    ++out.layers_executed;
+    if (options.layer_done) options.layer_done(layer, rows_total);
+    std::swap(current, next);
+    width = linear.n();
+  }
+  out.cols = width;
+  return absl::OkStatus();
+}
+
+absl::Status LinearStack::RunOneGroup(const RunOptions& options, const float* x,
+                                      size_t m, ActQuant mode,
+                                      std::vector<float>* y,
+                                      std::vector<LayerTiming>* timings) const {
+  if (options.begin >= options.end || options.end > layers_.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("layer range [", options.begin, ", ", options.end,
+                     ") is not within [0, ", layers_.size(), ")"));
+  }
+  std::vector<float> activations(x, x + m * layers_[options.begin]->k());
+  std::vector<float> scratch;
+  const RowGroup group{m, mode};
+  RunReport report;
+  QL_RETURN_IF_ERROR(Run(options, absl::MakeConstSpan(&group, 1), &activations,
+                         &scratch, &report));
+  if (timings != nullptr) {
+    timings->insert(timings->end(), report.layers.begin(), report.layers.end());
+  }
+  *y = std::move(activations);
+  return absl::OkStatus();
+}
+
 absl::Status LinearStack::Forward(const float* x, size_t m, size_t begin,
                                   size_t end, ActQuant mode,
                                   std::vector<float>* y,
-                                  std::vector<LayerTiming>* timings) const {
-  if (begin >= end || end > layers_.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("layer range [", begin, ", ",
-                                                   end, ") is not within [0, ",
-                                                   layers_.size(), ")"));
-  }
-  std::vector<float> current;
-  const float* in = x;
-  for (size_t i = begin; i < end; ++i) {
-    const Linear& l = *layers_[i];
-    std::vector<float> out(m * l.n());
-    const auto start = std::chrono::steady_clock::now();
-    l.Run(in, m, mode, /*apply_activation=*/true, out.data());
-    if (timings != nullptr)
-      timings->push_back({i, l.kernel_name(mode), SecondsSince(start)});
-    current = std::move(out);
-    in = current.data();
-  }
-  *y = std::move(current);
-  return absl::OkStatus();
+                                  std::vector<LayerTiming>* timings,
+                                  ThreadPool* pool) const {
+  RunOptions options;
+  options.begin = begin;
+  options.end = end;
+  options.pool = pool;
+  return RunOneGroup(options, x, m, mode, y, timings);
 }
 
 absl::Status LinearStack::Matmul(size_t layer, const float* x, size_t m,
                                  ActQuant mode, std::vector<float>* y,
-                                 std::vector<LayerTiming>* timings) const {
+                                 std::vector<LayerTiming>* timings,
+                                 ThreadPool* pool) const {
   if (layer >= layers_.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "layer ", layer, " is not within [0, ", layers_.size(), ")"));
   }
-  const Linear& l = *layers_[layer];
-  y->resize(m * l.n());
-  const auto start = std::chrono::steady_clock::now();
-  l.Run(x, m, mode, /*apply_activation=*/false, y->data());
-  if (timings != nullptr)
-    timings->push_back({layer, l.kernel_name(mode), SecondsSince(start)});
-  return absl::OkStatus();
+  RunOptions options;
+  options.begin = layer;
+  options.end = layer + 1;
+  options.apply_activation = false;
+  options.pool = pool;
+  return RunOneGroup(options, x, m, mode, y, timings);
 }
 
 int LinearStack::FindLayer(std::string_view name) const {

@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "server/admin_auth.h"
 #include "server/client_text.h"
+#include "server/inference_task.h"
 #include "server/kserve_validation.h"
 #include "server/request_recorder.h"
 #include "server/status_util.h"
@@ -29,14 +30,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kServerName[] = "qlinear";
 constexpr char kPlatform[] = "qlinear";
-
-absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
-  const auto deadline = context.deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) {
-    return absl::InfiniteFuture();
-  }
-  return absl::FromChrono(deadline);
-}
 
 // Finishes `reactor` at once with `status`.
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
@@ -260,49 +253,46 @@ absl::Status KServeService::ScheduleInfer(
                       ValidateInferRequest(request, *entry.stack, limits_));
   recorder.compute_input_ns = NanosSince(recorder.start);
 
-  auto task = std::make_unique<batching::Task>();
-  task->key = batching::BatchKey{entry.stack.get(), call.layer_begin,
-                                 call.layer_end, /*matmul=*/false};
-  task->stack = entry.stack;
-  task->rows = call.input.rows;
-  task->input = std::move(call.input.values);
-  task->act_quant = call.act_quant;
-  task->priority = call.priority;
-  task->deadline = DeadlineOf(*context);
+  InferenceCall run;
+  run.layer_begin = call.layer_begin;
+  run.layer_end = call.layer_end;
+  run.input = std::move(call.input);
+  run.act_quant = call.act_quant;
+  run.priority = call.priority;
+  run.deadline = DeadlineOf(*context);
   if (call.timeout.has_value()) {
-    task->deadline = std::min(task->deadline, arrival + *call.timeout);
+    run.deadline = std::min(run.deadline, arrival + *call.timeout);
   }
-  task->is_cancelled = [context] { return context->IsCancelled(); };
-  task->stats = recorder.stats;
-  task->metrics = recorder.metrics;
-  const size_t rows = task->rows;
-  task->done = [entry, recorder, response_bytes, reactor, rows,
-                id = request.id()](absl::Status status,
-                                   batching::TaskResult result) {
-    if (!status.ok()) {
-      reactor->Finish(ToGrpcStatus(recorder.Failure(std::move(status))));
-      return;
-    }
-    const Clock::time_point encode_start = Clock::now();
-    const DType dtype = entry.stack->dtype();
-    inference::ModelInferResponse response;
-    response.set_model_name(entry.name);
-    response.set_model_version(entry.version);
-    response.set_id(id);
-    auto* output = response.add_outputs();
-    output->set_name(kKServeOutputName);
-    output->set_datatype(std::string(KServeDatatype(dtype)));
-    output->add_shape(static_cast<int64_t>(rows));
-    output->add_shape(static_cast<int64_t>(result.cols));
-    EncodeValues(dtype, result.output, response.add_raw_output_contents());
-    status = SerializeResponse(response, response_bytes);
-    if (!status.ok()) {
-      reactor->Finish(ToGrpcStatus(recorder.Failure(std::move(status))));
-      return;
-    }
-    recorder.Success(rows, result, encode_start);
-    reactor->Finish(grpc::Status::OK);
-  };
+  const size_t rows = run.input.rows;
+  std::unique_ptr<batching::Task> task = MakeInferenceTask(
+      context, entry, std::move(run), recorder,
+      [entry, recorder, response_bytes, reactor, rows, id = request.id()](
+          absl::Status status, TaskResult result) {
+        if (!status.ok()) {
+          reactor->Finish(ToGrpcStatus(recorder.Failure(std::move(status))));
+          return;
+        }
+        const Clock::time_point encode_start = Clock::now();
+        const DType dtype = entry.stack->dtype();
+        inference::ModelInferResponse response;
+        response.set_model_name(entry.name);
+        response.set_model_version(entry.version);
+        response.set_id(id);
+        auto* output = response.add_outputs();
+        output->set_name(kKServeOutputName);
+        output->set_datatype(std::string(KServeDatatype(dtype)));
+        output->add_shape(static_cast<int64_t>(rows));
+        output->add_shape(static_cast<int64_t>(result.cols));
+        EncodeValues(dtype, result.output(),
+                     response.add_raw_output_contents());
+        status = SerializeResponse(response, response_bytes);
+        if (!status.ok()) {
+          reactor->Finish(ToGrpcStatus(recorder.Failure(std::move(status))));
+          return;
+        }
+        recorder.Success(rows, result, encode_start);
+        reactor->Finish(grpc::Status::OK);
+      });
   return batcher_->Schedule(entry.name, &task);
 }
 

@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "server/admin_auth.h"
 #include "server/client_text.h"
+#include "server/inference_task.h"
 #include "server/request_recorder.h"
 #include "server/status_util.h"
 #include "server/wire.h"
@@ -29,7 +30,7 @@ double SecondsSince(Clock::time_point start) {
 // Fills the fields that ForwardResponse and MatmulResponse share.
 template <typename Response>
 void FillResponse(const ModelEntry& entry, const std::string& request_id,
-                  size_t rows, size_t cols, const std::vector<float>& output,
+                  size_t rows, size_t cols, absl::Span<const float> output,
                   Response* response) {
   response->set_model(entry.name);
   response->set_version(entry.version);
@@ -38,9 +39,8 @@ void FillResponse(const ModelEntry& entry, const std::string& request_id,
                response->mutable_output());
 }
 
-void FillTimings(const model::LinearStack& stack,
-                 const batching::TaskResult& result, Clock::time_point start,
-                 v1::Timings* timings) {
+void FillTimings(const model::LinearStack& stack, const TaskResult& result,
+                 Clock::time_point start, v1::Timings* timings) {
   timings->set_queue_seconds(result.queue_seconds);
   timings->set_batch_rows(static_cast<int64_t>(result.batch_rows));
   for (const model::LayerTiming& t : result.layers) {
@@ -52,55 +52,31 @@ void FillTimings(const model::LinearStack& stack,
   timings->set_total_seconds(SecondsSince(start));
 }
 
-absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
-  const auto deadline = context.deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) {
-    return absl::InfiniteFuture();
-  }
-  return absl::FromChrono(deadline);
-}
-
-// A task for `entry` whose completion fills `response` and calls `finish`
-// with the outcome. The context outlives the task: the call is finished only
-// by `finish` (or by the caller when scheduling fails).
+// The completion of a native task: fills `response` and calls `finish` with
+// the outcome. The call is finished only by `finish` (or by the caller when
+// scheduling fails), so `response` outlives the task.
 template <typename Response>
-std::unique_ptr<batching::Task> MakeTask(
-    grpc::CallbackServerContext* context, const ModelEntry& entry,
-    batching::BatchKey key, DecodedInput input, ActQuant act_quant,
-    int32_t priority, std::string request_id, bool want_timings,
-    Response* response, absl::AnyInvocable<void(absl::Status)> finish,
-    RequestRecorder recorder) {
+TaskDone NativeDone(const ModelEntry& entry, std::string request_id,
+                    bool want_timings, Response* response,
+                    absl::AnyInvocable<void(absl::Status)> finish,
+                    RequestRecorder recorder) {
   const Clock::time_point start = recorder.start;
-  auto task = std::make_unique<batching::Task>();
-  task->key = key;
-  task->stack = entry.stack;
-  task->rows = input.rows;
-  task->input = std::move(input.values);
-  task->act_quant = act_quant;
-  task->priority = priority;
-  task->deadline = DeadlineOf(*context);
-  task->is_cancelled = [context] { return context->IsCancelled(); };
-  task->stats = recorder.stats;
-  task->metrics = recorder.metrics;
-  task->done = [entry, request_id = std::move(request_id), want_timings,
-                response, finish = std::move(finish), start,
-                recorder = std::move(recorder)](
-                   absl::Status status, batching::TaskResult result) mutable {
+  return [entry, request_id = std::move(request_id), want_timings, response,
+          finish = std::move(finish), start, recorder = std::move(recorder)](
+             absl::Status status, TaskResult result) mutable {
     if (status.ok()) {
       const Clock::time_point encode_start = Clock::now();
-      const size_t rows = result.output.size() / result.cols;
-      FillResponse(entry, request_id, rows, result.cols, result.output,
+      FillResponse(entry, request_id, result.rows, result.cols, result.output(),
                    response);
       if (want_timings) {
         FillTimings(*entry.stack, result, start, response->mutable_timings());
       }
-      recorder.Success(rows, result, encode_start);
+      recorder.Success(result.rows, result, encode_start);
     } else {
       status = recorder.Failure(std::move(status));
     }
     finish(status);
   };
-  return task;
 }
 
 // Finishes a unary call with `status`, and on OK with `response` serialized
@@ -427,12 +403,17 @@ absl::Status QLinearService::ScheduleForward(
       ValidateForwardRequest(request, *entry.stack, limits_);
   if (!call.ok()) return recorder.Failure(call.status());
   recorder.compute_input_ns = NanosSince(recorder.start);
-  const batching::BatchKey key{entry.stack.get(), call->layer_begin,
-                               call->layer_end, /*matmul=*/false};
-  std::unique_ptr<batching::Task> task =
-      MakeTask(context, entry, key, std::move(call->input), call->act_quant,
-               request.priority(), request.request_id(),
-               request.return_timings(), response, std::move(done), recorder);
+  InferenceCall run;
+  run.layer_begin = call->layer_begin;
+  run.layer_end = call->layer_end;
+  run.input = std::move(call->input);
+  run.act_quant = call->act_quant;
+  run.priority = request.priority();
+  run.deadline = DeadlineOf(*context);
+  std::unique_ptr<batching::Task> task = MakeInferenceTask(
+      context, entry, std::move(run), recorder,
+      NativeDone(entry, request.request_id(), request.return_timings(),
+                 response, std::move(done), recorder));
   return recorder.Failure(batcher_->Schedule(entry.name, &task));
 }
 
@@ -449,12 +430,18 @@ absl::Status QLinearService::ScheduleMatmul(
       ValidateMatmulRequest(request, *entry.stack, limits_);
   if (!call.ok()) return recorder.Failure(call.status());
   recorder.compute_input_ns = NanosSince(recorder.start);
-  const batching::BatchKey key{entry.stack.get(), call->layer, call->layer + 1,
-                               /*matmul=*/true};
-  std::unique_ptr<batching::Task> task =
-      MakeTask(context, entry, key, std::move(call->input), call->act_quant,
-               request.priority(), request.request_id(),
-               request.return_timings(), response, std::move(done), recorder);
+  InferenceCall run;
+  run.layer_begin = call->layer;
+  run.layer_end = call->layer + 1;
+  run.matmul = true;
+  run.input = std::move(call->input);
+  run.act_quant = call->act_quant;
+  run.priority = request.priority();
+  run.deadline = DeadlineOf(*context);
+  std::unique_ptr<batching::Task> task = MakeInferenceTask(
+      context, entry, std::move(run), recorder,
+      NativeDone(entry, request.request_id(), request.return_timings(),
+                 response, std::move(done), recorder));
   return recorder.Failure(batcher_->Schedule(entry.name, &task));
 }
 

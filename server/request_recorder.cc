@@ -54,7 +54,7 @@ absl::Status RejectBeforeModel(Metrics* metrics, Rpc rpc, absl::Status status,
 }
 
 void RequestRecorder::Success(
-    size_t rows, const batching::TaskResult& result,
+    size_t rows, const TaskResult& result,
     std::chrono::steady_clock::time_point encode_start) const {
   const auto now = std::chrono::steady_clock::now();
   const auto ns = [](std::chrono::steady_clock::duration d) {

@@ -14,7 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "server/batching/task.h"
+#include "server/inference_task.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/stats.h"
@@ -35,7 +35,7 @@ struct RequestRecorder {
   // The request succeeded with `rows` rows; its output was encoded from
   // `encode_start` until now (one clock read ends both the encoding and the
   // request).
-  void Success(size_t rows, const batching::TaskResult& result,
+  void Success(size_t rows, const TaskResult& result,
                std::chrono::steady_clock::time_point encode_start) const;
 
   // Records `status` as a failure unless it is OK, logging one structured

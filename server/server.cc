@@ -25,6 +25,7 @@
 #include "model/default_model.h"
 #include "model/loader.h"
 #include "model/repository.h"
+#include "server/batch_runner.h"
 #include "server/cpu_budget.h"
 
 namespace qlinear::server {
@@ -350,7 +351,10 @@ absl::Status Server::Start() {
   kserve_service_ = std::make_unique<KServeService>(
       registry_.get(), batcher_.get(), manager_.get(), loads_.get(),
       stats_.get(), metrics_.get(), limits, options_.admin_token);
-  executor_ = std::make_unique<batching::Executor>(batcher_.get(), pool_.get());
+  executor_ = std::make_unique<batching::Executor>(
+      batcher_.get(), [pool = pool_.get()](batching::Batch batch) {
+        RunBatch(std::move(batch), *batching::RealClock::Get(), pool);
+      });
   reclaimer_ = std::make_unique<MemoryReclaimer>(
       [this] {
         return batcher_->total_queued_tasks() + executor_->running_tasks();

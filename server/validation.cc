@@ -193,7 +193,7 @@ absl::StatusOr<DecodedInput> DecodeMatrix(const v1::Tensor& tensor,
 }
 
 void EncodeMatrix(DType dtype, size_t rows, size_t cols,
-                  const std::vector<float>& values, v1::Tensor* out) {
+                  absl::Span<const float> values, v1::Tensor* out) {
   QL_CHECK(values.size() == rows * cols);
   out->set_dtype(ToProtoDataType(dtype));
   out->clear_shape();
@@ -202,7 +202,7 @@ void EncodeMatrix(DType dtype, size_t rows, size_t cols,
   EncodeValues(dtype, values, out->mutable_data());
 }
 
-void EncodeValues(DType dtype, const std::vector<float>& values,
+void EncodeValues(DType dtype, absl::Span<const float> values,
                   std::string* out) {
   out->resize(values.size() * DTypeSize(dtype));
   for (size_t i = 0; i < values.size(); ++i)

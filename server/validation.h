@@ -136,11 +136,11 @@ absl::StatusOr<DecodedInput> DecodeFloatMatrix(absl::Span<const float> values,
 // Writes `values` ([rows, cols], fp32 holding values of `dtype`) to `out`
 // as a little-endian `dtype` tensor. REQUIRES: values.size() == rows * cols.
 void EncodeMatrix(DType dtype, size_t rows, size_t cols,
-                  const std::vector<float>& values, v1::Tensor* out);
+                  absl::Span<const float> values, v1::Tensor* out);
 
 // Writes `values` as little-endian `dtype` elements to `out` (replacing its
 // contents).
-void EncodeValues(DType dtype, const std::vector<float>& values,
+void EncodeValues(DType dtype, absl::Span<const float> values,
                   std::string* out);
 
 }  // namespace qlinear::server

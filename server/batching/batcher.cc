@@ -42,8 +42,7 @@ Batcher::~Batcher() {
       queue.tasks.clear();
     }
   }
-  for (auto& t : left)
-    t->done(absl::UnavailableError("server shutting down"), TaskResult{});
+  for (auto& t : left) t->Fail(absl::UnavailableError("server shutting down"));
 }
 
 void Batcher::SetQueue(const std::string& model, QueueOptions options) {
@@ -65,7 +64,7 @@ absl::Status Batcher::Schedule(const std::string& model,
   Queue& q = it->second;
   Task& t = **task;
   const int64_t rows = static_cast<int64_t>(t.rows);
-  const int64_t bytes = static_cast<int64_t>(t.bytes());
+  const int64_t bytes = static_cast<int64_t>(t.bytes);
   if (q.rows + rows > q.options.max_queue_rows ||
       q.bytes + bytes > q.options.max_queue_bytes) {
     // The hint: roughly the time to drain one batch's worth of the queue.
@@ -78,37 +77,41 @@ absl::Status Batcher::Schedule(const std::string& model,
   t.sequence = next_sequence_++;
   q.rows += rows;
   q.bytes += bytes;
-  q.tasks.push_back(std::move(*task));
+  // In urgency order: after every task at least as urgent (usually the end,
+  // since the newest task loses ties).
+  auto at = std::upper_bound(
+      q.tasks.begin(), q.tasks.end(), *task,
+      [](const std::unique_ptr<Task>& a, const std::unique_ptr<Task>& b) {
+        return MoreUrgent(*a, *b);
+      });
+  q.tasks.insert(at, std::move(*task));
   scheduled_.fetch_add(1, std::memory_order_release);
   work_cv_.Signal();
   return absl::OkStatus();
 }
 
-void Batcher::DropDeadTasksLocked(
-    absl::Time now,
-    std::vector<std::pair<std::unique_ptr<Task>, absl::Status>>* dropped) {
+absl::Time Batcher::DropExpiredLocked(absl::Time now, Dropped* dropped) {
+  absl::Time earliest = absl::InfiniteFuture();
   for (auto& [name, q] : queues_) {
     auto keep = q.tasks.begin();
     for (auto it = q.tasks.begin(); it != q.tasks.end(); ++it) {
       Task& t = **it;
-      absl::Status why;
-      if (t.deadline <= now) {
-        why = absl::DeadlineExceededError(
-            "deadline passed while queued; no compute spent");
-      } else if (t.is_cancelled && t.is_cancelled()) {
-        why = absl::CancelledError("cancelled while queued; no compute spent");
-      }
-      if (why.ok()) {
+      if (t.deadline > now) {
+        earliest = std::min(earliest, t.deadline);
         if (keep != it) *keep = std::move(*it);
         ++keep;
         continue;
       }
       q.rows -= static_cast<int64_t>(t.rows);
-      q.bytes -= static_cast<int64_t>(t.bytes());
-      dropped->emplace_back(std::move(*it), why);
+      q.bytes -= static_cast<int64_t>(t.bytes);
+      dropped->emplace_back(
+          std::move(*it),
+          absl::DeadlineExceededError(
+              "deadline passed while queued; no compute spent"));
     }
     q.tasks.erase(keep, q.tasks.end());
   }
+  return earliest;
 }
 
 std::optional<Batch> Batcher::FormBatchLocked(absl::Time now,
@@ -117,17 +120,13 @@ std::optional<Batch> Batcher::FormBatchLocked(absl::Time now,
   // The most urgent head among the queues that are ready.
   Queue* best_queue = nullptr;
   const std::string* best_name = nullptr;
-  Task* best = nullptr;
   for (auto& [name, q] : queues_) {
     if (q.tasks.empty()) continue;
-    Task* head = q.tasks.front().get();
-    for (const auto& t : q.tasks) {
-      if (MoreUrgent(*t, *head)) head = t.get();
-    }
+    const Task& head = *q.tasks.front();
     int64_t same_key_rows = 0;
-    absl::Time oldest = head->enqueued;
+    absl::Time oldest = head.enqueued;
     for (const auto& t : q.tasks) {
-      if (t->key == head->key) {
+      if (t->key == head.key) {
         same_key_rows += static_cast<int64_t>(t->rows);
         oldest = std::min(oldest, t->enqueued);
       }
@@ -139,20 +138,17 @@ std::optional<Batch> Batcher::FormBatchLocked(absl::Time now,
       *wake_at = std::min(*wake_at, due);
       continue;
     }
-    if (best == nullptr || MoreUrgent(*head, *best)) {
-      best = head;
+    if (best_queue == nullptr || MoreUrgent(head, *best_queue->tasks.front())) {
       best_queue = &q;
       best_name = &name;
     }
   }
-  if (best == nullptr) return std::nullopt;
+  if (best_queue == nullptr) return std::nullopt;
 
+  // The head and the following tasks of its key, in urgency order, while
+  // they fit in max_batch_rows (a smaller later task may still fit).
   Queue& q = *best_queue;
-  std::sort(q.tasks.begin(), q.tasks.end(),
-            [](const std::unique_ptr<Task>& a, const std::unique_ptr<Task>& b) {
-              return MoreUrgent(*a, *b);
-            });
-  const BatchKey key = best->key;
+  const BatchKey key = q.tasks.front()->key;
   Batch batch;
   batch.model = *best_name;
   int64_t rows = 0;
@@ -169,36 +165,61 @@ std::optional<Batch> Batcher::FormBatchLocked(absl::Time now,
     }
     rows += r;
     q.rows -= r;
-    q.bytes -= static_cast<int64_t>(t.bytes());
+    q.bytes -= static_cast<int64_t>(t.bytes);
     batch.tasks.push_back(std::move(*it));
   }
   q.tasks.erase(keep, q.tasks.end());
   return batch;
 }
 
-std::optional<Batch> Batcher::TryNextBatch(absl::Time* wake_at) {
-  std::vector<std::pair<std::unique_ptr<Task>, absl::Status>> dropped;
-  std::optional<Batch> batch;
-  {
-    absl::MutexLock lock(&mu_);
-    const absl::Time now = clock_->Now();
-    DropDeadTasksLocked(now, &dropped);
-    batch = FormBatchLocked(now, wake_at);
+void Batcher::DropCancelled(Batch* batch, Dropped* dropped) {
+  auto keep = batch->tasks.begin();
+  for (auto it = batch->tasks.begin(); it != batch->tasks.end(); ++it) {
+    if ((*it)->IsCancelled()) {
+      dropped->emplace_back(
+          std::move(*it),
+          absl::CancelledError("cancelled while queued; no compute spent"));
+      continue;
+    }
+    if (keep != it) *keep = std::move(*it);
+    ++keep;
   }
-  for (auto& [task, status] : dropped) task->done(status, TaskResult{});
-  return batch;
+  batch->tasks.erase(keep, batch->tasks.end());
+}
+
+void Batcher::FailAll(Dropped* dropped) {
+  for (auto& [task, status] : *dropped) task->Fail(status);
+  dropped->clear();
+}
+
+std::optional<Batch> Batcher::TryNextBatch(absl::Time* wake_at) {
+  for (;;) {
+    Dropped dropped;
+    std::optional<Batch> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = clock_->Now();
+      const absl::Time expiry = DropExpiredLocked(now, &dropped);
+      batch = FormBatchLocked(now, wake_at);
+      *wake_at = std::min(*wake_at, expiry);
+    }
+    if (batch.has_value()) DropCancelled(&*batch, &dropped);
+    FailAll(&dropped);
+    // A batch whose every task was cancelled is no batch: form the next.
+    if (!batch.has_value() || !batch->tasks.empty()) return batch;
+  }
 }
 
 std::optional<Batch> Batcher::WaitNextBatch() {
   for (;;) {
-    std::vector<std::pair<std::unique_ptr<Task>, absl::Status>> dropped;
+    Dropped dropped;
     std::optional<Batch> batch;
     {
       absl::MutexLock lock(&mu_);
       for (;;) {
         const absl::Time now = clock_->Now();
         absl::Time wake_at;
-        DropDeadTasksLocked(now, &dropped);
+        const absl::Time expiry = DropExpiredLocked(now, &dropped);
         batch = FormBatchLocked(now, &wake_at);
         if (batch.has_value() || !dropped.empty()) break;
         bool empty = true;
@@ -210,22 +231,24 @@ std::optional<Batch> Batcher::WaitNextBatch() {
           // large share of a small request's latency.
           const uint64_t seen = scheduled_.load(std::memory_order_acquire);
           mu_.Unlock();
-          const bool scheduled = SpinUntil(
+          SpinUntil(
               [&] {
                 return scheduled_.load(std::memory_order_acquire) != seen;
               },
               kIdleSpin);
           mu_.Lock();
-          if (scheduled) continue;
+          // Checked under mu_: a Schedule() or Shutdown() while it was
+          // released signalled no one, so waiting now would miss it.
+          if (scheduled_.load(std::memory_order_acquire) != seen || shutdown_)
+            continue;
         }
-        // Wake for new work, a queue's delay, or every 50 ms so that the
-        // deadlines and cancellations of queued tasks are noticed.
-        work_cv_.WaitWithDeadline(
-            &mu_, std::min(wake_at, absl::Now() + absl::Milliseconds(50)));
+        // Until new work, a queue's delay or the first queued deadline.
+        work_cv_.WaitWithDeadline(&mu_, std::min(wake_at, expiry));
       }
     }
-    for (auto& [task, status] : dropped) task->done(status, TaskResult{});
-    if (batch.has_value()) return batch;
+    if (batch.has_value()) DropCancelled(&*batch, &dropped);
+    FailAll(&dropped);
+    if (batch.has_value() && !batch->tasks.empty()) return batch;
   }
 }
 

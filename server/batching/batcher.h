@@ -7,8 +7,15 @@
 // retry hint. The executor asks for batches. A batch is the most urgent task
 // of all queues — highest priority, then earliest deadline, then oldest —
 // plus the following tasks of the same queue with the same BatchKey, up to
-// max_batch_rows. Expired tasks are completed with DEADLINE_EXCEEDED and
-// cancelled ones with CANCELLED before they cost any compute.
+// max_batch_rows. Each queue is kept in that order as tasks arrive, so a
+// batch is formed by one scan of its queue, without sorting. Expired tasks
+// are completed with DEADLINE_EXCEEDED and cancelled ones with CANCELLED
+// before they cost any compute: deadlines are checked under the lock,
+// cancellation (a call into the client's transport) outside it, when the
+// task's batch is formed.
+//
+// Waiting. WaitNextBatch() sleeps until a task arrives, a queue's delay ends
+// or a queued task's deadline passes, whichever is first; it does not poll.
 //
 // Latency bound and tuning. With max_queue_delay 0 (the default) a batch is
 // whatever is queued when the executor is free: no latency is added at low
@@ -104,18 +111,25 @@ class Batcher {
  private:
   struct Queue {
     QueueOptions options;
-    std::vector<std::unique_ptr<Task>> tasks;
+    std::vector<std::unique_ptr<Task>> tasks;  // most urgent first
     int64_t rows = 0;
     int64_t bytes = 0;
   };
 
-  // Removes expired and cancelled tasks into *dropped (with their status).
-  void DropDeadTasksLocked(
-      absl::Time now,
-      std::vector<std::pair<std::unique_ptr<Task>, absl::Status>>* dropped)
+  using Dropped = std::vector<std::pair<std::unique_ptr<Task>, absl::Status>>;
+
+  // Moves the tasks whose deadline is past into *dropped; returns the
+  // earliest deadline of the tasks left (InfiniteFuture when none has one).
+  absl::Time DropExpiredLocked(absl::Time now, Dropped* dropped)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The most urgent ready batch, if any; *wake_at is then when the first
+  // queue that is not ready becomes ready.
   std::optional<Batch> FormBatchLocked(absl::Time now, absl::Time* wake_at)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the cancelled tasks of *batch into *dropped. Without mu_.
+  static void DropCancelled(Batch* batch, Dropped* dropped);
+  // Completes each dropped task with its status. Without mu_.
+  static void FailAll(Dropped* dropped);
 
   const Clock* const clock_;  // Constant after construction.
 

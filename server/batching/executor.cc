@@ -2,12 +2,10 @@
 
 #include <utility>
 
-#include "server/batching/batch_runner.h"
-
 namespace qlinear::server::batching {
 
-Executor::Executor(Batcher* batcher, ThreadPool* pool)
-    : batcher_(batcher), pool_(pool), thread_([this] { Loop(); }) {}
+Executor::Executor(Batcher* batcher, RunBatchFn run)
+    : batcher_(batcher), run_(std::move(run)), thread_([this] { Loop(); }) {}
 
 Executor::~Executor() {
   batcher_->Shutdown();
@@ -18,7 +16,7 @@ void Executor::Loop() {
   while (std::optional<Batch> batch = batcher_->WaitNextBatch()) {
     running_tasks_.store(static_cast<int64_t>(batch->tasks.size()),
                          std::memory_order_relaxed);
-    RunBatch(std::move(*batch), *RealClock::Get(), pool_);
+    run_(std::move(*batch));
     running_tasks_.store(0, std::memory_order_relaxed);
   }
 }

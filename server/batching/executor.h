@@ -1,21 +1,26 @@
-// Executor: the thread that takes batches from the Batcher and runs them on
-// the compute pool, one batch at a time, so the pool is never oversubscribed.
+// Executor: the thread that takes batches from the Batcher and hands each to
+// the run function, one batch at a time, so the compute pool (which the run
+// function uses) is never oversubscribed.
 #ifndef QLINEAR_SERVER_BATCHING_EXECUTOR_H_
 #define QLINEAR_SERVER_BATCHING_EXECUTOR_H_
 
 #include <atomic>
 #include <thread>
 
-#include "kernels/thread_pool.h"
+#include "absl/functional/any_invocable.h"
 #include "server/batching/batcher.h"
 
 namespace qlinear::server::batching {
 
 class Executor {
  public:
-  // Starts the thread. `batcher` and `pool` are not owned and must outlive
-  // the executor. REQUIRES: `batcher` uses a RealClock.
-  Executor(Batcher* batcher, ThreadPool* pool);
+  // Runs one batch; completes (or hands off the completion of) each of its
+  // tasks. Called on the executor's thread only.
+  using RunBatchFn = absl::AnyInvocable<void(Batch)>;
+
+  // Starts the thread. `batcher` is not owned and must outlive the
+  // executor. REQUIRES: `batcher` uses a RealClock.
+  Executor(Batcher* batcher, RunBatchFn run);
   // Shuts the batcher down, runs what is still queued, and joins.
   ~Executor();
   Executor(const Executor&) = delete;
@@ -30,7 +35,7 @@ class Executor {
   void Loop();
 
   Batcher* const batcher_;
-  ThreadPool* const pool_;
+  RunBatchFn run_;
   std::atomic<int64_t> running_tasks_{0};  // relaxed: a gauge
   std::thread thread_;
 };

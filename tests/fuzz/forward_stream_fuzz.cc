@@ -31,9 +31,10 @@
 #include "absl/time/time.h"
 #include "kernels/thread_pool.h"
 #include "qlinear/v1/qlinear.pb.h"
-#include "server/batching/batch_runner.h"
+#include "server/batch_runner.h"
 #include "server/batching/batcher.h"
 #include "server/batching/clock.h"
+#include "server/inference_task.h"
 #include "server/request_recorder.h"
 #include "server/validation.h"
 #include "tests/fuzz/fuzz_models.h"
@@ -41,10 +42,10 @@
 namespace qlinear::fuzz {
 namespace {
 
+using server::TaskResult;
 using server::batching::Batcher;
 using server::batching::FakeClock;
 using server::batching::Task;
-using server::batching::TaskResult;
 
 // Control byte of a chunk, applied before its message is read.
 constexpr uint8_t kAdvanceMask = 0x07;  // advance the clock 250 us per unit
@@ -146,22 +147,22 @@ class StreamFuzz {
     messages_[index].stack = entry->stack;
     messages_[index].call = *call;
 
-    auto task = std::make_unique<Task>();
-    task->key = {entry->stack.get(), call->layer_begin, call->layer_end,
-                 /*matmul=*/false};
-    task->stack = entry->stack;
-    task->rows = call->input.rows;
-    task->input = std::move(call->input.values);
-    task->act_quant = call->act_quant;
-    task->priority = request.priority();
-    task->deadline = deadline_;
+    server::InferenceCall run;
+    run.layer_begin = call->layer_begin;
+    run.layer_end = call->layer_end;
+    run.input = std::move(call->input);
+    run.act_quant = call->act_quant;
+    run.priority = request.priority();
+    run.deadline = deadline_;
+    std::unique_ptr<server::InferenceTask> task = server::MakeInferenceTask(
+        /*context=*/nullptr, *entry, std::move(run), recorder,
+        [this, index, recorder](absl::Status status, TaskResult result) {
+          if (!status.ok()) status = recorder.Failure(std::move(status));
+          Complete(index, status, &result);
+        });
     task->is_cancelled = [cancelled = cancelled_] { return *cancelled; };
-    task->done = [this, index, recorder](absl::Status status,
-                                         TaskResult result) {
-      if (!status.ok()) status = recorder.Failure(std::move(status));
-      Complete(index, status, &result);
-    };
-    return recorder.Failure(batcher_.Schedule(entry->name, &task));
+    std::unique_ptr<server::batching::Task> queued = std::move(task);
+    return recorder.Failure(batcher_.Schedule(entry->name, &queued));
   }
 
   // The reactor's Complete(): checks the outcome of message `index`.
@@ -184,7 +185,7 @@ class StreamFuzz {
     const server::ForwardCall& call = m.call;
     const size_t cols = stack.layer_spec(call.layer_end - 1).out_features;
     FuzzCheck(result->cols == cols);
-    FuzzCheck(result->output.size() == call.input.rows * cols);
+    FuzzCheck(result->output().size() == call.input.rows * cols);
     std::vector<float> alone;
     FuzzCheck(stack
                   .Forward(call.input.values.data(), call.input.rows,
@@ -192,10 +193,10 @@ class StreamFuzz {
                            &alone)
                   .ok());
     FuzzCheck(std::equal(
-        alone.begin(), alone.end(), result->output.begin(),
+        alone.begin(), alone.end(), result->output().begin(),
         [](float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }));
     v1::ForwardResponse response;
-    server::EncodeMatrix(stack.dtype(), call.input.rows, cols, result->output,
+    server::EncodeMatrix(stack.dtype(), call.input.rows, cols, result->output(),
                          response.mutable_output());
   }
 
@@ -205,7 +206,7 @@ class StreamFuzz {
     std::optional<server::batching::Batch> batch =
         batcher_.TryNextBatch(&wake_at);
     if (!batch.has_value()) return false;
-    server::batching::RunBatch(std::move(*batch), clock_, &Pool());
+    server::RunBatch(std::move(*batch), clock_, &Pool());
     return true;
   }
 
@@ -216,7 +217,7 @@ class StreamFuzz {
       std::optional<server::batching::Batch> batch =
           batcher_.TryNextBatch(&wake_at);
       if (batch.has_value()) {
-        server::batching::RunBatch(std::move(*batch), clock_, &Pool());
+        server::RunBatch(std::move(*batch), clock_, &Pool());
         continue;
       }
       if (wake_at == absl::InfiniteFuture()) return;

@@ -8,8 +8,6 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "model/default_model.h"
-#include "server/batching/batch_runner.h"
 #include "tests/testing/status_matchers.h"
 
 namespace qlinear::server::batching {
@@ -23,7 +21,29 @@ using ::testing::HasSubstr;
 struct Outcome {
   bool done = false;
   absl::Status status;
-  TaskResult result;
+};
+
+// A task of `rows` rows of four floats; the key's variant stands for a
+// layer range.
+class TestTask final : public Task {
+ public:
+  TestTask(size_t rows, uint64_t variant, Outcome* out,
+           std::function<bool()> cancelled = nullptr)
+      : out_(out), cancelled_(std::move(cancelled)) {
+    key = {nullptr, variant};
+    this->rows = rows;
+    bytes = rows * 4 * sizeof(float);
+  }
+  bool IsCancelled() const override { return cancelled_ && cancelled_(); }
+  void Fail(absl::Status status) override {
+    if (out_ == nullptr) return;
+    out_->done = true;
+    out_->status = std::move(status);
+  }
+
+ private:
+  Outcome* const out_;  // may be null
+  std::function<bool()> cancelled_;
 };
 
 class BatcherTest : public ::testing::Test {
@@ -42,18 +62,10 @@ class BatcherTest : public ::testing::Test {
                absl::StatusCode expect = absl::StatusCode::kOk) {
     outcomes_.push_back(std::make_unique<Outcome>());
     Outcome* out = outcomes_.back().get();
-    auto task = std::make_unique<Task>();
-    task->key = {nullptr, 0, layer_end, false};
-    task->rows = rows;
-    task->input.assign(rows * 4, 1.0f);
+    std::unique_ptr<Task> task =
+        std::make_unique<TestTask>(rows, layer_end, out, std::move(cancelled));
     task->priority = priority;
     task->deadline = deadline;
-    task->is_cancelled = std::move(cancelled);
-    task->done = [out](absl::Status s, TaskResult r) {
-      out->done = true;
-      out->status = s;
-      out->result = std::move(r);
-    };
     EXPECT_EQ(batcher_.Schedule("m", &task).code(), expect);
     return out;
   }
@@ -93,10 +105,10 @@ TEST_F(BatcherTest, DifferentLayerRangesDoNotMerge) {
   auto batch = Next();
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(batch->tasks.size(), 2u);
-  for (const auto& t : batch->tasks) EXPECT_EQ(t->key.layer_end, 2u);
+  for (const auto& t : batch->tasks) EXPECT_EQ(t->key.variant, 2u);
   auto other = Next();
   ASSERT_TRUE(other.has_value());
-  EXPECT_EQ(other->tasks.front()->key.layer_end, 1u);
+  EXPECT_EQ(other->tasks.front()->key.variant, 1u);
 }
 
 TEST_F(BatcherTest, PriorityThenEarliestDeadlineThenArrival) {
@@ -106,17 +118,14 @@ TEST_F(BatcherTest, PriorityThenEarliestDeadlineThenArrival) {
   Add(1, 1, 3, now + absl::Seconds(3));  // high priority, early deadline
   std::vector<size_t> order;
   while (auto batch = Next())
-    order.push_back(batch->tasks.front()->key.layer_end);
+    order.push_back(batch->tasks.front()->key.variant);
   EXPECT_EQ(order, (std::vector<size_t>{3, 2, 1}));
 }
 
 TEST_F(BatcherTest, FullQueueIsResourceExhaustedWithRetryHint) {
   Add(8);
   Add(8);
-  auto task = std::make_unique<Task>();
-  task->rows = 5;
-  task->input.assign(20, 0.0f);
-  task->done = [](absl::Status, TaskResult) {};
+  std::unique_ptr<Task> task = std::make_unique<TestTask>(5, 2, nullptr);
   const absl::Status s = batcher_.Schedule("m", &task);
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kResourceExhausted,
                           HasSubstr("retry after")));
@@ -134,10 +143,7 @@ TEST_F(BatcherTest, QueueBytesAreBoundedToo) {
   batcher_.SetQueue("m", options);
   Add(2);
   Add(2);
-  auto task = std::make_unique<Task>();
-  task->rows = 1;
-  task->input.assign(4, 0.0f);
-  task->done = [](absl::Status, TaskResult) {};
+  std::unique_ptr<Task> task = std::make_unique<TestTask>(1, 2, nullptr);
   EXPECT_THAT(batcher_.Schedule("m", &task),
               StatusIs(absl::StatusCode::kResourceExhausted,
                        HasSubstr("64 bytes queued; limits 1000 rows, 64 "
@@ -149,7 +155,7 @@ TEST_F(BatcherTest, QueueBytesAreBoundedToo) {
 }
 
 TEST_F(BatcherTest, UnknownModelIsNotFound) {
-  auto task = std::make_unique<Task>();
+  std::unique_ptr<Task> task = std::make_unique<TestTask>(1, 2, nullptr);
   EXPECT_THAT(batcher_.Schedule("other", &task),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("other")));
 }
@@ -202,6 +208,23 @@ TEST_F(BatcherTest, DelayWaitsToFillThenReleases) {
   EXPECT_EQ(batch->rows(), 4u);
 }
 
+TEST_F(BatcherTest, WakesAtTheEarlierOfTheDelayAndAQueuedDeadline) {
+  QueueOptions options;
+  options.max_batch_rows = 4;
+  options.max_queue_delay = absl::Milliseconds(10);
+  batcher_.SetQueue("m", options);
+  const absl::Time t0 = clock_.Now();
+  Outcome* expiring = Add(1, 0, 2, t0 + absl::Milliseconds(3));
+  absl::Time wake_at;
+  EXPECT_FALSE(batcher_.TryNextBatch(&wake_at).has_value());
+  EXPECT_EQ(wake_at, t0 + absl::Milliseconds(3));  // the deadline, not 10 ms
+  clock_.Advance(absl::Milliseconds(3));
+  EXPECT_FALSE(batcher_.TryNextBatch(&wake_at).has_value());
+  ASSERT_TRUE(expiring->done);
+  EXPECT_EQ(expiring->status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(wake_at, absl::InfiniteFuture());  // nothing left to wait for
+}
+
 TEST_F(BatcherTest, ShutdownRefusesNewWorkAndDrainsQueued) {
   QueueOptions options;
   options.max_queue_delay = absl::Seconds(10);
@@ -227,97 +250,6 @@ TEST_F(BatcherTest, AwaitQueuedRowsHoldsOnceTheRowsAreQueued) {
   EXPECT_TRUE(batcher_.AwaitQueuedRows("m", 5, absl::Milliseconds(1)));
   ASSERT_TRUE(Next().has_value());  // drained: below the bound again
   EXPECT_FALSE(batcher_.AwaitQueuedRows("m", 1, absl::Milliseconds(1)));
-}
-
-// RunBatch on a real (small) model.
-class RunBatchTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    model::SyntheticModelSpec spec;
-    spec.widths = {64, 96, 32, 16};
-    spec.group_size = 32;
-    auto stack = model::BuildSyntheticModel(spec);
-    ASSERT_THAT(stack, IsOk());
-    stack_ = std::shared_ptr<const model::LinearStack>(std::move(*stack));
-  }
-
-  std::unique_ptr<Task> MakeTask(size_t rows, ActQuant mode, float seed,
-                                 Outcome* out,
-                                 std::function<bool()> cancelled = nullptr) {
-    auto t = std::make_unique<Task>();
-    t->key = {stack_.get(), 0, 3, false};
-    t->stack = stack_;
-    t->rows = rows;
-    t->act_quant = mode;
-    t->input.resize(rows * 64);
-    for (size_t i = 0; i < t->input.size(); ++i)
-      t->input[i] = std::sin(seed + 0.37f * i);
-    t->is_cancelled = std::move(cancelled);
-    t->done = [out](absl::Status s, TaskResult r) {
-      out->done = true;
-      out->status = s;
-      out->result = std::move(r);
-    };
-    return t;
-  }
-
-  std::vector<float> Solo(const Task& t) {
-    std::vector<float> y;
-    EXPECT_THAT(stack_->Forward(t.input.data(), t.rows, 0, 3, t.act_quant, &y),
-                IsOk());
-    return y;
-  }
-
-  std::shared_ptr<const model::LinearStack> stack_;
-  FakeClock clock_;
-  ThreadPool pool_{2};
-};
-
-TEST_F(RunBatchTest, MixedModesMergeAndEqualSoloRuns) {
-  Outcome a, b, c;
-  Batch batch;
-  batch.model = "m";
-  batch.tasks.push_back(MakeTask(2, ActQuant::kInt8AsymPerToken, 1.0f, &a));
-  batch.tasks.push_back(MakeTask(3, ActQuant::kNone, 2.0f, &b));
-  batch.tasks.push_back(MakeTask(1, ActQuant::kInt8AsymPerToken, 3.0f, &c));
-  const std::vector<float> want_a = Solo(*batch.tasks[0]);
-  const std::vector<float> want_b = Solo(*batch.tasks[1]);
-  const std::vector<float> want_c = Solo(*batch.tasks[2]);
-  RunBatch(std::move(batch), clock_, &pool_);
-  for (Outcome* o : {&a, &b, &c}) {
-    ASSERT_TRUE(o->done);
-    ASSERT_THAT(o->status, IsOk());
-    EXPECT_EQ(o->result.batch_rows, 6u);
-    EXPECT_EQ(o->result.layers_executed, 3u);
-    EXPECT_EQ(o->result.cols, 16u);
-    ASSERT_EQ(o->result.layers.size(), 3u);
-  }
-  EXPECT_EQ(a.result.output, want_a);  // bitwise: float == on every element
-  EXPECT_EQ(b.result.output, want_b);
-  EXPECT_EQ(c.result.output, want_c);
-  EXPECT_EQ(a.result.layers[0].kernel,
-            stack_->layer(0).kernel_name(ActQuant::kInt8AsymPerToken));
-  EXPECT_EQ(b.result.layers[0].kernel,
-            stack_->layer(0).kernel_name(ActQuant::kNone));
-}
-
-TEST_F(RunBatchTest, CancellationStopsBetweenLayers) {
-  Outcome keep, stop;
-  int checks = 0;
-  Batch batch;
-  batch.tasks.push_back(
-      MakeTask(2, ActQuant::kNone, 1.0f, &stop, [&] { return ++checks > 1; }));
-  batch.tasks.push_back(MakeTask(1, ActQuant::kNone, 2.0f, &keep));
-  const std::vector<float> want = Solo(*batch.tasks[1]);
-  RunBatch(std::move(batch), clock_, &pool_);
-  ASSERT_TRUE(stop.done);
-  EXPECT_THAT(stop.status, StatusIs(absl::StatusCode::kCancelled,
-                                    HasSubstr("compute stopped")));
-  EXPECT_EQ(stop.result.layers_executed,
-            1u);  // checked before layer 2: no more compute
-  ASSERT_THAT(keep.status, IsOk());
-  EXPECT_EQ(keep.result.layers_executed, 3u);
-  EXPECT_EQ(keep.result.output, want);
 }
 
 }  // namespace

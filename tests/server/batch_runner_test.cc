@@ -1,0 +1,133 @@
+// RunBatch: a batch of inference tasks through the model's execution loop,
+// bitwise equal to each task run alone, with cancellation between layers.
+#include "server/batch_runner.h"
+
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "model/default_model.h"
+#include "server/inference_task.h"
+#include "tests/testing/status_matchers.h"
+
+namespace qlinear::server {
+namespace {
+
+using ::qlinear::testing::IsOk;
+using ::qlinear::testing::StatusIs;
+using ::testing::HasSubstr;
+
+// Records how each task completed.
+struct Outcome {
+  bool done = false;
+  absl::Status status;
+  TaskResult result;
+};
+
+std::vector<float> Output(const Outcome& o) {
+  const absl::Span<const float> out = o.result.output();
+  return std::vector<float>(out.begin(), out.end());
+}
+
+const InferenceTask& Inference(const batching::Batch& batch, size_t i) {
+  return static_cast<const InferenceTask&>(*batch.tasks[i]);
+}
+
+// RunBatch on a real (small) model.
+class RunBatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model::SyntheticModelSpec spec;
+    spec.widths = {64, 96, 32, 16};
+    spec.group_size = 32;
+    auto stack = model::BuildSyntheticModel(spec);
+    ASSERT_THAT(stack, IsOk());
+    stack_ = std::shared_ptr<const model::LinearStack>(std::move(*stack));
+  }
+
+  std::unique_ptr<InferenceTask> MakeTask(
+      size_t rows, ActQuant mode, float seed, Outcome* out,
+      std::function<bool()> cancelled = nullptr) {
+    auto t = std::make_unique<InferenceTask>();
+    t->key = InferenceKey(stack_.get(), 0, 3, false);
+    t->stack = stack_;
+    t->layer_begin = 0;
+    t->layer_end = 3;
+    t->rows = rows;
+    t->act_quant = mode;
+    t->input.resize(rows * 64);
+    for (size_t i = 0; i < t->input.size(); ++i)
+      t->input[i] = std::sin(seed + 0.37f * i);
+    t->is_cancelled = std::move(cancelled);
+    t->done = [out](absl::Status s, TaskResult r) {
+      out->done = true;
+      out->status = s;
+      out->result = std::move(r);
+    };
+    return t;
+  }
+
+  std::vector<float> Solo(const InferenceTask& t) {
+    std::vector<float> y;
+    EXPECT_THAT(stack_->Forward(t.input.data(), t.rows, 0, 3, t.act_quant, &y),
+                IsOk());
+    return y;
+  }
+
+  std::shared_ptr<const model::LinearStack> stack_;
+  batching::FakeClock clock_;
+  ThreadPool pool_{2};
+};
+
+TEST_F(RunBatchTest, MixedModesMergeAndEqualSoloRuns) {
+  Outcome a, b, c;
+  batching::Batch batch;
+  batch.model = "m";
+  batch.tasks.push_back(MakeTask(2, ActQuant::kInt8AsymPerToken, 1.0f, &a));
+  batch.tasks.push_back(MakeTask(3, ActQuant::kNone, 2.0f, &b));
+  batch.tasks.push_back(MakeTask(1, ActQuant::kInt8AsymPerToken, 3.0f, &c));
+  const std::vector<float> want_a = Solo(Inference(batch, 0));
+  const std::vector<float> want_b = Solo(Inference(batch, 1));
+  const std::vector<float> want_c = Solo(Inference(batch, 2));
+  RunBatch(std::move(batch), clock_, &pool_);
+  for (Outcome* o : {&a, &b, &c}) {
+    ASSERT_TRUE(o->done);
+    ASSERT_THAT(o->status, IsOk());
+    EXPECT_EQ(o->result.batch_rows, 6u);
+    EXPECT_EQ(o->result.layers_executed, 3u);
+    EXPECT_EQ(o->result.cols, 16u);
+    ASSERT_EQ(o->result.layers.size(), 3u);
+  }
+  EXPECT_EQ(Output(a), want_a);  // bitwise: float == on every element
+  EXPECT_EQ(Output(b), want_b);
+  EXPECT_EQ(Output(c), want_c);
+  EXPECT_EQ(a.result.layers[0].kernel,
+            stack_->layer(0).kernel_name(ActQuant::kInt8AsymPerToken));
+  EXPECT_EQ(b.result.layers[0].kernel,
+            stack_->layer(0).kernel_name(ActQuant::kNone));
+}
+
+TEST_F(RunBatchTest, CancellationStopsBetweenLayers) {
+  Outcome keep, stop;
+  int checks = 0;
+  batching::Batch batch;
+  batch.tasks.push_back(
+      MakeTask(2, ActQuant::kNone, 1.0f, &stop, [&] { return ++checks > 1; }));
+  batch.tasks.push_back(MakeTask(1, ActQuant::kNone, 2.0f, &keep));
+  const std::vector<float> want = Solo(Inference(batch, 1));
+  RunBatch(std::move(batch), clock_, &pool_);
+  ASSERT_TRUE(stop.done);
+  EXPECT_THAT(stop.status, StatusIs(absl::StatusCode::kCancelled,
+                                    HasSubstr("compute stopped")));
+  EXPECT_EQ(stop.result.layers_executed,
+            1u);  // checked before layer 2: no more compute
+  ASSERT_THAT(keep.status, IsOk());
+  EXPECT_EQ(keep.result.layers_executed, 3u);
+  EXPECT_EQ(Output(keep), want);
+}
+
+}  // namespace
+}  // namespace qlinear::server
