@@ -13,7 +13,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
+#include "common/check.h"
 #include "common/status_macros.h"
+#include "kernels/gemm/gemm.h"
+#include "kernels/layer_kernels.h"
 #include "model/loader.h"
 #include "model/repository.h"
 #include "server/client_text.h"
@@ -43,16 +46,34 @@ batching::QueueOptions QueueOptionsFor(const model::LinearStack& stack,
   return q;
 }
 
-// Runs every layer once in both modes, so first requests meet warm code and
-// touched weights.
+// Runs the model once per kernel path in both modes (through the one
+// execution loop), so first requests meet warm code, touched weights and
+// grown scratch buffers. The row counts reach every path of
+// kernels/linear.cc: the small-M calls (1 to 3 rows), a row-tile remainder
+// (kW4MaxRows + 1), the float tiled path (kW4TiledMinRows) and the int8
+// tiled path (kW4Dq8TiledMinRows), up to the model's max_batch_rows, which
+// is run too (at most kMaxWarmRows, so that warming a wide model does not
+// raise its load peak).
+constexpr size_t kMaxWarmRows = 256;
+
 void Warm(const model::LinearStack& stack, ThreadPool* pool) {
-  for (size_t i = 0; i < stack.num_layers(); ++i) {
-    const Linear& layer = stack.layer(i);
-    std::vector<float> in(layer.k(), 0.5f), out(layer.n());
-    for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
-      layer.Run(in.data(), 1, mode, /*apply_activation=*/true, out.data(),
-                pool);
-    }
+  const size_t max_rows =
+      std::min(kMaxWarmRows, static_cast<size_t>(std::max<int64_t>(
+                                 1, stack.manifest().batching.max_batch_rows)));
+  const size_t row_counts[] = {
+      1, 2, 3, kW4MaxRows + 1, kW4TiledMinRows, kW4Dq8TiledMinRows, max_rows};
+  model::RunOptions options;
+  options.begin = 0;
+  options.end = stack.num_layers();
+  options.pool = pool;
+  std::vector<float> activations, scratch;
+  for (size_t rows : row_counts) {
+    if (rows > max_rows) continue;
+    const model::RowGroup groups[] = {{rows, ActQuant::kNone},
+                                      {rows, ActQuant::kInt8AsymPerToken}};
+    activations.assign(2 * rows * stack.layer(0).k(), 0.5f);
+    // Cannot fail: the range is the whole stack and the sizes match.
+    QL_CHECK(stack.Run(options, groups, &activations, &scratch, nullptr).ok());
   }
 }
 
