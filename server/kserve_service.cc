@@ -386,11 +386,11 @@ grpc::ServerUnaryReactor* KServeService::RepositoryIndex(
   if (status.ok()) status = CheckRepositoryName(request->repository_name());
   if (!status.ok()) return FinishNow(context, status);
   for (const ModelState& state : models_->Index()) {
-    if (request->ready() && state.state != "READY") continue;
+    if (request->ready() && state.state != ModelReadiness::kReady) continue;
     auto* model = response->add_models();
     model->set_name(state.name);
     model->set_version(state.version);
-    model->set_state(state.state);
+    model->set_state(std::string(ReadinessName(state.state)));
     model->set_reason(state.reason);
   }
   return FinishNow(context, absl::OkStatus());

@@ -93,6 +93,18 @@ std::string LatestVersion(const fs::path& model_dir) {
 
 }  // namespace
 
+std::string_view ReadinessName(ModelReadiness r) {
+  switch (r) {
+    case ModelReadiness::kReady:
+      return "READY";
+    case ModelReadiness::kLoading:
+      return "LOADING";
+    case ModelReadiness::kUnavailable:
+      return "UNAVAILABLE";
+  }
+  return "UNAVAILABLE";
+}
+
 ModelManager::ModelManager(std::string repository, ModelRegistry* registry,
                            batching::Batcher* batcher, ThreadPool* pool,
                            int64_t max_queued_rows, Metrics* metrics,
@@ -193,10 +205,6 @@ absl::Status ModelManager::Load(const std::string& name,
   QL_RETURN_IF_ERROR(CheckLoadable(name, version));
   if (abandoned()) return abandoned_error(version);
 
-  {
-    absl::MutexLock lock(&mu_);
-    loading_.insert(name);
-  }
   registry_->SetLoading(name, true);
   if (load_hook_for_test_) load_hook_for_test_(name, version);
   const auto start = std::chrono::steady_clock::now();
@@ -234,10 +242,6 @@ absl::Status ModelManager::Load(const std::string& name,
         ClientText(MessageOf(stack.status()), kMaxStatusMessageBytes));
   }
   registry_->SetLoading(name, false);
-  {
-    absl::MutexLock lock(&mu_);
-    loading_.erase(name);
-  }
   if (status.ok() && readiness_listener_) readiness_listener_(name, true);
   return status;
 }
@@ -264,8 +268,8 @@ std::vector<ModelState> ModelManager::Index() const {
         model::ScanRepository(repository_);
     if (dirs.ok()) {
       for (const model::ModelVersionDir& d : *dirs) {
-        states[d.name] = {d.name, absl::StrCat(d.version), "UNAVAILABLE",
-                          "not loaded"};
+        states[d.name] = {d.name, absl::StrCat(d.version),
+                          ModelReadiness::kUnavailable, "not loaded"};
       }
     }
   }
@@ -274,18 +278,18 @@ std::vector<ModelState> ModelManager::Index() const {
     for (const auto& [name, reason] : unavailable_reason_) {
       ModelState& s = states[name];
       s.name = name;
-      s.state = "UNAVAILABLE";
+      s.state = ModelReadiness::kUnavailable;
       s.reason = reason;
     }
-    for (const std::string& name : loading_) {
-      ModelState& s = states[name];
-      s.name = name;
-      s.state = "LOADING";
-      s.reason = "";
-    }
+  }
+  for (const std::string& name : registry_->Loading()) {
+    ModelState& s = states[name];
+    s.name = name;
+    s.state = ModelReadiness::kLoading;
+    s.reason = "";
   }
   for (const ModelEntry& e : registry_->List()) {
-    states[e.name] = {e.name, e.version, "READY", ""};
+    states[e.name] = {e.name, e.version, ModelReadiness::kReady, ""};
   }
   std::vector<ModelState> out;
   for (auto& [name, s] : states) out.push_back(std::move(s));

@@ -12,8 +12,8 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -28,13 +28,21 @@
 
 namespace qlinear::server {
 
+// Where a model stands, for repository listings.
+enum class ModelReadiness {
+  kReady,        // a version serves
+  kLoading,      // a load is under way and no version serves yet
+  kUnavailable,  // not loaded, unloaded, or its load failed (see `reason`)
+};
+
+// The wire name of `r`: "READY", "LOADING" or "UNAVAILABLE" (docs/api.md).
+std::string_view ReadinessName(ModelReadiness r);
+
 // One model known to the server, for repository listings.
 struct ModelState {
   std::string name;
   std::string version;  // the serving version, or the latest on disk
-  // "READY" (serving), "LOADING" (no version serves yet), "UNAVAILABLE"
-  // (not loaded, unloaded, or its load failed; `reason` says which).
-  std::string state;
+  ModelReadiness state = ModelReadiness::kUnavailable;
   std::string reason;
 };
 
@@ -133,10 +141,9 @@ class ModelManager {
 
   absl::Mutex load_mu_;     // serializes loads and unloads (held for seconds)
   mutable absl::Mutex mu_;  // guards the fields below (held briefly)
-  // Why a model is not serving (failed load, unloaded).
+  // Why a model is not serving (failed load, unloaded). Which loads are
+  // under way is the registry's to know (ModelRegistry::Loading()).
   std::map<std::string, std::string> unavailable_reason_ ABSL_GUARDED_BY(mu_);
-  // Models whose load is under way.
-  std::set<std::string> loading_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qlinear::server

@@ -81,4 +81,9 @@ std::vector<ModelEntry> ModelRegistry::List() const {
   return entries;
 }
 
+std::vector<std::string> ModelRegistry::Loading() const {
+  absl::MutexLock lock(&mu_);
+  return std::vector<std::string>(loading_.begin(), loading_.end());
+}
+
 }  // namespace qlinear::server

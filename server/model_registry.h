@@ -69,6 +69,9 @@ class ModelRegistry {
   // Every entry, sorted by name.
   std::vector<ModelEntry> List() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The models marked loading, sorted by name.
+  std::vector<std::string> Loading() const ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   mutable absl::Mutex mu_;
   // Protected by mu_.

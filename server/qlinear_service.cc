@@ -372,8 +372,8 @@ grpc::ServerUnaryReactor* QLinearService::ListModels(
     v1::ModelVersionStatus* status = response->add_models();
     status->set_name(state.name);
     status->set_version(state.version);
-    status->set_ready(state.state == "READY");
-    status->set_state(state.state);
+    status->set_ready(state.state == ModelReadiness::kReady);
+    status->set_state(std::string(ReadinessName(state.state)));
     status->set_reason(state.reason);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

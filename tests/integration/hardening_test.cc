@@ -261,7 +261,7 @@ TEST_F(HardeningTest, DrainAbandonsTheRunningLoadAndRefusesNewCalls) {
   // The abandoned load swapped nothing in.
   for (const ModelState& state : server_->models()->Index()) {
     if (state.name == "b") {
-      EXPECT_NE(state.state, "READY");
+      EXPECT_NE(state.state, ModelReadiness::kReady);
     }
   }
 }

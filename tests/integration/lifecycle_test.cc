@@ -365,7 +365,7 @@ TEST(StartVersionsTest, LoadsTheNamedVersionsAtStart) {
   auto index = (*server)->models()->Index();
   ASSERT_EQ(index.size(), 1u);
   EXPECT_EQ(index[0].version, "1");
-  EXPECT_EQ(index[0].state, "READY");
+  EXPECT_EQ(index[0].state, ModelReadiness::kReady);
 
   options.start_versions = {{"missing", "1"}};
   auto bad = Server::Create(options);
