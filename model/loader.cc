@@ -96,26 +96,56 @@ absl::Status LayerError(const LayerSpec& spec, const absl::Status& status) {
       absl::StrCat("layer '", spec.name, "': ", status.message()));
 }
 
-// The weights of `spec` with the float source and a quantized format,
-// quantized and packed a slab of about 1M values at a time (rows are
-// quantized independently); each slab's mapped pages are released once
-// read, so the load holds neither a float copy nor the plain codes of the
-// whole layer. `header` holds everything but the tensors.
-absl::StatusOr<std::unique_ptr<Linear>> BuildQuantizedFromFloat(
-    const Manifest& manifest, const LayerSpec& spec,
-    const SafetensorsFile& file, const TensorView& view, LinearWeights header) {
-  const size_t k = spec.in_features;
-  header.int4.group_size = spec.group_size;
-  header.intx.group_size = spec.group_size;
-  header.intx.bits = spec.bits;
-  const size_t element = TensorDTypeSize(view.dtype);
-  absl::Status source_error;  // errors of the tensor, reported as they are
-  std::vector<float> values;
-  auto quantize = [&](size_t row_begin, size_t rows, LinearWeights* slab) {
-    source_error =
-        ReadFloatRange(view, manifest.dtype, row_begin * k, rows * k, &values);
-    if (!source_error.ok()) return source_error;
-    file.Release(view.data + row_begin * k * element, rows * k * element);
+// Rows of a slab of a streamed load: about 1M weights.
+size_t SlabRows(size_t k) { return std::max<size_t>(1, (size_t{1} << 20) / k); }
+
+// Releases the mapped pages of rows [row_begin, row_begin + rows) of the
+// source tensor `view` (rows along its first dimension) once consumed.
+void ReleaseRows(const SafetensorsFile& file, const TensorView& view,
+                 size_t row_begin, size_t rows) {
+  const size_t row_bytes =
+      view.size_bytes /
+      static_cast<size_t>(std::max<int64_t>(1, view.shape[0]));
+  file.Release(view.data + row_begin * row_bytes, rows * row_bytes);
+}
+
+// Writes the plain weights of rows [row_begin, row_begin + rows) of a layer
+// into `slab` (Linear::RowSource), from the layer's source tensors, and
+// releases the mapped ranges it has read.
+using SlabSource = Linear::RowSource;
+
+// The quantized layer `spec` (int4_opaque or intx_opaque), packed by
+// Linear::CreateStreamed a slab of SlabRows(in_features) rows at a time from
+// `source`, whatever the source's kind: the load holds neither a float copy
+// nor the plain codes of the whole layer. `header` holds everything but the
+// plain tensors. Errors of the source tensors are reported as they are, those
+// of Linear with the layer named.
+absl::StatusOr<std::unique_ptr<Linear>> BuildStreamed(
+    const LayerSpec& spec, const LinearWeights& header,
+    const SlabSource& source) {
+  absl::Status source_error;
+  const auto rows = [&](size_t row_begin, size_t count, LinearWeights* slab) {
+    source_error = source(row_begin, count, slab);
+    return source_error;
+  };
+  absl::StatusOr<std::unique_ptr<Linear>> linear =
+      Linear::CreateStreamed(header, SlabRows(spec.in_features), rows);
+  if (!source_error.ok()) return source_error;
+  if (!linear.ok()) return LayerError(spec, linear.status());
+  return linear;
+}
+
+// The slabs of a float source quantized to the layer's format (rows are
+// quantized independently, so slab-wise equals whole-matrix quantization).
+SlabSource FloatSlabs(const Manifest& manifest, const LayerSpec& spec,
+                      const SafetensorsFile& file, const TensorView& view) {
+  return [&manifest, &spec, &file, &view, values = std::vector<float>()](
+             size_t row_begin, size_t rows,
+             LinearWeights* slab) mutable -> absl::Status {
+    const size_t k = spec.in_features;
+    QL_RETURN_IF_ERROR(
+        ReadFloatRange(view, manifest.dtype, row_begin * k, rows * k, &values));
+    ReleaseRows(file, view, row_begin, rows);
     if (spec.format == WeightFormat::kInt4Opaque) {
       slab->int4 = reference::QuantizeInt4Weights(
           values.data(), rows, k, spec.group_size, manifest.dtype);
@@ -126,24 +156,18 @@ absl::StatusOr<std::unique_ptr<Linear>> BuildQuantizedFromFloat(
     }
     return absl::OkStatus();
   };
-  const size_t slab_rows = std::max<size_t>(1, (size_t{1} << 20) / k);
-  absl::StatusOr<std::unique_ptr<Linear>> linear =
-      Linear::CreateStreamed(header, slab_rows, quantize);
-  if (!source_error.ok()) return source_error;
-  if (!linear.ok()) return LayerError(spec, linear.status());
-  return linear;
 }
 
-absl::Status LoadInt4PlainSource(const Manifest& manifest,
-                                 const LayerSpec& spec,
-                                 const SafetensorsFile& file,
-                                 LinearWeights* w) {
+// The slabs of an int4_plain source (docs/manifest.md, "int4_plain"):
+// qweight as nibble pairs [N, K/2] (U8) or one code per byte [N, K] (U8 or
+// I8), scales and zeros [N, K/group_size]. The qweight is looked up here, the
+// scales and zeros with the first slab, after its codes are checked, so the
+// first problem of a file is the one reported.
+absl::StatusOr<SlabSource> Int4PlainSlabs(const Manifest& manifest,
+                                          const LayerSpec& spec,
+                                          const SafetensorsFile& file) {
   const int64_t n = static_cast<int64_t>(spec.out_features);
   const int64_t k = static_cast<int64_t>(spec.in_features);
-  const int64_t groups = k / static_cast<int64_t>(spec.group_size);
-  const TensorDType scale_dtype = TensorDTypeOf(manifest.dtype);
-  // qweight: nibble pairs [N, K/2] (U8), or one code per byte [N, K] (U8 or
-  // I8); docs/manifest.md, "int4_plain".
   const std::string qweight_name = spec.name + ".qweight";
   const TensorView* found = file.Find(qweight_name);
   const bool unpacked =
@@ -154,39 +178,55 @@ absl::Status LoadInt4PlainSource(const Manifest& manifest,
                                       {TensorDType::kU8, TensorDType::kI8})
                           : GetTensor(file, qweight_name, spec.name, {n, k / 2},
                                       {TensorDType::kU8}));
-  Int4PlainWeights& p = w->int4;
-  p.n = spec.out_features;
-  p.k = spec.in_features;
-  p.group_size = spec.group_size;
-  p.q.resize(p.n * p.k);
-  if (unpacked) {
-    for (size_t i = 0; i < p.n * p.k; ++i) {
-      const int code = qweight->dtype == TensorDType::kI8
-                           ? static_cast<int8_t>(qweight->data[i])
-                           : qweight->data[i];
-      if (code < 0 || code > 15) {
-        return TensorError(qweight->name,
-                           absl::StrCat("code ", code, " at [", i / p.k, ", ",
-                                        i % p.k, "] is out of range 0..15"));
-      }
-      p.q[i] = static_cast<uint8_t>(code);
-    }
-  } else {
-    for (size_t i = 0; i < p.n * p.k / 2; ++i) {
-      const uint8_t byte = qweight->data[i];
-      p.q[2 * i] = byte & 0x0f;  // low nibble: even k
-      p.q[2 * i + 1] = byte >> 4;
-    }
-  }
-  QL_ASSIGN_OR_RETURN(const TensorView* scales,
-                      GetTensor(file, spec.name + ".scales", spec.name,
-                                {n, groups}, {scale_dtype}));
-  QL_ASSIGN_OR_RETURN(const TensorView* zeros,
-                      GetTensor(file, spec.name + ".zeros", spec.name,
-                                {n, groups}, {scale_dtype}));
-  QL_ASSIGN_OR_RETURN(p.scale, ReadFloats(*scales, manifest.dtype));
-  QL_ASSIGN_OR_RETURN(p.zero, ReadFloats(*zeros, manifest.dtype));
-  return absl::OkStatus();
+  const int64_t groups = k / static_cast<int64_t>(spec.group_size);
+  return
+      [&manifest, &spec, &file, qweight, unpacked, n, groups](
+          size_t row_begin, size_t rows, LinearWeights* slab) -> absl::Status {
+        const size_t cols = spec.in_features;
+        const size_t g = static_cast<size_t>(groups);
+        Int4PlainWeights& p = slab->int4;
+        p.n = rows;
+        p.k = cols;
+        p.group_size = spec.group_size;
+        p.q.resize(rows * cols);
+        if (unpacked) {
+          const uint8_t* codes = qweight->data + row_begin * cols;
+          for (size_t i = 0; i < rows * cols; ++i) {
+            const int code = qweight->dtype == TensorDType::kI8
+                                 ? static_cast<int8_t>(codes[i])
+                                 : codes[i];
+            if (code < 0 || code > 15) {
+              const size_t at = row_begin * cols + i;
+              return TensorError(
+                  qweight->name,
+                  absl::StrCat("code ", code, " at [", at / cols, ", ",
+                               at % cols, "] is out of range 0..15"));
+            }
+            p.q[i] = static_cast<uint8_t>(code);
+          }
+        } else {
+          const uint8_t* pairs = qweight->data + row_begin * cols / 2;
+          for (size_t i = 0; i < rows * cols / 2; ++i) {
+            p.q[2 * i] = pairs[i] & 0x0f;  // low nibble: even k
+            p.q[2 * i + 1] = pairs[i] >> 4;
+          }
+        }
+        ReleaseRows(file, *qweight, row_begin, rows);
+        const TensorDType scale_dtype = TensorDTypeOf(manifest.dtype);
+        QL_ASSIGN_OR_RETURN(const TensorView* scales,
+                            GetTensor(file, spec.name + ".scales", spec.name,
+                                      {n, groups}, {scale_dtype}));
+        QL_ASSIGN_OR_RETURN(const TensorView* zeros,
+                            GetTensor(file, spec.name + ".zeros", spec.name,
+                                      {n, groups}, {scale_dtype}));
+        QL_RETURN_IF_ERROR(ReadFloatRange(*scales, manifest.dtype,
+                                          row_begin * g, rows * g, &p.scale));
+        QL_RETURN_IF_ERROR(ReadFloatRange(*zeros, manifest.dtype, row_begin * g,
+                                          rows * g, &p.zero));
+        ReleaseRows(file, *scales, row_begin, rows);
+        ReleaseRows(file, *zeros, row_begin, rows);
+        return absl::OkStatus();
+      };
 }
 
 // The torch dtype name torchao's metadata uses for `t`.
@@ -373,14 +413,16 @@ absl::Status CheckTorchaoMetadata(const Manifest& manifest,
   return absl::OkStatus();
 }
 
-absl::Status LoadTorchaoIntxSource(const Manifest& manifest,
-                                   const LayerSpec& spec,
-                                   const SafetensorsFile& file,
-                                   LinearWeights* w) {
+// The slabs of a torchao_intx source (docs/manifest.md, "torchao_intx"):
+// _weight_qdata I8 [N, K], _weight_scale [N, K/group_size] in the model
+// dtype, _weight_zero_point I8 [N, K/group_size], after the cross-check of
+// torchao's __metadata__.
+absl::StatusOr<SlabSource> TorchaoIntxSlabs(const Manifest& manifest,
+                                            const LayerSpec& spec,
+                                            const SafetensorsFile& file) {
   const int64_t n = static_cast<int64_t>(spec.out_features);
   const int64_t k = static_cast<int64_t>(spec.in_features);
   const int64_t groups = k / static_cast<int64_t>(spec.group_size);
-  const int qmin = IntxQMin(spec.bits), qmax = IntxQMax(spec.bits);
   QL_RETURN_IF_ERROR(CheckTorchaoMetadata(manifest, spec, file));
   QL_ASSIGN_OR_RETURN(const TensorView* qdata,
                       GetTensor(file, spec.name + "._weight_qdata", spec.name,
@@ -391,35 +433,49 @@ absl::Status LoadTorchaoIntxSource(const Manifest& manifest,
   QL_ASSIGN_OR_RETURN(const TensorView* zero_point,
                       GetTensor(file, spec.name + "._weight_zero_point",
                                 spec.name, {n, groups}, {TensorDType::kI8}));
-  IntxPlainWeights& p = w->intx;
-  p.n = spec.out_features;
-  p.k = spec.in_features;
-  p.group_size = spec.group_size;
-  p.bits = spec.bits;
-  p.q.assign(reinterpret_cast<const int8_t*>(qdata->data),
-             reinterpret_cast<const int8_t*>(qdata->data) + p.n * p.k);
-  for (size_t i = 0; i < p.q.size(); ++i) {
-    if (p.q[i] < qmin || p.q[i] > qmax) {
-      return TensorError(qdata->name,
-                         absl::StrCat("code ", p.q[i], " at [", i / p.k, ", ",
-                                      i % p.k, "] is out of range ", qmin, "..",
-                                      qmax, " for ", spec.bits, " bits"));
+  return [&manifest, &spec, &file, qdata, scale, zero_point](
+             size_t row_begin, size_t rows,
+             LinearWeights* slab) -> absl::Status {
+    const size_t cols = spec.in_features;
+    const size_t g = cols / spec.group_size;
+    const int qmin = IntxQMin(spec.bits), qmax = IntxQMax(spec.bits);
+    IntxPlainWeights& p = slab->intx;
+    p.n = rows;
+    p.k = cols;
+    p.group_size = spec.group_size;
+    p.bits = spec.bits;
+    const int8_t* codes =
+        reinterpret_cast<const int8_t*>(qdata->data) + row_begin * cols;
+    p.q.assign(codes, codes + rows * cols);
+    for (size_t i = 0; i < p.q.size(); ++i) {
+      if (p.q[i] < qmin || p.q[i] > qmax) {
+        const size_t at = row_begin * cols + i;
+        return TensorError(
+            qdata->name,
+            absl::StrCat("code ", static_cast<int>(p.q[i]), " at [", at / cols,
+                         ", ", at % cols, "] is out of range ", qmin, "..",
+                         qmax, " for ", spec.bits, " bits"));
+      }
     }
-  }
-  p.zero_point.assign(
-      reinterpret_cast<const int8_t*>(zero_point->data),
-      reinterpret_cast<const int8_t*>(zero_point->data) + p.n * groups);
-  for (size_t i = 0; i < p.zero_point.size(); ++i) {
-    if (p.zero_point[i] < qmin || p.zero_point[i] > qmax) {
-      return TensorError(
-          zero_point->name,
-          absl::StrCat("zero point ", p.zero_point[i], " at index ", i,
-                       " is out of range ", qmin, "..", qmax, " for ",
-                       spec.bits, " bits"));
+    const int8_t* zeros =
+        reinterpret_cast<const int8_t*>(zero_point->data) + row_begin * g;
+    p.zero_point.assign(zeros, zeros + rows * g);
+    for (size_t i = 0; i < p.zero_point.size(); ++i) {
+      if (p.zero_point[i] < qmin || p.zero_point[i] > qmax) {
+        return TensorError(
+            zero_point->name,
+            absl::StrCat("zero point ", static_cast<int>(p.zero_point[i]),
+                         " at index ", row_begin * g + i, " is out of range ",
+                         qmin, "..", qmax, " for ", spec.bits, " bits"));
+      }
     }
-  }
-  QL_ASSIGN_OR_RETURN(p.scale, ReadFloats(*scale, manifest.dtype));
-  return absl::OkStatus();
+    QL_RETURN_IF_ERROR(ReadFloatRange(*scale, manifest.dtype, row_begin * g,
+                                      rows * g, &p.scale));
+    ReleaseRows(file, *qdata, row_begin, rows);
+    ReleaseRows(file, *scale, row_begin, rows);
+    ReleaseRows(file, *zero_point, row_begin, rows);
+    return absl::OkStatus();
+  };
 }
 
 absl::StatusOr<std::unique_ptr<Linear>> BuildLayer(
@@ -432,27 +488,36 @@ absl::StatusOr<std::unique_ptr<Linear>> BuildLayer(
   w.k = spec.in_features;
   w.activation = spec.activation;
   w.act_scale_floor = manifest.scale_floor;
-  const TensorView* float_weight = nullptr;
+  w.int4.group_size = spec.group_size;
+  w.intx.group_size = spec.group_size;
+  w.intx.bits = spec.bits;
+  // The source tensors are looked up (and the fp32 weights read) first, then
+  // the bias; a quantized layer then streams its slabs from the source.
+  SlabSource slabs;
   switch (spec.source) {
     case WeightSource::kFloat: {
       QL_ASSIGN_OR_RETURN(
-          float_weight,
+          const TensorView* weight,
           GetTensor(
               file, spec.name + ".weight", spec.name,
               {static_cast<int64_t>(w.n), static_cast<int64_t>(w.k)},
               {TensorDType::kF32, TensorDType::kBF16, TensorDType::kF16}));
       if (spec.format == WeightFormat::kFp32) {
-        QL_ASSIGN_OR_RETURN(w.fp32, ReadFloats(*float_weight, manifest.dtype));
-        float_weight = nullptr;  // kept as it is, not quantized
+        // Kept as it is, not quantized: the layer computes with it.
+        QL_ASSIGN_OR_RETURN(w.fp32, ReadFloats(*weight, manifest.dtype));
+      } else {
+        slabs = FloatSlabs(manifest, spec, file, *weight);
       }
       break;
     }
-    case WeightSource::kInt4Plain:
-      QL_RETURN_IF_ERROR(LoadInt4PlainSource(manifest, spec, file, &w));
+    case WeightSource::kInt4Plain: {
+      QL_ASSIGN_OR_RETURN(slabs, Int4PlainSlabs(manifest, spec, file));
       break;
-    case WeightSource::kTorchaoIntx:
-      QL_RETURN_IF_ERROR(LoadTorchaoIntxSource(manifest, spec, file, &w));
+    }
+    case WeightSource::kTorchaoIntx: {
+      QL_ASSIGN_OR_RETURN(slabs, TorchaoIntxSlabs(manifest, spec, file));
       break;
+    }
   }
   if (spec.bias) {
     QL_ASSIGN_OR_RETURN(
@@ -462,10 +527,7 @@ absl::StatusOr<std::unique_ptr<Linear>> BuildLayer(
                   {TensorDType::kF32, TensorDType::kBF16, TensorDType::kF16}));
     QL_ASSIGN_OR_RETURN(w.bias, ReadFloats(*bias, manifest.dtype));
   }
-  if (float_weight != nullptr) {
-    return BuildQuantizedFromFloat(manifest, spec, file, *float_weight,
-                                   std::move(w));
-  }
+  if (slabs) return BuildStreamed(spec, w, slabs);
   absl::StatusOr<std::unique_ptr<Linear>> linear = Linear::Create(std::move(w));
   if (!linear.ok()) return LayerError(spec, linear.status());
   return linear;

@@ -19,10 +19,12 @@ namespace qlinear::model {
 // CANCELLED "abandoned before layer '<name>'". May be empty (never).
 using AbandonCheck = std::function<bool()>;
 
-// Quantizes/validates every layer of `manifest` from `tensors` and packs it.
-// For torchao_intx layers, torchao's __metadata__ (docs/manifest.md,
-// "torchao_intx") is
-// cross-checked against the manifest when present.
+// Quantizes/validates every layer of `manifest` from `tensors` and packs it,
+// a slab of about 1M weights at a time whatever the source (each slab's
+// mapped pages are released once consumed), so a load holds the packed
+// layers and about one slab of source. For torchao_intx layers, torchao's
+// __metadata__ (docs/manifest.md, "torchao_intx") is cross-checked against
+// the manifest when present.
 // Errors: INVALID_ARGUMENT naming the tensor and the problem (missing key,
 // wrong dtype or shape, code out of range, non-finite value, metadata that
 // contradicts the manifest: class, block_size, target_dtype, dtype), and

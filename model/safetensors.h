@@ -82,8 +82,8 @@ class SafetensorsFile {
   // are no longer needed, so they leave the process's resident set; a later
   // read of them faults them back in from the file (views stay valid). A
   // no-op for Parse()d buffers and ranges outside the mapping. The loader calls
-  // it for the source tensors it has consumed, so a load holds about one
-  // layer's source at a time.
+  // it for each slab of source rows it has consumed, so a load holds about
+  // one slab of a layer's source at a time.
   void Release(const uint8_t* data, size_t size) const;
   void Release(const TensorView& view) const {
     Release(view.data, view.size_bytes);

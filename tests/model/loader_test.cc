@@ -3,6 +3,7 @@
 // of corrupt files that must be rejected with the tensor and problem named.
 #include "model/loader.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -18,11 +19,13 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/linear.h"
 #include "kernels/reference/linear.h"
 #include "kernels/reference/quantize.h"
 #include "model/default_model.h"
 #include "model/repository.h"
 #include "model/tensor_set.h"
+#include "tests/testing/proc_status.h"
 #include "tests/testing/status_matchers.h"
 
 namespace qlinear::model {
@@ -284,6 +287,116 @@ TEST(LoaderTest, Int4PlainUnpackedCodesEqualPackedNibbles) {
   }
   EXPECT_EQ(outputs[0], outputs[1]);
   EXPECT_EQ(outputs[0], outputs[2]);
+}
+
+// A pre-quantized layer of several slabs (256 rows of k = 4096 each) loads
+// streamed into exactly the layer Linear::Create makes of the whole plain
+// weights: the same plain weights back, the same output bits in both modes;
+// a bad code in a later slab is reported at its place in the whole tensor.
+TEST(LoaderTest, PlainSourcesStreamedEqualCreateOfTheWholeLayer) {
+  const size_t n = 600, k = 4096;
+  const std::vector<float> weight = Random(n * k, 21, 0.3f);
+  const std::vector<float> bias = Random(n, 22, 0.1f);
+  const std::vector<float> x = Random(5 * k, 23, 1.0f);
+  const int64_t rows = static_cast<int64_t>(n), cols = static_cast<int64_t>(k);
+  const auto expect_same = [&](const LinearStack& stack,
+                               const LinearWeights& whole) {
+    auto created = Linear::Create(whole);
+    ASSERT_THAT(created, IsOk());
+    const Linear& streamed = stack.layer(0);
+    const LinearWeights back = streamed.PlainWeights();
+    EXPECT_EQ(back.int4.q, whole.int4.q);
+    EXPECT_EQ(back.int4.scale, whole.int4.scale);
+    EXPECT_EQ(back.int4.zero, whole.int4.zero);
+    EXPECT_EQ(back.intx.q, whole.intx.q);
+    EXPECT_EQ(back.intx.scale, whole.intx.scale);
+    EXPECT_EQ(back.intx.zero_point, whole.intx.zero_point);
+    EXPECT_EQ(streamed.packed_bytes(), (*created)->packed_bytes());
+    for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
+      std::vector<float> a(5 * n), b(5 * n);
+      streamed.Run(x.data(), 5, mode, true, a.data());
+      (*created)->Run(x.data(), 5, mode, true, b.data());
+      EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)))
+          << ActQuantName(mode);
+    }
+  };
+  LinearWeights whole;
+  whole.dtype = DType::kF32;
+  whole.n = n;
+  whole.k = k;
+  whole.bias = bias;
+  whole.activation = Activation::kRelu;
+
+  // int4_plain: nibble pairs, and one code per byte as U8 and as I8.
+  Manifest m4 =
+      OneLayer(WeightFormat::kInt4Opaque, WeightSource::kInt4Plain, 128);
+  m4.layers[0].in_features = k;
+  m4.layers[0].out_features = n;
+  whole.format = WeightFormat::kInt4Opaque;
+  whole.int4 =
+      reference::QuantizeInt4Weights(weight.data(), n, k, 128, DType::kF32);
+  const Int4PlainWeights& q4 = whole.int4;
+  std::vector<uint8_t> pairs(n * k / 2);
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    pairs[i] = static_cast<uint8_t>(q4.q[2 * i] | (q4.q[2 * i + 1] << 4));
+  }
+  std::vector<int8_t> codes(q4.q.begin(), q4.q.end());
+  const auto int4_set = [&](int variant, const std::vector<int8_t>& c) {
+    TensorSet s;
+    if (variant == 0) {
+      s.AddBytes("fc.qweight", TensorDType::kU8, {rows, cols / 2}, pairs);
+    } else {
+      s.AddBytes("fc.qweight",
+                 variant == 1 ? TensorDType::kU8 : TensorDType::kI8,
+                 {rows, cols}, c);
+    }
+    s.AddFloats("fc.scales", DType::kF32, {rows, cols / 128}, q4.scale);
+    s.AddFloats("fc.zeros", DType::kF32, {rows, cols / 128}, q4.zero);
+    s.AddFloats("fc.bias", DType::kF32, {rows}, bias);
+    return s.Serialize();
+  };
+  for (int variant = 0; variant < 3; ++variant) {
+    SCOPED_TRACE(variant);
+    auto stack = Build(m4, int4_set(variant, codes));
+    ASSERT_THAT(stack, IsOk());
+    expect_same(**stack, whole);
+  }
+  std::vector<int8_t> bad = codes;
+  bad[500 * k + 7] = 16;
+  EXPECT_THAT(Build(m4, int4_set(1, bad)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tensor 'fc.qweight': code 16 at [500, 7] is "
+                                 "out of range 0..15")));
+
+  // torchao_intx, 5 bits in groups of 64.
+  Manifest mx =
+      OneLayer(WeightFormat::kIntxOpaque, WeightSource::kTorchaoIntx, 64, 5);
+  mx.layers[0].in_features = k;
+  mx.layers[0].out_features = n;
+  whole.format = WeightFormat::kIntxOpaque;
+  whole.int4 = Int4PlainWeights();
+  whole.intx = reference::QuantizeIntxWeights(weight.data(), n, k, 64, 5,
+                                              Mapping::kAsymmetric, DType::kF32,
+                                              ScaleFloor::kSmallestNormal);
+  const IntxPlainWeights& qx = whole.intx;
+  const auto intx_set = [&](const std::vector<int8_t>& zero_point) {
+    TensorSet s;
+    s.AddBytes("fc._weight_qdata", TensorDType::kI8, {rows, cols}, qx.q);
+    s.AddFloats("fc._weight_scale", DType::kF32, {rows, cols / 64}, qx.scale);
+    s.AddBytes("fc._weight_zero_point", TensorDType::kI8, {rows, cols / 64},
+               zero_point);
+    s.AddFloats("fc.bias", DType::kF32, {rows}, bias);
+    return s.Serialize();
+  };
+  auto stack = Build(mx, intx_set(qx.zero_point));
+  ASSERT_THAT(stack, IsOk());
+  expect_same(**stack, whole);
+  std::vector<int8_t> bad_zero = qx.zero_point;
+  bad_zero[590 * 64 + 1] = 16;
+  EXPECT_THAT(Build(mx, intx_set(bad_zero)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tensor 'fc._weight_zero_point': zero point "
+                                 "16 at index 37761 is out of range -16..15")));
 }
 
 TEST(LoaderTest, Fp32LayerIgnoresActQuantMode) {
@@ -765,6 +878,94 @@ TEST(LoadModelDirTest, PlainSourcesEndToEnd) {
     ASSERT_THAT((*from_plain)->Forward(x.data(), 5, 0, 2, mode, &b), IsOk());
     EXPECT_EQ(a, b);
   }
+}
+
+// The load of a pre-quantized model holds its packed weights and about one
+// slab of source, never a whole layer's tensors or plain codes: the
+// high-water mark of the resident set (VmHWM, reset through clear_refs)
+// grows by the packed bytes plus less than one layer's source. Two layers of
+// 16 MiB of codes each (int4_plain nibble pairs; torchao_intx one code per
+// byte).
+TEST(LoadModelDirTest, PlainSourceLoadPeakIsThePackedModelAndOneSlab) {
+  {
+    // The peak is only the load's with glibc's allocator (a sanitizer's
+    // keeps freed slabs in quarantine).
+    const size_t before = mallinfo2().uordblks;
+    char* volatile probe = static_cast<char*>(std::malloc(1 << 16));
+    probe[0] = 1;
+    const bool tracked = mallinfo2().uordblks >= before + (1 << 16);
+    std::free(probe);
+    if (!tracked) GTEST_SKIP() << "not glibc's allocator";
+  }
+  Manifest m;
+  m.dtype = DType::kF32;
+  LayerSpec l1;
+  l1.name = "fc1";
+  l1.in_features = 4096;
+  l1.out_features = 8192;
+  l1.activation = Activation::kSilu;
+  l1.format = WeightFormat::kInt4Opaque;
+  l1.group_size = 128;
+  l1.source = WeightSource::kInt4Plain;
+  LayerSpec l2;
+  l2.name = "fc2";
+  l2.in_features = 8192;
+  l2.out_features = 2048;
+  l2.bias = true;
+  l2.format = WeightFormat::kIntxOpaque;
+  l2.group_size = 128;
+  l2.bits = 4;
+  l2.mapping = Mapping::kSymmetric;
+  l2.source = WeightSource::kTorchaoIntx;
+  m.layers = {l1, l2};
+  TempDir dir;
+  {
+    TensorSet set;
+    std::vector<uint8_t> pairs(8192 * 2048);
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      pairs[i] = static_cast<uint8_t>(i * 37 + (i >> 11));
+    }
+    set.AddBytes("fc1.qweight", TensorDType::kU8, {8192, 2048}, pairs);
+    set.AddFloats("fc1.scales", DType::kF32, {8192, 32},
+                  std::vector<float>(8192 * 32, 0.01f));
+    set.AddFloats("fc1.zeros", DType::kF32, {8192, 32},
+                  std::vector<float>(8192 * 32, -0.02f));
+    std::vector<int8_t> codes(2048 * 8192);
+    for (size_t i = 0; i < codes.size(); ++i) {
+      codes[i] = static_cast<int8_t>(static_cast<int>((i * 13) % 16) - 8);
+    }
+    set.AddBytes("fc2._weight_qdata", TensorDType::kI8, {2048, 8192}, codes);
+    set.AddFloats("fc2._weight_scale", DType::kF32, {2048, 64},
+                  std::vector<float>(2048 * 64, 0.01f));
+    set.AddBytes("fc2._weight_zero_point", TensorDType::kI8, {2048, 64},
+                 std::vector<int8_t>(2048 * 64, 0));
+    set.AddFloats("fc2.bias", DType::kF32, {2048}, Random(2048, 31, 0.1f));
+    dir.Write("plain/model.json", ManifestToJson(m));
+    dir.Write("plain/model.safetensors", set.Serialize());
+  }
+  malloc_trim(0);  // the test's own buffers leave the resident set
+  const size_t file_bytes =
+      std::filesystem::file_size(dir.path() + "/plain/model.safetensors");
+  const size_t baseline = ::qlinear::testing::ProcStatusBytes("VmRSS");
+  {
+    std::ofstream clear_refs("/proc/self/clear_refs");
+    clear_refs << "5";  // VmHWM := VmRSS
+  }
+  if (::qlinear::testing::ProcStatusBytes("VmHWM") >
+      ::qlinear::testing::ProcStatusBytes("VmRSS") + (size_t{1} << 20)) {
+    GTEST_SKIP() << "cannot reset VmHWM through /proc/self/clear_refs";
+  }
+  auto stack = LoadModelDir(dir.path() + "/plain");
+  ASSERT_THAT(stack, IsOk());
+  const size_t peak = ::qlinear::testing::ProcStatusBytes("VmHWM") - baseline;
+  const size_t packed = (*stack)->packed_bytes();
+  EXPECT_GT(file_bytes, size_t{32} << 20);
+  EXPECT_GT(packed, size_t{24} << 20);
+  // A layer's source tensors alone are 18 MiB, its plain codes 16 or 32 MiB
+  // (whole layers at a time: packed + 48 MiB); streamed, packed + about
+  // 7 MiB (slab buffers, the manifest read buffer, allocator slack).
+  EXPECT_LT(peak, packed + (size_t{12} << 20))
+      << "packed " << packed << ", file " << file_bytes;
 }
 
 TEST(LinearStackTest, ForwardChainsLayersAndHonoursRanges) {
