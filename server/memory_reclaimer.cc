@@ -36,8 +36,22 @@ bool MemoryReclaimer::Poll() {
   }
   // Outside the lock: it walks every arena and takes a few milliseconds.
   ::malloc_trim(0);
-  trims_.fetch_add(1, std::memory_order_relaxed);
+  absl::MutexLock lock(&mu_);
+  ++trims_;
   return true;
+}
+
+int64_t MemoryReclaimer::trims() const {
+  absl::MutexLock lock(&mu_);
+  return trims_;
+}
+
+bool MemoryReclaimer::AwaitTrims(int64_t count, absl::Duration timeout) const {
+  auto reached = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return trims_ >= count;
+  };
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
 }
 
 void MemoryReclaimer::Run() {

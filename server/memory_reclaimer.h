@@ -13,7 +13,6 @@
 #ifndef QLINEAR_SERVER_MEMORY_RECLAIMER_H_
 #define QLINEAR_SERVER_MEMORY_RECLAIMER_H_
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <thread>
@@ -47,17 +46,21 @@ class MemoryReclaimer {
   bool Poll();
 
   // Trims so far.
-  int64_t trims() const { return trims_.load(std::memory_order_relaxed); }
+  int64_t trims() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Blocks until at least `count` trims have completed or `timeout` (real
+  // time) passes; returns whether they did. For tests of the thread.
+  bool AwaitTrims(int64_t count, absl::Duration timeout) const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   void Run();
 
   const std::function<int64_t()> inflight_;
   const Options options_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   int64_t peak_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::atomic<int64_t> trims_{0};
+  int64_t trims_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;  // last: starts once the fields above exist
 };
 

@@ -217,6 +217,22 @@ class HistogramSeries {
 
 }  // namespace
 
+// Registered with the HTTP endpoint after the Collector: counts each
+// scrape once its exposition has been collected, and adds nothing to it.
+class Metrics::ScrapeCounter final : public prometheus::Collectable {
+ public:
+  explicit ScrapeCounter(const Metrics* metrics) : metrics_(metrics) {}
+
+  std::vector<MetricFamily> Collect() const override {
+    absl::MutexLock lock(&metrics_->scrape_mu_);
+    ++metrics_->http_scrapes_;
+    return {};
+  }
+
+ private:
+  const Metrics* const metrics_;
+};
+
 // The scrape-time part of the exposition.
 class Metrics::Collector final : public prometheus::Collectable {
  public:
@@ -439,7 +455,10 @@ std::vector<MetricFamily> Metrics::CollectBlocks() const {
   return out;
 }
 
-Metrics::~Metrics() = default;
+Metrics::~Metrics() {
+  // Stops the HTTP threads before the state their scrapes read goes.
+  exposer_.reset();
+}
 
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
     const std::string& address, Sources sources) {
@@ -458,8 +477,23 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
           "metrics: cannot serve /metrics on ", address, ": ", e.what()));
     }
     metrics->exposer_->RegisterCollectable(metrics->collector_);
+    metrics->scrape_counter_ = std::make_shared<ScrapeCounter>(metrics.get());
+    metrics->exposer_->RegisterCollectable(metrics->scrape_counter_);
   }
   return metrics;
+}
+
+uint64_t Metrics::http_scrapes() const {
+  absl::MutexLock lock(&scrape_mu_);
+  return http_scrapes_;
+}
+
+bool Metrics::AwaitHttpScrapes(uint64_t count, absl::Duration timeout) const {
+  auto reached = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(scrape_mu_) {
+    return http_scrapes_ >= count;
+  };
+  absl::MutexLock lock(&scrape_mu_);
+  return scrape_mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
 }
 
 int Metrics::port() const {

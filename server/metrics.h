@@ -36,6 +36,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "kernels/types.h"
 #include "model/linear_stack.h"
 #include "server/atomic_histogram.h"
@@ -156,8 +157,19 @@ class Metrics {
   // The text exposition, as /metrics serves it.
   std::string Scrape() const;
 
+  // Scrapes of the HTTP endpoint so far (Scrape() calls do not count). A
+  // scrape counts once its exposition has been collected, before the
+  // response is written.
+  uint64_t http_scrapes() const ABSL_LOCKS_EXCLUDED(scrape_mu_);
+  // Blocks until the HTTP endpoint has counted `count` scrapes or `timeout`
+  // (real time) passes; returns whether it did. For tests that wait on an
+  // external scraper (Prometheus) without polling it.
+  bool AwaitHttpScrapes(uint64_t count, absl::Duration timeout) const
+      ABSL_LOCKS_EXCLUDED(scrape_mu_);
+
  private:
   class Collector;
+  class ScrapeCounter;
   explicit Metrics(Sources sources);
 
   // The families recorded in the ModelMetrics blocks: the histograms and
@@ -167,6 +179,10 @@ class Metrics {
 
   const Sources sources_;
   std::shared_ptr<Collector> collector_;
+  std::shared_ptr<ScrapeCounter> scrape_counter_;  // with an endpoint only
+  mutable absl::Mutex scrape_mu_;
+  mutable uint64_t http_scrapes_ ABSL_GUARDED_BY(scrape_mu_) = 0;
+  // Its threads read the members above and below; ~Metrics stops it first.
   std::unique_ptr<prometheus::Exposer> exposer_;
 
   std::array<std::array<std::atomic<uint64_t>, kNumStatusCodes>, kNumRpcs>

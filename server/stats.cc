@@ -48,6 +48,44 @@ void ModelStats::Touch() {
   last_inference_ms_.store(NowMillisSinceEpoch(), kRelaxed);
 }
 
+void ModelStats::Recorded() {
+  // A read-modify-write (not a load), so that it pairs with the waiter's
+  // increment in AwaitSnapshot: if it reads 0, the waiter's increment
+  // comes later in waiters_' order and acquires this release, so the
+  // waiter's first snapshot sees this record; otherwise the waiter is
+  // registered and waits for wakeups_ to move under wait_mu_.
+  if (waiters_.fetch_add(0, std::memory_order_acq_rel) == 0) return;
+  absl::MutexLock lock(&wait_mu_);
+  ++wakeups_;
+}
+
+bool ModelStats::AwaitSnapshot(
+    const std::function<bool(const ModelStatsSnapshot&)>& done,
+    absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  waiters_.fetch_add(1, std::memory_order_acq_rel);
+  bool accepted = false;
+  {
+    absl::MutexLock lock(&wait_mu_);
+    while (true) {
+      const uint64_t seen = wakeups_;
+      if (done(Snapshot())) {
+        accepted = true;
+        break;
+      }
+      auto moved = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait_mu_) {
+        return wakeups_ != seen;
+      };
+      if (!wait_mu_.AwaitWithDeadline(absl::Condition(&moved), deadline)) {
+        accepted = done(Snapshot());
+        break;
+      }
+    }
+  }
+  waiters_.fetch_sub(1, std::memory_order_relaxed);
+  return accepted;
+}
+
 void ModelStats::RecordSuccess(Rpc rpc, size_t rows,
                                const RequestTimes& times) {
   success_.Add(times.total_ns);
@@ -58,6 +96,7 @@ void ModelStats::RecordSuccess(Rpc rpc, size_t rows,
   inference_count_.fetch_add(rows, kRelaxed);
   requests_[static_cast<int>(rpc)][0].fetch_add(1, kRelaxed);
   Touch();
+  Recorded();
 }
 
 void ModelStats::RecordFailure(Rpc rpc, absl::StatusCode code,
@@ -68,11 +107,13 @@ void ModelStats::RecordFailure(Rpc rpc, absl::StatusCode code,
     c = static_cast<int>(absl::StatusCode::kUnknown);
   requests_[static_cast<int>(rpc)][c].fetch_add(1, kRelaxed);
   Touch();
+  Recorded();
 }
 
 void ModelStats::RecordLayer(size_t rows) {
   layers_executed_.fetch_add(1, kRelaxed);
   row_layers_executed_.fetch_add(rows, kRelaxed);
+  Recorded();
 }
 
 void ModelStats::RecordExecution(size_t batch_rows, uint64_t compute_ns) {
@@ -93,12 +134,14 @@ void ModelStats::RecordExecution(size_t batch_rows, uint64_t compute_ns) {
       }
       if (current == key) slot = &s.stat;
     }
-    // All slots taken by other sizes: the batch counts in execution_count
-    // only.
-    if (slot == nullptr) return;
   }
-  slot->count.fetch_add(1, kRelaxed);
-  slot->ns.fetch_add(compute_ns, kRelaxed);
+  // All slots taken by other sizes: the batch counts in execution_count
+  // only.
+  if (slot != nullptr) {
+    slot->count.fetch_add(1, kRelaxed);
+    slot->ns.fetch_add(compute_ns, kRelaxed);
+  }
+  Recorded();
 }
 
 ModelStatsSnapshot ModelStats::Snapshot() const {

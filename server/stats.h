@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +30,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace qlinear::server {
 
@@ -105,7 +107,8 @@ struct ModelStatsSnapshot {
 };
 
 // The counters of one model version. Thread-safe and lock-free: any number
-// of threads may record and snapshot at once.
+// of threads may record and snapshot at once (AwaitSnapshot, for tests,
+// blocks on a mutex of its own).
 class ModelStats {
  public:
   // Batch sizes 1..max_batch_rows get a dense slot each.
@@ -124,6 +127,16 @@ class ModelStats {
   void RecordExecution(size_t batch_rows, uint64_t compute_ns);
 
   ModelStatsSnapshot Snapshot() const;
+
+  // Blocks until `done` accepts a snapshot or `timeout` (real time) passes;
+  // returns whether it did. `done` runs on the caller's thread, once at the
+  // start and again after each recording, until it accepts; it must not
+  // call back into this object. For tests that must observe a count reached
+  // by another thread without polling. While a waiter waits, every record
+  // also takes a mutex to wake it; otherwise recording stays lock-free.
+  bool AwaitSnapshot(const std::function<bool(const ModelStatsSnapshot&)>& done,
+                     absl::Duration timeout) const
+      ABSL_LOCKS_EXCLUDED(wait_mu_);
 
  private:
   struct AtomicDuration {
@@ -144,6 +157,8 @@ class ModelStats {
   static constexpr size_t kOverflowSlots = 64;
 
   void Touch();
+  // Called after every record: wakes AwaitSnapshot waiters, if any.
+  void Recorded();
 
   // Constant after construction.
   const size_t max_dense_rows_;
@@ -161,6 +176,13 @@ class ModelStats {
   std::array<OverflowSlot, kOverflowSlots> overflow_;
   std::array<std::array<std::atomic<uint64_t>, kNumStatusCodes>, kNumRpcs>
       requests_{};
+
+  // AwaitSnapshot: waiters_ counts the waiting calls (read-modify-written
+  // by every record, see Recorded()); wakeups_ moves on each record seen
+  // while one waits.
+  mutable std::atomic<int> waiters_{0};
+  mutable absl::Mutex wait_mu_;
+  uint64_t wakeups_ ABSL_GUARDED_BY(wait_mu_) = 0;
 };
 
 // The ModelStats of every model version the server has served. Thread-safe.

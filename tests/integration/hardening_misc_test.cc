@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "inference/grpc_service.grpc.pb.h"
@@ -560,6 +561,10 @@ TEST(MetricsEndpointTest, IdleAndSlowConnectionsNeitherBlockScrapesNorStay) {
   ::close(scrape);
   EXPECT_THAT(response, HasSubstr("HTTP/1.1 200"));
   EXPECT_THAT(response, HasSubstr("qlinear_inflight_requests"));
+  // The one complete request is the one scrape counted (Scrape() is not).
+  (*server)->metrics().Scrape();
+  EXPECT_EQ((*server)->metrics().http_scrapes(), 1u);
+  EXPECT_TRUE((*server)->metrics().AwaitHttpScrapes(1, absl::ZeroDuration()));
 
   // Every held connection has been closed by the server by now, or is
   // within one more timeout.

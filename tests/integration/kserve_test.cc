@@ -13,7 +13,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -188,13 +187,13 @@ class KServeTest : public ::testing::Test {
     return stats == nullptr ? ModelStatsSnapshot() : stats->Snapshot();
   }
 
-  // Polls (bounded, 10 s) until `done` holds.
-  static bool Eventually(const std::function<bool()>& done) {
-    for (int i = 0; i < 10000; ++i) {
-      if (done()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return done();
+  // Waits (bounded, 60 s) until the counters of `model` version 1 satisfy
+  // `done`: ModelStats::AwaitSnapshot wakes at each record, no polling.
+  static bool AwaitCounters(
+      const std::string& model,
+      const std::function<bool(const ModelStatsSnapshot&)>& done) {
+    std::shared_ptr<const ModelStats> stats = server_->stats().Find(model, "1");
+    return stats != nullptr && stats->AwaitSnapshot(done, absl::Seconds(60));
   }
 
   static TempDir* temp_dir_;
@@ -688,15 +687,16 @@ TEST_F(KServeTest, CancelledRequestStopsBetweenLayers) {
                                  status = std::move(s);
                                  done.Notify();
                                });
-  ASSERT_TRUE(Eventually([] { return Counters("deep").layers_executed >= 1; }));
+  ASSERT_TRUE(AwaitCounters("deep", [](const ModelStatsSnapshot& s) {
+    return s.layers_executed >= 1;
+  }));
   context.TryCancel();
   done.WaitForNotification();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
 
   // The server drops the request at the next layer boundary, then records
   // the stopped batch.
-  ASSERT_TRUE(Eventually([] {
-    const ModelStatsSnapshot s = Counters("deep");
+  ASSERT_TRUE(AwaitCounters("deep", [](const ModelStatsSnapshot& s) {
     return s.fail.count == 1 && s.execution_count == 1;
   }));
   const ModelStatsSnapshot s = Counters("deep");

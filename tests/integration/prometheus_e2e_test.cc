@@ -3,22 +3,22 @@
 // every second, and the test checks through Prometheus' HTTP API that the
 // per-layer kernel histograms, the ops counter and the request counters say
 // what the traffic did. `promtool check metrics` lints a scrape. Bounded in
-// time.
+// time, and without polling: the test waits on the server's count of
+// /metrics scrapes (Metrics::AwaitHttpScrapes), then queries once.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "server/server.h"
@@ -107,25 +107,23 @@ class PrometheusE2ETest : public ::testing::Test {
                  "' http://127.0.0.1:" + std::to_string(prometheus_port_) +
                  "/api/v1/query");
     nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
-    if (j.is_discarded() || j.value("status", "") != "success")
+    if (j.is_discarded() || j.value("status", "") != "success") {
+      ADD_FAILURE() << "query " << expr << " failed: " << out;
       return nlohmann::json::array();
+    }
     return j["data"]["result"];
   }
 
-  // Polls `expr` until `done` accepts its result, at most `seconds`.
-  nlohmann::json QueryUntil(
-      const std::string& expr,
-      const std::function<bool(const nlohmann::json&)>& done,
-      int seconds = 30) {
-    nlohmann::json result;
-    const auto end =
-        std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-    while (std::chrono::steady_clock::now() < end) {
-      result = Query(expr);
-      if (done(result)) return result;
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    }
-    return result;
+  // Waits until Prometheus has stored `n` scrapes of `server` taken from
+  // now on. Prometheus scrapes a target one scrape at a time and stores
+  // (commits) each before it starts the next, so once the server has
+  // counted n + 1 scrapes beyond those it had already counted (the first may
+  // have started before now), n of them are stored and queryable.
+  static void AwaitStoredScrapes(const Server& server, uint64_t n) {
+    const uint64_t target = server.metrics().http_scrapes() + n + 1;
+    ASSERT_TRUE(server.metrics().AwaitHttpScrapes(target, absl::Seconds(60)))
+        << "Prometheus scraped the server " << server.metrics().http_scrapes()
+        << " times, not " << target;
   }
 
   int prometheus_port_ = 0;
@@ -152,12 +150,12 @@ TEST_F(PrometheusE2ETest,
   PrometheusProcess prometheus(dir.path().string(), prometheus_port_,
                                (*server)->metrics_port());
   ASSERT_TRUE(prometheus.started());
-  ASSERT_FALSE(QueryUntil("up",
-                          [](const nlohmann::json& r) {
-                            return r.size() == 1 && r[0]["value"][1] == "1";
-                          })
-                   .empty())
-      << "Prometheus did not scrape the server";
+  // Prometheus' query API is ready before its first scrape (it marks itself
+  // ready right after loading the configuration, which starts scraping), so
+  // the queries below need no retry.
+  ASSERT_NO_FATAL_FAILURE(AwaitStoredScrapes(**server, 1));
+  const nlohmann::json up = Query("up");
+  ASSERT_TRUE(up.size() == 1 && up[0]["value"][1] == "1") << up.dump();
 
   auto stub = v1::QLinear::NewStub(
       grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()),
@@ -184,24 +182,16 @@ TEST_F(PrometheusE2ETest,
     forward("m", RandomTensor(DType::kF32, 1, 128, 1),
             v1::ACT_QUANT_NONE);  // bad shape
     forward("nope", RandomTensor(DType::kF32, 1, 256, 1), v1::ACT_QUANT_NONE);
-    if (phase == 0) {
-      QueryUntil("sum(qlinear_requests_total)", [](const nlohmann::json& r) {
-        return r.size() == 1 && r[0]["value"][1] == "17";
-      });
-    }
+    // A stored scrape after each phase: rate() sees the counters move.
+    ASSERT_NO_FATAL_FAILURE(AwaitStoredScrapes(**server, 1));
   }
   ASSERT_EQ(sent["OK"], 30);
   ASSERT_EQ(sent["INVALID_ARGUMENT"], 2);
   ASSERT_EQ(sent["NOT_FOUND"], 2);
 
   // The request counters equal what was sent, by code (rejections included).
-  const nlohmann::json by_code = QueryUntil(
-      "sum by (code) (qlinear_requests_total)", [&](const nlohmann::json& r) {
-        int total = 0;
-        for (const auto& s : r)
-          total += std::stoi(s["value"][1].get<std::string>());
-        return total == 34;
-      });
+  const nlohmann::json by_code =
+      Query("sum by (code) (qlinear_requests_total)");
   std::map<std::string, int> counted;
   for (const auto& s : by_code) {
     counted[s["metric"]["code"].get<std::string>()] =
@@ -210,10 +200,9 @@ TEST_F(PrometheusE2ETest,
   EXPECT_EQ(counted, sent);
 
   // A latency quantile for every layer of the model.
-  const nlohmann::json p99 = QueryUntil(
+  const nlohmann::json p99 = Query(
       "histogram_quantile(0.99, sum by (le, layer) "
-      "(rate(qlinear_kernel_duration_seconds_bucket{model=\"m\"}[1m])))",
-      [](const nlohmann::json& r) { return r.size() == 3; });
+      "(rate(qlinear_kernel_duration_seconds_bucket{model=\"m\"}[1m])))");
   ASSERT_EQ(p99.size(), 3u);
   for (const auto& s : p99) {
     const double v = std::stod(s["value"][1].get<std::string>());
@@ -222,8 +211,7 @@ TEST_F(PrometheusE2ETest,
   }
   // Achieved ops per second is positive for every layer.
   const nlohmann::json ops =
-      QueryUntil("rate(qlinear_kernel_ops_total{model=\"m\"}[1m]) > 0",
-                 [](const nlohmann::json& r) { return r.size() == 3; });
+      Query("rate(qlinear_kernel_ops_total{model=\"m\"}[1m]) > 0");
   EXPECT_EQ(ops.size(), 3u);
 
   // The exposition lints clean.

@@ -26,7 +26,10 @@ TEST(ThreadPoolTest, RunsEveryTaskOnceAcrossManyCalls) {
 }
 
 // Calls spaced beyond the spin window find the workers asleep on the
-// condition variable; calls spaced inside it find them spinning.
+// condition variable; calls spaced inside it find them spinning. The sleeps
+// are the subject of the test (the pool's state depends on real elapsed
+// time since its last call), not a wait for an event: nothing to wait on
+// could put the workers to sleep.
 TEST(ThreadPoolTest, WakesSleepingAndSpinningWorkers) {
   ThreadPool pool(3);
   const auto past_spin =

@@ -65,10 +65,7 @@ TEST(MemoryReclaimerTest, TheThreadSamplesAndStops) {
   // The thread has seen the backlog; it trims once the backlog drains.
   sampled.WaitForNotification();
   inflight = 0;
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (reclaimer.trims() == 0 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  EXPECT_TRUE(reclaimer.AwaitTrims(1, absl::Seconds(30)));
   EXPECT_EQ(reclaimer.trims(), 1);
 }
 

@@ -1,5 +1,5 @@
 // ModelStats and StatsRegistry: sums, batch-size slots (dense and overflow),
-// status codes, and exact totals under concurrent recording.
+// status codes, exact totals under concurrent recording, and AwaitSnapshot.
 #include "server/stats.h"
 
 #include <thread>
@@ -124,6 +124,49 @@ TEST(ModelStatsTest, ConcurrentRecordingIsExact) {
   for (const BatchSizeStat& b : s.batch_sizes) batches += b.count;
   EXPECT_EQ(batches, 2 * kTotal);
   EXPECT_EQ(s.batch_sizes.size(), 16u + kThreads);
+}
+
+TEST(ModelStatsTest, AwaitSnapshotReturnsAtOnceOrAtTheTimeout) {
+  ModelStats stats(8);
+  stats.RecordLayer(3);
+  EXPECT_TRUE(stats.AwaitSnapshot(
+      [](const ModelStatsSnapshot& s) { return s.layers_executed == 1; },
+      absl::ZeroDuration()));
+  EXPECT_FALSE(stats.AwaitSnapshot(
+      [](const ModelStatsSnapshot& s) { return s.layers_executed == 2; },
+      absl::Milliseconds(1)));
+}
+
+// A record from another thread, racing the waiter's start, always wakes it:
+// a lost wake-up would hold a round until its 60 s timeout and fail it.
+TEST(ModelStatsTest, AwaitSnapshotWakesOnEachRecordOfAnotherThread) {
+  ModelStats stats(8);
+  for (uint64_t round = 1; round <= 500; ++round) {
+    std::thread recorder([&stats] { stats.RecordLayer(1); });
+    EXPECT_TRUE(stats.AwaitSnapshot(
+        [round](const ModelStatsSnapshot& s) {
+          return s.layers_executed >= round;
+        },
+        absl::Seconds(60)))
+        << round;
+    recorder.join();
+  }
+  // Several waiters at once, each for its own count.
+  std::vector<std::thread> waiters;
+  for (int w = 1; w <= 4; ++w) {
+    waiters.emplace_back([&stats, w] {
+      EXPECT_TRUE(stats.AwaitSnapshot(
+          [w](const ModelStatsSnapshot& s) {
+            return s.requests[static_cast<int>(Rpc::kMatmul)]
+                             [static_cast<int>(absl::StatusCode::kCancelled)] >=
+                   static_cast<uint64_t>(10 * w);
+          },
+          absl::Seconds(60)));
+    });
+  }
+  for (int i = 0; i < 40; ++i)
+    stats.RecordFailure(Rpc::kMatmul, absl::StatusCode::kCancelled, 1);
+  for (std::thread& t : waiters) t.join();
 }
 
 TEST(StatsRegistryTest, OneStatsPerModelVersion) {
