@@ -1337,8 +1337,8 @@ double Forward(const Served& s, ActQuant mode, ThreadPool* pool, bool record) {
   call.act_quant = mode;
   server::ModelEntry entry;
   entry.stack = s.stack;
-  std::unique_ptr<server::InferenceTask> task = server::MakeInferenceTask(
-      /*context=*/nullptr, entry, std::move(call), recorder, nullptr);
+  std::unique_ptr<server::InferenceTask> task =
+      server::MakeInferenceTask(entry, std::move(call), recorder, nullptr);
   double layer_seconds = 0.0;
   task->done = [&](absl::Status status, server::TaskResult result) {
     if (!status.ok()) std::exit(1);

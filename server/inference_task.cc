@@ -17,17 +17,20 @@ batching::BatchKey InferenceKey(const model::LinearStack* stack,
   return batching::BatchKey{stack, variant};
 }
 
-absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
+CallControl CallOf(const grpc::CallbackServerContext& context) {
+  CallControl control;
   const auto deadline = context.deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) {
-    return absl::InfiniteFuture();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    control.deadline = absl::FromChrono(deadline);
   }
-  return absl::FromChrono(deadline);
+  const grpc::CallbackServerContext* c = &context;
+  control.is_cancelled = [c] { return c->IsCancelled(); };
+  return control;
 }
 
 std::unique_ptr<InferenceTask> MakeInferenceTask(
-    const grpc::CallbackServerContext* context, const ModelEntry& entry,
-    InferenceCall call, const RequestRecorder& recorder, TaskDone done) {
+    const ModelEntry& entry, InferenceCall call,
+    const RequestRecorder& recorder, TaskDone done) {
   auto task = std::make_unique<InferenceTask>();
   task->key = InferenceKey(entry.stack.get(), call.layer_begin, call.layer_end,
                            call.matmul);
@@ -41,9 +44,7 @@ std::unique_ptr<InferenceTask> MakeInferenceTask(
   task->matmul = call.matmul;
   task->input = std::move(call.input.values);
   task->act_quant = call.act_quant;
-  if (context != nullptr) {
-    task->is_cancelled = [context] { return context->IsCancelled(); };
-  }
+  task->is_cancelled = std::move(call.is_cancelled);
   task->done = std::move(done);
   task->stats = recorder.stats;
   task->metrics = recorder.metrics;

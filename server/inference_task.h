@@ -83,8 +83,16 @@ class InferenceTask final : public batching::Task {
   std::shared_ptr<ModelMetrics> metrics;
 };
 
-// The deadline the client set on the call (InfiniteFuture without one).
-absl::Time DeadlineOf(const grpc::CallbackServerContext& context);
+// How the call a request came on ends early: its deadline, and whether its
+// client has gone (may be empty: never).
+struct CallControl {
+  absl::Time deadline = absl::InfiniteFuture();
+  std::function<bool()> is_cancelled;
+};
+
+// The control of a gRPC call: the client's deadline (InfiniteFuture without
+// one) and its cancellation. `context` must outlive the request's task.
+CallControl CallOf(const grpc::CallbackServerContext& context);
 
 // What a validated request asks to run.
 struct InferenceCall {
@@ -95,14 +103,14 @@ struct InferenceCall {
   ActQuant act_quant = ActQuant::kNone;
   int32_t priority = 0;
   absl::Time deadline = absl::InfiniteFuture();
+  std::function<bool()> is_cancelled;  // the client has gone; may be empty
 };
 
-// The task of `call` for `entry`, cancelled when `context`'s client goes
-// away (`context` must outlive the task). `done` completes the request;
-// its statistics come from `recorder`.
+// The task of `call` for `entry`. `done` completes the request; its
+// statistics come from `recorder`.
 std::unique_ptr<InferenceTask> MakeInferenceTask(
-    const grpc::CallbackServerContext* context, const ModelEntry& entry,
-    InferenceCall call, const RequestRecorder& recorder, TaskDone done);
+    const ModelEntry& entry, InferenceCall call,
+    const RequestRecorder& recorder, TaskDone done);
 
 }  // namespace qlinear::server
 

@@ -259,13 +259,15 @@ absl::Status KServeService::ScheduleInfer(
   run.input = std::move(call.input);
   run.act_quant = call.act_quant;
   run.priority = call.priority;
-  run.deadline = DeadlineOf(*context);
+  CallControl control = CallOf(*context);
+  run.deadline = control.deadline;
+  run.is_cancelled = std::move(control.is_cancelled);
   if (call.timeout.has_value()) {
     run.deadline = std::min(run.deadline, arrival + *call.timeout);
   }
   const size_t rows = run.input.rows;
   std::unique_ptr<batching::Task> task = MakeInferenceTask(
-      context, entry, std::move(run), recorder,
+      entry, std::move(run), recorder,
       [entry, recorder, response_bytes, reactor, rows, id = request.id()](
           absl::Status status, TaskResult result) {
         if (!status.ok()) {

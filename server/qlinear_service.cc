@@ -13,7 +13,7 @@
 #include "common/status_macros.h"
 #include "server/admin_auth.h"
 #include "server/client_text.h"
-#include "server/inference_task.h"
+#include "server/native_requests.h"
 #include "server/request_recorder.h"
 #include "server/status_util.h"
 #include "server/wire.h"
@@ -25,58 +25,6 @@ using Clock = std::chrono::steady_clock;
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// Fills the fields that ForwardResponse and MatmulResponse share.
-template <typename Response>
-void FillResponse(const ModelEntry& entry, const std::string& request_id,
-                  size_t rows, size_t cols, absl::Span<const float> output,
-                  Response* response) {
-  response->set_model(entry.name);
-  response->set_version(entry.version);
-  response->set_request_id(request_id);
-  EncodeMatrix(entry.stack->dtype(), rows, cols, output,
-               response->mutable_output());
-}
-
-void FillTimings(const model::LinearStack& stack, const TaskResult& result,
-                 Clock::time_point start, v1::Timings* timings) {
-  timings->set_queue_seconds(result.queue_seconds);
-  timings->set_batch_rows(static_cast<int64_t>(result.batch_rows));
-  for (const model::LayerTiming& t : result.layers) {
-    v1::LayerTiming* out = timings->add_layers();
-    out->set_layer(stack.layer_spec(t.layer).name);
-    out->set_kernel(std::string(t.kernel));
-    out->set_kernel_seconds(t.kernel_seconds);
-  }
-  timings->set_total_seconds(SecondsSince(start));
-}
-
-// The completion of a native task: fills `response` and calls `finish` with
-// the outcome. The call is finished only by `finish` (or by the caller when
-// scheduling fails), so `response` outlives the task.
-template <typename Response>
-TaskDone NativeDone(const ModelEntry& entry, std::string request_id,
-                    bool want_timings, Response* response,
-                    absl::AnyInvocable<void(absl::Status)> finish,
-                    RequestRecorder recorder) {
-  const Clock::time_point start = recorder.start;
-  return [entry, request_id = std::move(request_id), want_timings, response,
-          finish = std::move(finish), start, recorder = std::move(recorder)](
-             absl::Status status, TaskResult result) mutable {
-    if (status.ok()) {
-      const Clock::time_point encode_start = Clock::now();
-      FillResponse(entry, request_id, result.rows, result.cols, result.output(),
-                   response);
-      if (want_timings) {
-        FillTimings(*entry.stack, result, start, response->mutable_timings());
-      }
-      recorder.Success(result.rows, result, encode_start);
-    } else {
-      status = recorder.Failure(std::move(status));
-    }
-    finish(status);
-  };
 }
 
 // Finishes a unary call with `status`, and on OK with `response` serialized
@@ -255,12 +203,12 @@ QLinearService::QLinearService(const ModelRegistry* registry,
                                Metrics* metrics, RequestLimits limits,
                                std::string admin_token)
     : registry_(registry),
-      batcher_(batcher),
       models_(models),
       stats_(stats),
       metrics_(metrics),
       limits_(limits),
       admin_token_(std::move(admin_token)),
+      scheduling_{registry, metrics, limits, batcher},
       loads_(loads) {}
 
 grpc::ServerUnaryReactor* QLinearService::LoadModel(
@@ -317,7 +265,7 @@ grpc::ServerUnaryReactor* QLinearService::Forward(
     auto response = std::make_unique<v1::ForwardResponse>();
     v1::ForwardResponse* out = response.get();
     status = ScheduleForward(
-        context, request, Rpc::kForward, out,
+        scheduling_, CallOf(*context), request, Rpc::kForward, out,
         FinishUnaryWith(reactor, std::move(response), response_bytes));
   }
   if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
@@ -330,8 +278,8 @@ QLinearService::ForwardStream(grpc::CallbackServerContext* context) {
       [this, context](const v1::ForwardRequest& request,
                       v1::ForwardResponse* response,
                       absl::AnyInvocable<void(absl::Status)> done) {
-        return ScheduleForward(context, request, Rpc::kForwardStream, response,
-                               std::move(done));
+        return ScheduleForward(scheduling_, CallOf(*context), request,
+                               Rpc::kForwardStream, response, std::move(done));
       },
       [this](const absl::Status& status) {
         RejectBeforeModel(metrics_, Rpc::kForwardStream, status, "")
@@ -350,7 +298,7 @@ grpc::ServerUnaryReactor* QLinearService::Matmul(
     auto response = std::make_unique<v1::MatmulResponse>();
     v1::MatmulResponse* out = response.get();
     status = ScheduleMatmul(
-        context, request, out,
+        scheduling_, CallOf(*context), request, out,
         FinishUnaryWith(reactor, std::move(response), response_bytes));
   }
   if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
@@ -387,62 +335,6 @@ grpc::ServerUnaryReactor* QLinearService::GetModel(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(DoGetModel(*request, response)));
   return reactor;
-}
-
-absl::Status QLinearService::ScheduleForward(
-    grpc::CallbackServerContext* context, const v1::ForwardRequest& request,
-    Rpc rpc, v1::ForwardResponse* response,
-    absl::AnyInvocable<void(absl::Status)> done) {
-  RequestRecorder recorder;
-  QL_ASSIGN_OR_RETURN(
-      const ModelEntry entry,
-      BeginRequest(*registry_, metrics_, rpc, "model", request.model(),
-                   request.version(), request.request_id(), Clock::now(),
-                   &recorder));
-  absl::StatusOr<ForwardCall> call =
-      ValidateForwardRequest(request, *entry.stack, limits_);
-  if (!call.ok()) return recorder.Failure(call.status());
-  recorder.compute_input_ns = NanosSince(recorder.start);
-  InferenceCall run;
-  run.layer_begin = call->layer_begin;
-  run.layer_end = call->layer_end;
-  run.input = std::move(call->input);
-  run.act_quant = call->act_quant;
-  run.priority = request.priority();
-  run.deadline = DeadlineOf(*context);
-  std::unique_ptr<batching::Task> task = MakeInferenceTask(
-      context, entry, std::move(run), recorder,
-      NativeDone(entry, request.request_id(), request.return_timings(),
-                 response, std::move(done), recorder));
-  return recorder.Failure(batcher_->Schedule(entry.name, &task));
-}
-
-absl::Status QLinearService::ScheduleMatmul(
-    grpc::CallbackServerContext* context, const v1::MatmulRequest& request,
-    v1::MatmulResponse* response, absl::AnyInvocable<void(absl::Status)> done) {
-  RequestRecorder recorder;
-  QL_ASSIGN_OR_RETURN(
-      const ModelEntry entry,
-      BeginRequest(*registry_, metrics_, Rpc::kMatmul, "model", request.model(),
-                   request.version(), request.request_id(), Clock::now(),
-                   &recorder));
-  absl::StatusOr<MatmulCall> call =
-      ValidateMatmulRequest(request, *entry.stack, limits_);
-  if (!call.ok()) return recorder.Failure(call.status());
-  recorder.compute_input_ns = NanosSince(recorder.start);
-  InferenceCall run;
-  run.layer_begin = call->layer;
-  run.layer_end = call->layer + 1;
-  run.matmul = true;
-  run.input = std::move(call->input);
-  run.act_quant = call->act_quant;
-  run.priority = request.priority();
-  run.deadline = DeadlineOf(*context);
-  std::unique_ptr<batching::Task> task = MakeInferenceTask(
-      context, entry, std::move(run), recorder,
-      NativeDone(entry, request.request_id(), request.return_timings(),
-                 response, std::move(done), recorder));
-  return recorder.Failure(batcher_->Schedule(entry.name, &task));
 }
 
 absl::Status QLinearService::DoGetModel(const v1::GetModelRequest& request,

@@ -22,6 +22,7 @@
 #include "server/load_queue.h"
 #include "server/model_manager.h"
 #include "server/model_registry.h"
+#include "server/native_requests.h"
 #include "server/stats.h"
 #include "server/validation.h"
 
@@ -107,16 +108,6 @@ class QLinearService final : public QLinearServiceBase {
       v1::UnloadModelResponse* response) override;
 
  private:
-  // Validates `request` and schedules it; `done` gets the outcome. `rpc`
-  // labels it in the statistics.
-  absl::Status ScheduleForward(grpc::CallbackServerContext* context,
-                               const v1::ForwardRequest& request, Rpc rpc,
-                               v1::ForwardResponse* response,
-                               absl::AnyInvocable<void(absl::Status)> done);
-  absl::Status ScheduleMatmul(grpc::CallbackServerContext* context,
-                              const v1::MatmulRequest& request,
-                              v1::MatmulResponse* response,
-                              absl::AnyInvocable<void(absl::Status)> done);
   // ParseRequest(), counting and logging a failure as a rejected `rpc`.
   absl::Status ParseOrReject(const grpc::ByteBuffer& bytes, Rpc rpc,
                              google::protobuf::Message* request) const;
@@ -125,12 +116,12 @@ class QLinearService final : public QLinearServiceBase {
 
   // Constant after construction.
   const ModelRegistry* const registry_;
-  batching::Batcher* const batcher_;
   ModelManager* const models_;
   StatsRegistry* const stats_;
   Metrics* const metrics_;  // may be null
   const RequestLimits limits_;
   const std::string admin_token_;
+  const RequestScheduling scheduling_;  // of registry_, metrics_, limits_
 
   LoadQueue* const loads_;
   std::function<void(size_t, size_t)> stream_paused_hook_for_test_;

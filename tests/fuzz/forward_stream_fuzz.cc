@@ -2,13 +2,14 @@
 // stream scheduled into a real Batcher on a fake clock, then drained.
 //
 // Each message takes the per-message path of QLinearService's stream
-// handler: parse, BeginRequest (model lookup), ValidateForwardRequest, a
-// task, Batcher::Schedule; a scheduling error completes the message at once,
-// as the reactor does. An unparseable message ends the stream. Between
+// handler, ScheduleForward (server/native_requests.h: model lookup,
+// validation, the task, Batcher::Schedule, and on completion the encoded
+// response); a scheduling error completes the message at once, as the
+// reactor does. An unparseable message ends the stream. Between
 // messages the input moves the clock, runs a ready batch (the executor),
 // cancels the stream (the client leaves) or shuts the batcher down (drain).
 // At the end the batcher is drained and checked: every message completed
-// exactly once, with a documented status, an OK output is bitwise the
+// exactly once, with a documented status, an OK response holds bitwise the
 // model's output for that request alone (batch_runner.h), nothing OK was
 // cancelled or past its deadline, and every queue is empty.
 //
@@ -34,18 +35,15 @@
 #include "server/batch_runner.h"
 #include "server/batching/batcher.h"
 #include "server/batching/clock.h"
-#include "server/inference_task.h"
-#include "server/request_recorder.h"
+#include "server/native_requests.h"
 #include "server/validation.h"
 #include "tests/fuzz/fuzz_models.h"
 
 namespace qlinear::fuzz {
 namespace {
 
-using server::TaskResult;
 using server::batching::Batcher;
 using server::batching::FakeClock;
-using server::batching::Task;
 
 // Control byte of a chunk, applied before its message is read.
 constexpr uint8_t kAdvanceMask = 0x07;  // advance the clock 250 us per unit
@@ -81,9 +79,8 @@ class Reader {
 struct Message {
   int completions = 0;
   absl::Status status;
-  // Set once it is scheduled: what it asked for.
-  std::shared_ptr<const model::LinearStack> stack;
-  server::ForwardCall call;
+  v1::ForwardRequest request;                     // what it asked for
+  std::unique_ptr<v1::ForwardResponse> response;  // filled when OK
 };
 
 class StreamFuzz {
@@ -121,7 +118,7 @@ class StreamFuzz {
                   scheduled.code() == absl::StatusCode::kNotFound ||
                   scheduled.code() == absl::StatusCode::kResourceExhausted ||
                   scheduled.code() == absl::StatusCode::kUnavailable);
-        Complete(index, scheduled, nullptr);
+        Complete(index, scheduled, /*scheduled=*/false);
       }
     }
     Drain();
@@ -133,46 +130,33 @@ class StreamFuzz {
   }
 
  private:
-  // QLinearService::ScheduleForward without the gRPC call.
+  // The service's own per-message path (server/native_requests.h) with the
+  // stream's deadline and cancellation.
   absl::Status Schedule(const v1::ForwardRequest& request, size_t index) {
-    server::RequestRecorder recorder;
-    absl::StatusOr<server::ModelEntry> entry = server::BeginRequest(
-        FuzzRegistry(), /*metrics=*/nullptr, server::Rpc::kForwardStream,
-        "model", request.model(), request.version(), request.request_id(),
-        std::chrono::steady_clock::now(), &recorder);
-    if (!entry.ok()) return entry.status();
-    absl::StatusOr<server::ForwardCall> call =
-        server::ValidateForwardRequest(request, *entry->stack, FuzzLimits());
-    if (!call.ok()) return recorder.Failure(call.status());
-    messages_[index].stack = entry->stack;
-    messages_[index].call = *call;
-
-    server::InferenceCall run;
-    run.layer_begin = call->layer_begin;
-    run.layer_end = call->layer_end;
-    run.input = std::move(call->input);
-    run.act_quant = call->act_quant;
-    run.priority = request.priority();
-    run.deadline = deadline_;
-    std::unique_ptr<server::InferenceTask> task = server::MakeInferenceTask(
-        /*context=*/nullptr, *entry, std::move(run), recorder,
-        [this, index, recorder](absl::Status status, TaskResult result) {
-          if (!status.ok()) status = recorder.Failure(std::move(status));
-          Complete(index, status, &result);
+    Message& m = messages_[index];
+    m.request = request;
+    m.response = std::make_unique<v1::ForwardResponse>();
+    server::RequestScheduling scheduling;
+    scheduling.registry = &FuzzRegistry();
+    scheduling.limits = FuzzLimits();
+    scheduling.batcher = &batcher_;
+    server::CallControl control;
+    control.deadline = deadline_;
+    control.is_cancelled = [cancelled = cancelled_] { return *cancelled; };
+    return server::ScheduleForward(
+        scheduling, std::move(control), request, server::Rpc::kForwardStream,
+        m.response.get(), [this, index](absl::Status status) {
+          Complete(index, status, /*scheduled=*/true);
         });
-    task->is_cancelled = [cancelled = cancelled_] { return *cancelled; };
-    std::unique_ptr<server::batching::Task> queued = std::move(task);
-    return recorder.Failure(batcher_.Schedule(entry->name, &queued));
   }
 
   // The reactor's Complete(): checks the outcome of message `index`.
-  void Complete(size_t index, const absl::Status& status,
-                const TaskResult* result) {
+  void Complete(size_t index, const absl::Status& status, bool scheduled) {
     Message& m = messages_[index];
     ++m.completions;
     FuzzCheck(m.completions == 1);
     m.status = status;
-    if (result == nullptr) return;  // not scheduled
+    if (!scheduled) return;
     if (!status.ok()) {
       FuzzCheck(status.code() == absl::StatusCode::kDeadlineExceeded ||
                 status.code() == absl::StatusCode::kCancelled ||
@@ -181,23 +165,31 @@ class StreamFuzz {
     }
     FuzzCheck(!*cancelled_);
     FuzzCheck(clock_.Now() < deadline_);
-    const model::LinearStack& stack = *m.stack;
-    const server::ForwardCall& call = m.call;
-    const size_t cols = stack.layer_spec(call.layer_end - 1).out_features;
-    FuzzCheck(result->cols == cols);
-    FuzzCheck(result->output().size() == call.input.rows * cols);
+    // The oracle: the same request validated again and run alone.
+    absl::StatusOr<server::ModelEntry> entry =
+        FuzzRegistry().Lookup("model", m.request.model(), m.request.version());
+    FuzzCheck(entry.ok());
+    const model::LinearStack& stack = *entry->stack;
+    absl::StatusOr<server::ForwardCall> call =
+        server::ValidateForwardRequest(m.request, stack, FuzzLimits());
+    FuzzCheck(call.ok());
+    const size_t cols = stack.layer_spec(call->layer_end - 1).out_features;
     std::vector<float> alone;
     FuzzCheck(stack
-                  .Forward(call.input.values.data(), call.input.rows,
-                           call.layer_begin, call.layer_end, call.act_quant,
+                  .Forward(call->input.values.data(), call->input.rows,
+                           call->layer_begin, call->layer_end, call->act_quant,
                            &alone)
                   .ok());
-    FuzzCheck(std::equal(
-        alone.begin(), alone.end(), result->output().begin(),
-        [](float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }));
-    v1::ForwardResponse response;
-    server::EncodeMatrix(stack.dtype(), call.input.rows, cols, result->output(),
-                         response.mutable_output());
+    // Bitwise: the values are exact in the dtype, so equal encodings are
+    // equal values.
+    v1::Tensor want;
+    server::EncodeMatrix(stack.dtype(), call->input.rows, cols, alone, &want);
+    const v1::Tensor& got = m.response->output();
+    FuzzCheck(got.data() == want.data());
+    FuzzCheck(got.shape_size() == 2 &&
+              got.shape(0) == static_cast<int64_t>(call->input.rows) &&
+              got.shape(1) == static_cast<int64_t>(cols));
+    FuzzCheck(m.response->model() == entry->name);
   }
 
   // One step of the executor: runs a batch if one is ready now.
