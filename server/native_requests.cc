@@ -13,10 +13,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 // Fills the fields that ForwardResponse and MatmulResponse share.
 template <typename Response>
 void FillResponse(const ModelEntry& entry, const std::string& request_id,
@@ -69,6 +65,32 @@ TaskDone NativeDone(const ModelEntry& entry, std::string request_id,
   };
 }
 
+// The steps Forward and Matmul share: the model, the request validated into
+// an InferenceCall by `to_call`, the task and its queue.
+template <typename Request, typename Response, typename ToCall>
+absl::Status Schedule(const RequestScheduling& scheduling, CallControl control,
+                      const Request& request, Rpc rpc, Response* response,
+                      absl::AnyInvocable<void(absl::Status)> done,
+                      ToCall to_call) {
+  RequestRecorder recorder;
+  QL_ASSIGN_OR_RETURN(
+      const ModelEntry entry,
+      BeginRequest(*scheduling.registry, scheduling.metrics, rpc, "model",
+                   request.model(), request.version(), request.request_id(),
+                   Clock::now(), &recorder));
+  absl::StatusOr<InferenceCall> run = to_call(*entry.stack);
+  if (!run.ok()) return recorder.Failure(run.status());
+  recorder.compute_input_ns = NanosSince(recorder.start);
+  run->priority = request.priority();
+  run->deadline = control.deadline;
+  run->is_cancelled = std::move(control.is_cancelled);
+  std::unique_ptr<batching::Task> task = MakeInferenceTask(
+      entry, *std::move(run), recorder,
+      NativeDone(entry, request.request_id(), request.return_timings(),
+                 response, std::move(done), recorder));
+  return recorder.Failure(scheduling.batcher->Schedule(entry.name, &task));
+}
+
 }  // namespace
 
 absl::Status ScheduleForward(const RequestScheduling& scheduling,
@@ -76,29 +98,19 @@ absl::Status ScheduleForward(const RequestScheduling& scheduling,
                              const v1::ForwardRequest& request, Rpc rpc,
                              v1::ForwardResponse* response,
                              absl::AnyInvocable<void(absl::Status)> done) {
-  RequestRecorder recorder;
-  QL_ASSIGN_OR_RETURN(
-      const ModelEntry entry,
-      BeginRequest(*scheduling.registry, scheduling.metrics, rpc, "model",
-                   request.model(), request.version(), request.request_id(),
-                   Clock::now(), &recorder));
-  absl::StatusOr<ForwardCall> call =
-      ValidateForwardRequest(request, *entry.stack, scheduling.limits);
-  if (!call.ok()) return recorder.Failure(call.status());
-  recorder.compute_input_ns = NanosSince(recorder.start);
-  InferenceCall run;
-  run.layer_begin = call->layer_begin;
-  run.layer_end = call->layer_end;
-  run.input = std::move(call->input);
-  run.act_quant = call->act_quant;
-  run.priority = request.priority();
-  run.deadline = control.deadline;
-  run.is_cancelled = std::move(control.is_cancelled);
-  std::unique_ptr<batching::Task> task = MakeInferenceTask(
-      entry, std::move(run), recorder,
-      NativeDone(entry, request.request_id(), request.return_timings(),
-                 response, std::move(done), recorder));
-  return recorder.Failure(scheduling.batcher->Schedule(entry.name, &task));
+  return Schedule(
+      scheduling, std::move(control), request, rpc, response, std::move(done),
+      [&](const model::LinearStack& stack) -> absl::StatusOr<InferenceCall> {
+        QL_ASSIGN_OR_RETURN(
+            ForwardCall call,
+            ValidateForwardRequest(request, stack, scheduling.limits));
+        InferenceCall run;
+        run.layer_begin = call.layer_begin;
+        run.layer_end = call.layer_end;
+        run.input = std::move(call.input);
+        run.act_quant = call.act_quant;
+        return run;
+      });
 }
 
 absl::Status ScheduleMatmul(const RequestScheduling& scheduling,
@@ -106,30 +118,21 @@ absl::Status ScheduleMatmul(const RequestScheduling& scheduling,
                             const v1::MatmulRequest& request,
                             v1::MatmulResponse* response,
                             absl::AnyInvocable<void(absl::Status)> done) {
-  RequestRecorder recorder;
-  QL_ASSIGN_OR_RETURN(
-      const ModelEntry entry,
-      BeginRequest(*scheduling.registry, scheduling.metrics, Rpc::kMatmul,
-                   "model", request.model(), request.version(),
-                   request.request_id(), Clock::now(), &recorder));
-  absl::StatusOr<MatmulCall> call =
-      ValidateMatmulRequest(request, *entry.stack, scheduling.limits);
-  if (!call.ok()) return recorder.Failure(call.status());
-  recorder.compute_input_ns = NanosSince(recorder.start);
-  InferenceCall run;
-  run.layer_begin = call->layer;
-  run.layer_end = call->layer + 1;
-  run.matmul = true;
-  run.input = std::move(call->input);
-  run.act_quant = call->act_quant;
-  run.priority = request.priority();
-  run.deadline = control.deadline;
-  run.is_cancelled = std::move(control.is_cancelled);
-  std::unique_ptr<batching::Task> task = MakeInferenceTask(
-      entry, std::move(run), recorder,
-      NativeDone(entry, request.request_id(), request.return_timings(),
-                 response, std::move(done), recorder));
-  return recorder.Failure(scheduling.batcher->Schedule(entry.name, &task));
+  return Schedule(
+      scheduling, std::move(control), request, Rpc::kMatmul, response,
+      std::move(done),
+      [&](const model::LinearStack& stack) -> absl::StatusOr<InferenceCall> {
+        QL_ASSIGN_OR_RETURN(
+            MatmulCall call,
+            ValidateMatmulRequest(request, stack, scheduling.limits));
+        InferenceCall run;
+        run.layer_begin = call.layer;
+        run.layer_end = call.layer + 1;
+        run.matmul = true;
+        run.input = std::move(call.input);
+        run.act_quant = call.act_quant;
+        return run;
+      });
 }
 
 }  // namespace qlinear::server

@@ -23,10 +23,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 // Finishes a unary call with `status`, and on OK with `response` serialized
 // into `bytes` (the raw response gRPC sends).
 template <typename Response>

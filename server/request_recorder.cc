@@ -15,6 +15,11 @@ uint64_t NanosSince(std::chrono::steady_clock::time_point start) {
           .count());
 }
 
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
 void LogRejected(const std::string& model, Rpc rpc, const absl::Status& status,
                  const std::string& request_id) {
   spdlog::info(

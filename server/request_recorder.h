@@ -71,8 +71,9 @@ absl::Status RejectBeforeModel(Metrics* metrics, Rpc rpc, absl::Status status,
 void LogRejected(const std::string& model, Rpc rpc, const absl::Status& status,
                  const std::string& request_id);
 
-// Nanoseconds since `start` on the steady clock.
+// Nanoseconds and seconds since `start` on the steady clock.
 uint64_t NanosSince(std::chrono::steady_clock::time_point start);
+double SecondsSince(std::chrono::steady_clock::time_point start);
 
 }  // namespace qlinear::server
 
