@@ -887,16 +887,10 @@ TEST(LoadModelDirTest, PlainSourcesEndToEnd) {
 // 16 MiB of codes each (int4_plain nibble pairs; torchao_intx one code per
 // byte).
 TEST(LoadModelDirTest, PlainSourceLoadPeakIsThePackedModelAndOneSlab) {
-  {
-    // The peak is only the load's with glibc's allocator (a sanitizer's
-    // keeps freed slabs in quarantine).
-    const size_t before = mallinfo2().uordblks;
-    char* volatile probe = static_cast<char*>(std::malloc(1 << 16));
-    probe[0] = 1;
-    const bool tracked = mallinfo2().uordblks >= before + (1 << 16);
-    std::free(probe);
-    if (!tracked) GTEST_SKIP() << "not glibc's allocator";
-  }
+  // The peak is only the load's with glibc's allocator (a sanitizer's
+  // keeps freed slabs in quarantine).
+  if (!::qlinear::testing::MallocIsGlibcs())
+    GTEST_SKIP() << "not glibc's allocator";
   Manifest m;
   m.dtype = DType::kF32;
   LayerSpec l1;

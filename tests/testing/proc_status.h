@@ -3,7 +3,10 @@
 #ifndef QLINEAR_TESTS_TESTING_PROC_STATUS_H_
 #define QLINEAR_TESTS_TESTING_PROC_STATUS_H_
 
+#include <malloc.h>
+
 #include <cstddef>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -24,6 +27,18 @@ inline size_t ProcStatusBytes(const std::string& field) {
   }
   ADD_FAILURE() << "no " << field << " in /proc/self/status";
   return 0;
+}
+
+// Whether malloc is glibc's, whose accounting (mallinfo2) sees a block at
+// once: resident-set figures mean what a test expects only then (a
+// sanitizer's allocator keeps freed blocks in quarantine).
+inline bool MallocIsGlibcs() {
+  const size_t before = mallinfo2().uordblks;
+  char* volatile probe = static_cast<char*>(std::malloc(1 << 16));
+  probe[0] = 1;
+  const bool tracked = mallinfo2().uordblks >= before + (1 << 16);
+  std::free(probe);
+  return tracked;
 }
 
 }  // namespace qlinear::testing
