@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The end-to-end (server) benchmarks of docs/benchmarks.md, "End-to-end":
 #
-#   scripts/bench-e2e.sh OUT_DIR [overhead] [batching] [openloop] [soak]
+#   scripts/bench-e2e.sh OUT_DIR [overhead] [batching] [openloop] [soak] [backlog]
 #
 # With no section it runs overhead, batching and openloop (about 6 minutes);
-# soak adds a 10-minute run ($SOAK) at 80 % of the capacity (or $SOAK_RATE). Each section starts its own
+# soak adds a 10-minute run ($SOAK) at 80 % of the capacity (or $SOAK_RATE),
+# backlog the RSS after three bursts of 2000 queued requests. Each section starts its own
 # qlinear-server on 127.0.0.1 (port 0) and drives it with qlinear-bench; the
 # server and the generator run on the same machine and share its cores.
 # Binaries come from $BUILD_DIR (default: build). Results (JSON, CSV, PNG,
@@ -155,8 +156,25 @@ for section in "${sections[@]}"; do
       cat "$out/soak.out"
       stop_server
       ;;
+    backlog)
+      # Backlogs must not pin memory: 60 s at a steady 400 req/s, then three
+      # times 10 s of closed loop at concurrency 2000 (a queue of ~2000
+      # requests and 256-row batches) followed by 20 s at 400 req/s; the
+      # server's VmRSS after the first minute and after each burst.
+      start_server backlog
+      "$bench" --target "$target" --rate 400 --poisson --duration 60s > /dev/null
+      echo "phase rss_kib" > "$out/backlog-rss.txt"
+      echo "steady_60s $(rss_kib "$server_pid")" >> "$out/backlog-rss.txt"
+      for burst in 1 2 3; do
+        "$bench" --target "$target" --concurrency 2000 --duration 10s > "$out/backlog-burst-$burst.out"
+        "$bench" --target "$target" --rate 400 --poisson --duration 20s > /dev/null
+        echo "after_burst_$burst $(rss_kib "$server_pid")" >> "$out/backlog-rss.txt"
+      done
+      cat "$out/backlog-rss.txt"
+      stop_server
+      ;;
     *)
-      echo "unknown section '$section' (overhead, batching, openloop, soak)" >&2
+      echo "unknown section '$section' (overhead, batching, openloop, soak, backlog)" >&2
       exit 2
       ;;
   esac

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/flags.h"
 #include "server/admin_auth.h"
+#include "server/memory_reclaimer.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, host, "0.0.0.0",
@@ -88,6 +89,9 @@ int Run() {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Before any other thread: backlogs must not leave arenas behind
+  // (docs/deploy.md, "Sizing CPU and memory").
+  qlinear::server::ConfigureMallocForServing();
 
   qlinear::server::ServerOptions options;
   options.host = absl::GetFlag(FLAGS_host);

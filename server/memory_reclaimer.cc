@@ -3,9 +3,26 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <utility>
 
 namespace qlinear::server {
+
+void ConfigureMallocForServing() {
+  const struct {
+    const char* env;
+    int param;
+    int value;
+  } kSettings[] = {
+      {"MALLOC_ARENA_MAX", M_ARENA_MAX, kServingMallocArenas},
+      {"MALLOC_MMAP_THRESHOLD_", M_MMAP_THRESHOLD, kServingMmapThreshold},
+      {"MALLOC_TRIM_THRESHOLD_", M_TRIM_THRESHOLD, kServingTrimThreshold},
+  };
+  for (const auto& s : kSettings) {
+    const char* set = std::getenv(s.env);
+    if (set == nullptr || *set == '\0') ::mallopt(s.param, s.value);
+  }
+}
 
 MemoryReclaimer::MemoryReclaimer(std::function<int64_t()> inflight,
                                  Options options)
@@ -28,11 +45,14 @@ bool MemoryReclaimer::Poll() {
   {
     absl::MutexLock lock(&mu_);
     peak_ = std::max(peak_, now);
-    if (peak_ < options_.backlog_requests ||
-        now * 8 >= options_.backlog_requests) {
-      return false;
-    }
+    ++polls_since_trim_;
+    const bool quiet = now * 8 < options_.backlog_requests;
+    const bool drained = quiet && peak_ >= options_.backlog_requests;
+    const bool due = quiet && options_.quiet_trim_polls > 0 &&
+                     polls_since_trim_ >= options_.quiet_trim_polls;
+    if (!drained && !due) return false;
     peak_ = now;
+    polls_since_trim_ = 0;
   }
   // Outside the lock: it walks every arena and takes a few milliseconds.
   ::malloc_trim(0);

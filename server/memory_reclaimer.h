@@ -7,7 +7,10 @@
 // every backlog. The reclaimer samples the number of requests in flight and,
 // when it falls back below a small fraction of a peak that reached
 // `backlog_requests`, asks the allocator to release every free page
-// (malloc_trim). Off the executor thread: compute never waits for it.
+// (malloc_trim). Between backlogs, steady traffic reuses the free pages in
+// a different pattern and slowly touches more of them, so a quiet server
+// (under backlog_requests / 8 in flight) also trims every quiet_trim_polls
+// samples. Off the executor thread: compute never waits for it.
 //
 // Thread-safe.
 #ifndef QLINEAR_SERVER_MEMORY_RECLAIMER_H_
@@ -23,12 +26,31 @@
 
 namespace qlinear::server {
 
+// Sets glibc's allocator up for serving, each setting unless the operator
+// gave its environment variable (glibc reads those itself):
+// - at most kServingMallocArenas arenas (MALLOC_ARENA_MAX; glibc's default is
+//   8 per core): gRPC threads added during a backlog would otherwise get
+//   arenas of their own whose pages outlive the backlog;
+// - a fixed mmap threshold of kServingMmapThreshold (MALLOC_MMAP_THRESHOLD_)
+//   and trim threshold of kServingTrimThreshold (MALLOC_TRIM_THRESHOLD_).
+//   With glibc's dynamic thresholds, once a 4 MiB batch buffer is freed the
+//   thresholds rise to 4 and 8 MiB, and every arena keeps up to 8 MiB of
+//   free pages at its top for good.
+// Call once at start-up, before other threads exist.
+inline constexpr int kServingMallocArenas = 2;
+inline constexpr int kServingMmapThreshold = 1 << 20;
+inline constexpr int kServingTrimThreshold = 2 << 20;
+void ConfigureMallocForServing();
+
 class MemoryReclaimer {
  public:
   struct Options {
     // A peak of at least this many requests in flight is a backlog; it has
     // drained when fewer than backlog_requests / 8 remain.
-    int64_t backlog_requests = 256;
+    int64_t backlog_requests = 64;
+    // A quiet server trims after this many samples without a trim (10 s at
+    // the default period); 0: only after backlogs.
+    int64_t quiet_trim_polls = 100;
     // Sampling period of the thread; zero: no thread (tests call Poll()).
     absl::Duration period = absl::Milliseconds(100);
   };
@@ -41,7 +63,8 @@ class MemoryReclaimer {
   MemoryReclaimer(const MemoryReclaimer&) = delete;
   MemoryReclaimer& operator=(const MemoryReclaimer&) = delete;
 
-  // One sample: records the peak, and trims when a backlog has drained.
+  // One sample: records the peak, and trims when a backlog has drained or
+  // a quiet server has gone quiet_trim_polls samples without a trim.
   // Returns true when it trimmed.
   bool Poll();
 
@@ -59,6 +82,7 @@ class MemoryReclaimer {
   const Options options_;
   mutable absl::Mutex mu_;
   int64_t peak_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t polls_since_trim_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   int64_t trims_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;  // last: starts once the fields above exist

@@ -19,8 +19,38 @@ namespace {
 MemoryReclaimer::Options NoThread() {
   MemoryReclaimer::Options options;
   options.backlog_requests = 100;
+  options.quiet_trim_polls = 0;
   options.period = absl::ZeroDuration();
   return options;
+}
+
+TEST(MemoryReclaimerTest, AQuietServerTrimsEveryQuietTrimPolls) {
+  MemoryReclaimer::Options options = NoThread();
+  options.quiet_trim_polls = 3;
+  int64_t inflight = 5;  // quiet: 5 * 8 < 100
+  MemoryReclaimer reclaimer([&] { return inflight; }, options);
+  EXPECT_FALSE(reclaimer.Poll());
+  EXPECT_FALSE(reclaimer.Poll());
+  EXPECT_TRUE(reclaimer.Poll());  // the third sample without a trim
+  EXPECT_EQ(reclaimer.trims(), 1);
+  // Busy samples count but do not trim; the first quiet one after them does.
+  inflight = 40;
+  EXPECT_FALSE(reclaimer.Poll());
+  EXPECT_FALSE(reclaimer.Poll());
+  EXPECT_FALSE(reclaimer.Poll());
+  EXPECT_FALSE(reclaimer.Poll());
+  inflight = 0;
+  EXPECT_TRUE(reclaimer.Poll());
+  EXPECT_EQ(reclaimer.trims(), 2);
+  // A drained backlog trims at once and restarts the count.
+  inflight = 300;
+  EXPECT_FALSE(reclaimer.Poll());
+  inflight = 1;
+  EXPECT_TRUE(reclaimer.Poll());
+  EXPECT_FALSE(reclaimer.Poll());
+  EXPECT_FALSE(reclaimer.Poll());
+  EXPECT_TRUE(reclaimer.Poll());
+  EXPECT_EQ(reclaimer.trims(), 4);
 }
 
 TEST(MemoryReclaimerTest, TrimsOnceEachTimeABacklogDrains) {
@@ -54,6 +84,7 @@ TEST(MemoryReclaimerTest, TheThreadSamplesAndStops) {
   absl::Notification sampled;
   MemoryReclaimer::Options options;
   options.backlog_requests = 100;
+  options.quiet_trim_polls = 0;
   options.period = absl::Milliseconds(1);
   MemoryReclaimer reclaimer(
       [&] {
