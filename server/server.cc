@@ -464,6 +464,20 @@ void Server::Shutdown() {
     // Before the gRPC server's shutdown, which would wait for a load call
     // up to the drain timeout while cancelling the calls that arrive.
     loads_->Shutdown();
+    // gRPC's shutdown cancels the calls it has received but not yet handed
+    // to a handler, and a client does not retry CANCELLED. Clients that
+    // watch health (the qlinear clients' service config) leave once they
+    // see NOT_SERVING; until then their calls are refused UNAVAILABLE and
+    // retried elsewhere. So wait until calls stop coming: none refused for
+    // 100 ms, for at most 1 s (and the drain timeout).
+    const bool quiet = batcher_->AwaitNoRefusals(
+        absl::Milliseconds(100),
+        std::min(absl::Seconds(1), options_.drain_timeout));
+    if (!quiet) {
+      spdlog::warn(
+          "draining: calls still arrive after 1 s of NOT_SERVING (clients "
+          "that do not watch health); closing the port");
+    }
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(options_.drain_timeout));
     reclaimer_.reset();

@@ -176,9 +176,12 @@ class Server {
   // Blocks until the server has shut down (after Shutdown()).
   void Wait();
 
-  // Drains: marks every service NOT_SERVING in the health service, answers
-  // new calls UNAVAILABLE, lets queued and in-flight calls finish within
-  // options.drain_timeout, then cancels what is left. Idempotent; returns
+  // Drains: answers new inference calls UNAVAILABLE, marks every service
+  // NOT_SERVING in the health service, waits until calls stop arriving
+  // (none for 100 ms; at most 1 s and drain_timeout: clients watching
+  // health move to other replicas), then closes the port (GOAWAY) and lets
+  // queued and in-flight calls finish within options.drain_timeout, then
+  // cancels what is left. Idempotent; returns
   // once the server has stopped.
   void Shutdown();
 
