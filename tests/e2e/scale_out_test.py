@@ -18,15 +18,22 @@ on loopback, each with --threads 1, behind one client target.
      one second the survivors serve at least half the rate the three served
      in the second before.
 
-Bounded: about 45 s. Usage:
+  4. (--throughput-seconds > 0, scripts/bench-scale-out.sh) throughput of
+     the same closed loop against 1 replica with 1 thread, 2 replicas with
+     1 thread each, and 1 replica with 2 threads.
+
+The defaults are the ctest's (about 40 s); scripts/bench-scale-out.sh runs
+longer phases and writes --summary for docs/benchmarks.md. Usage:
   scale_out_test.py --server BIN --bench BIN --cli BIN --protoc BIN
-                    --proto-dir DIR --stubs DIR
+                    --proto-dir DIR --stubs DIR [--rolling-seconds 22]
+                    [--restart-gap 0] [--kill-seconds 7]
+                    [--spread-requests 900]
+                    [--throughput-seconds 0] [--summary FILE.json]
 """
 
 import argparse
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -39,6 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE_ROOT = os.path.join(os.path.dirname(os.path.dirname(HERE)), "clients",
                             "python")
 CONCURRENCY = 32
+SUMMARY: Dict[str, Dict] = {}
 
 
 def fail(message: str) -> None:
@@ -77,6 +85,7 @@ class Replica:
         self.starts = 0
         self.proc: Optional[subprocess.Popen] = None
         self.log_path = ""
+        self.threads = 1
 
     @property
     def target(self) -> str:
@@ -89,7 +98,8 @@ class Replica:
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen([
                 self.binary, "--host", "127.0.0.1", "--port", str(self.port),
-                "--metrics-port", "0", "--threads", "1", "--drain-timeout", "5s"
+                "--metrics-port", "0", "--threads", str(self.threads),
+                "--drain-timeout", "5s"
             ], stdout=log, stderr=subprocess.STDOUT)
 
     def wait_listening(self) -> None:
@@ -154,14 +164,16 @@ def test_spread(args, replicas: List[Replica], targets: str,
                 work: str) -> None:
     before = [r.successes() for r in replicas]
     point = bench_point(
-        run_bench(args, targets, ["--concurrency", "6", "--requests", "900",
-                                  "--warmup", "0s"],
+        run_bench(args, targets, ["--concurrency", "6", "--requests",
+                                  str(args.spread_requests), "--warmup", "0s"],
                   os.path.join(work, "spread.json")),
         os.path.join(work, "spread.json"), 60)
     counts = [r.successes() - b for r, b in zip(replicas, before)]
     mean = sum(counts) / len(counts)
     print(f"spread: ModelStatistics successes per replica {counts}, "
           f"mean {mean:.1f}, client ok {point['ok']}")
+    SUMMARY["spread"] = {"counts": counts, "mean": mean,
+                         "client_ok": point["ok"]}
     for i, c in enumerate(counts):
         if abs(c - mean) > 0.15 * mean:
             fail(f"replica {i} served {c}, more than 15 % from the mean "
@@ -190,14 +202,21 @@ def test_rolling_restart(args, replicas: List[Replica], targets: str,
     path = os.path.join(work, "rolling.json")
     start = time.monotonic()
     bench = run_bench(args, targets, [
-        "--concurrency", str(CONCURRENCY), "--duration", "22s", "--warmup",
-        "1s", "--timeout", "10s"
+        "--concurrency", str(CONCURRENCY), "--duration",
+        f"{args.rolling_seconds}s", "--warmup", "1s", "--timeout", "10s"
     ], path)
     for r in replicas:
         base = r.successes()
         wait_until(lambda: r.successes() > base, 10,
                    f"traffic on replica {r.index}")
-    for r in replicas:
+    # --restart-gap spreads the restarts over the window: one SIGTERM every
+    # `gap` s (0: each as soon as the previous replica serves again).
+    gap = args.restart_gap
+    restarts = []
+    for i, r in enumerate(replicas):
+        if gap:
+            time.sleep(max(0.0, start + (i + 1) * gap - time.monotonic()))
+        stopped = time.monotonic()
         code = r.stop(signal.SIGTERM)
         if code != 0:
             fail(f"replica {r.index} exit code {code} after SIGTERM:\n{r.log()}")
@@ -207,6 +226,9 @@ def test_rolling_restart(args, replicas: List[Replica], targets: str,
         r.wait_listening()
         wait_until(lambda: r.successes() > 0, 10,
                    f"restarted replica {r.index} serving traffic")
+        restarts.append({"replica": r.index,
+                         "sigterm_at": round(stopped - start, 2),
+                         "serving_again_after": round(time.monotonic() - stopped, 2)})
         print(f"rolling restart: replica {r.index} restarted and serving at "
               f"{time.monotonic() - start:.1f} s")
     if bench.poll() is not None:
@@ -214,6 +236,12 @@ def test_rolling_restart(args, replicas: List[Replica], targets: str,
     point = bench_point(bench, path, 60)
     print(f"rolling restart: {point['requests']} requests, {point['ok']} ok, "
           f"{point['errors']} failed, {point['retries']} retried attempts")
+    SUMMARY["rolling_restart"] = {
+        key: point[key] for key in ("requests", "ok", "errors", "retries",
+                                    "requests_per_second", "seconds")
+    }
+    SUMMARY["rolling_restart"]["latency_seconds"] = point["latency_seconds"]
+    SUMMARY["rolling_restart"]["restarts"] = restarts
     if point["errors"] != 0 or point["ok"] != point["requests"] or \
             point["requests"] == 0:
         fail(f"requests failed or were lost during the rolling restart: "
@@ -224,8 +252,8 @@ def test_sigkill(args, replicas: List[Replica], targets: str,
                  work: str) -> None:
     path = os.path.join(work, "kill.json")
     bench = run_bench(args, targets, [
-        "--concurrency", str(CONCURRENCY), "--duration", "7s", "--warmup",
-        "1s", "--timeout", "10s"
+        "--concurrency", str(CONCURRENCY), "--duration",
+        f"{args.kill_seconds}s", "--warmup", "1s", "--timeout", "10s"
     ], path)
     for r in replicas:
         base = r.successes()
@@ -254,6 +282,12 @@ def test_sigkill(args, replicas: List[Replica], targets: str,
           f"{after_rate:.0f} req/s on the 2 survivors in the second after; "
           f"client errors {point['errors']} {codes}, "
           f"{point['retries']} retried attempts")
+    SUMMARY["sigkill"] = {
+        "rate_before": before_rate, "survivors_rate_after": after_rate,
+        "errors": point["errors"], "codes": codes,
+        "retries": point["retries"], "requests": point["requests"],
+        "timeline": timeline
+    }
     if point["errors"] > CONCURRENCY:
         fail(f"{point['errors']} errors after one SIGKILL, more than the "
              f"{CONCURRENCY} requests in flight")
@@ -262,11 +296,50 @@ def test_sigkill(args, replicas: List[Replica], targets: str,
              f"{after_rate:.0f} req/s after vs {before_rate:.0f} before")
 
 
+def test_throughput(args, replicas: List[Replica], targets: str,
+                    work: str) -> None:
+    """1 replica x 1 thread, 2 replicas x 1 thread, 1 replica x 2 threads,
+    each under the same closed loop (concurrency 32)."""
+    for r in replicas:
+        if r.proc is not None and r.proc.poll() is None:
+            r.stop(signal.SIGTERM)
+    results = {}
+    for name, count, threads in (("1 replica, 1 thread", 1, 1),
+                                 ("2 replicas, 1 thread each", 2, 1),
+                                 ("1 replica, 2 threads", 1, 2)):
+        chosen = replicas[:count]
+        for r in chosen:
+            r.threads = threads
+            r.start()
+        for r in chosen:
+            r.wait_listening()
+        path = os.path.join(work, f"throughput{count}x{threads}.json")
+        point = bench_point(
+            run_bench(args, ",".join(r.target for r in chosen), [
+                "--concurrency", str(CONCURRENCY), "--duration",
+                f"{args.throughput_seconds}s", "--warmup", "2s"
+            ], path), path, args.throughput_seconds + 60)
+        results[name] = {
+            key: point[key] for key in ("requests_per_second", "errors")
+        }
+        results[name]["latency_seconds"] = point["latency_seconds"]
+        print(f"throughput: {name}: {point['requests_per_second']:.1f} req/s")
+        for r in chosen:
+            r.stop(signal.SIGTERM)
+    SUMMARY["throughput"] = results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     for flag in ("--server", "--bench", "--cli", "--protoc", "--proto-dir",
                  "--stubs"):
         parser.add_argument(flag, required=True)
+    parser.add_argument("--spread-requests", type=int, default=900)
+    parser.add_argument("--rolling-seconds", type=int, default=22)
+    parser.add_argument("--restart-gap", type=float, default=0)
+    parser.add_argument("--kill-seconds", type=int, default=7)
+    parser.add_argument("--throughput-seconds", type=int, default=0)
+    parser.add_argument("--summary", default="")
     args = parser.parse_args()
     sys.path.insert(0, PACKAGE_ROOT)
     import generate_stubs
@@ -284,7 +357,10 @@ def main() -> int:
             for r in replicas:
                 r.wait_listening()
             targets = ",".join(r.target for r in replicas)
-            for test in (test_spread, test_rolling_restart, test_sigkill):
+            tests = [test_spread, test_rolling_restart, test_sigkill]
+            if args.throughput_seconds > 0:
+                tests.append(test_throughput)
+            for test in tests:
                 started = time.monotonic()
                 test(args, replicas, targets, work)
                 print(f"ok: {test.__name__} ({time.monotonic() - started:.1f} s)")
@@ -302,6 +378,9 @@ def main() -> int:
                 if r.proc is not None and r.proc.poll() is None:
                     r.proc.kill()
                     r.proc.wait()
+    if args.summary:
+        with open(args.summary, "w") as f:
+            json.dump(SUMMARY, f, indent=1)
     print("scale_out: all checks passed")
     return 0
 
