@@ -160,6 +160,21 @@ def bench_point(proc: subprocess.Popen, json_path: str, timeout: float,
         return json.load(f)["points"][0]
 
 
+def start_loaded_run(args, replicas: List[Replica], targets: str,
+                     json_path: str, seconds: int) -> subprocess.Popen:
+    """Starts a closed loop at CONCURRENCY for `seconds` and returns once
+    every replica serves part of it."""
+    bench = run_bench(args, targets, [
+        "--concurrency", str(CONCURRENCY), "--duration", f"{seconds}s",
+        "--warmup", "1s", "--timeout", "10s"
+    ], json_path)
+    for r in replicas:
+        base = r.successes()
+        wait_until(lambda: r.successes() > base, 10,
+                   f"traffic on replica {r.index}")
+    return bench
+
+
 def test_spread(args, replicas: List[Replica], targets: str,
                 work: str) -> None:
     before = [r.successes() for r in replicas]
@@ -201,14 +216,8 @@ def test_rolling_restart(args, replicas: List[Replica], targets: str,
                          work: str) -> None:
     path = os.path.join(work, "rolling.json")
     start = time.monotonic()
-    bench = run_bench(args, targets, [
-        "--concurrency", str(CONCURRENCY), "--duration",
-        f"{args.rolling_seconds}s", "--warmup", "1s", "--timeout", "10s"
-    ], path)
-    for r in replicas:
-        base = r.successes()
-        wait_until(lambda: r.successes() > base, 10,
-                   f"traffic on replica {r.index}")
+    bench = start_loaded_run(args, replicas, targets, path,
+                             args.rolling_seconds)
     # --restart-gap spreads the restarts over the window: one SIGTERM every
     # `gap` s (0: each as soon as the previous replica serves again).
     gap = args.restart_gap
@@ -251,14 +260,7 @@ def test_rolling_restart(args, replicas: List[Replica], targets: str,
 def test_sigkill(args, replicas: List[Replica], targets: str,
                  work: str) -> None:
     path = os.path.join(work, "kill.json")
-    bench = run_bench(args, targets, [
-        "--concurrency", str(CONCURRENCY), "--duration",
-        f"{args.kill_seconds}s", "--warmup", "1s", "--timeout", "10s"
-    ], path)
-    for r in replicas:
-        base = r.successes()
-        wait_until(lambda: r.successes() > base, 10,
-                   f"traffic on replica {r.index}")
+    bench = start_loaded_run(args, replicas, targets, path, args.kill_seconds)
     victim, survivors = replicas[0], replicas[1:]
     t0 = time.monotonic()
     s0 = [r.successes() for r in replicas]
