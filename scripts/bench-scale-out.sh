@@ -26,6 +26,15 @@ build=${BUILD_DIR:-build}
 protoc=$(command -v protoc)
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+# Other work on the machine skews every figure: sample the compilers running
+# (cc1plus) and the 1-minute load every 5 s for the summary.
+: > "$out/machine-load.txt"
+(while true; do
+   echo "$(pgrep -c cc1plus || true) $(cut -d' ' -f1 /proc/loadavg)" >> "$out/machine-load.txt"
+   sleep 5
+ done) &
+sampler_pid=$!
+trap 'kill "$sampler_pid" 2>/dev/null || true' EXIT
 /usr/bin/python3 "$src/tests/e2e/scale_out_test.py" \
   --server "$build/server/qlinear-server" --bench "$build/clients/bench/qlinear-bench" \
   --cli "$build/clients/cli/qlinear-cli" --protoc "$protoc" --proto-dir "$src/proto" \
@@ -34,14 +43,20 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   --throughput-seconds 30 --summary "$out/summary.json" 2>&1 | tee "$out/run.log" |
   grep -E '^(spread|rolling|SIGKILL|throughput|ok|FAIL|scale_out)'
 
+kill "$sampler_pid" 2>/dev/null || true
 /usr/bin/python3 - "$out/summary.json" "$load_before" "$(git -C "$src" rev-parse --short HEAD)" \
-  > "$out/summary.md" <<'PY'
+  "$out/machine-load.txt" > "$out/summary.md" <<'PY'
 import json, subprocess, sys
 s = json.load(open(sys.argv[1]))
+samples = [l.split() for l in open(sys.argv[4]) if l.strip()]
+compilers = max(int(c) for c, _ in samples) if samples else 0
+loads = [float(x) for _, x in samples] or [0.0]
 cpu = [l.split(":", 1)[1].strip() for l in subprocess.run(
     ["lscpu"], capture_output=True, text=True).stdout.splitlines()
        if l.startswith("Model name")][0]
-print(f"commit {sys.argv[3]}, {cpu}, load average before {sys.argv[2]}")
+print(f"commit {sys.argv[3]}, {cpu}, load average before {sys.argv[2]}; during the run "
+      f"(the replicas and the generator included) 1-minute load {min(loads):.2f}-{max(loads):.2f}, "
+      f"at most {compilers} compiler(s) running")
 sp = s["spread"]
 dev = max(abs(c - sp["mean"]) / sp["mean"] for c in sp["counts"]) * 100
 print(f"\n| spread: successes per replica | mean | largest deviation |\n|---|---|---|")
