@@ -752,9 +752,14 @@ int main(int argc, char** argv) {
   if (!target.ok()) {
     return UsageError(std::string(target.status().message()));
   }
-  auto channel =
-      grpc::CreateCustomChannel(*target, grpc::InsecureChannelCredentials(),
-                                qlinear::clients::ClientChannelArguments());
+  // health asks one server what it says of itself, NOT_SERVING included:
+  // pick_first, which does not hide a replica that health checking marks
+  // unhealthy, as round_robin does.
+  auto channel = grpc::CreateCustomChannel(
+      *target, grpc::InsecureChannelCredentials(),
+      qlinear::clients::ClientChannelArguments(
+          command == "health" ? qlinear::clients::Balancing::kPickFirst
+                              : qlinear::clients::Balancing::kRoundRobin));
   auto stub = v1::QLinear::NewStub(channel);
   if (command == "health") return Health(channel);
   if (command == "list" || command == "models") return List(stub.get());
