@@ -470,13 +470,13 @@ void Server::Shutdown() {
     // see NOT_SERVING; until then their calls are refused UNAVAILABLE and
     // retried elsewhere. So wait until calls stop coming: none refused for
     // 100 ms, for at most 1 s (and the drain timeout).
-    const bool quiet = batcher_->AwaitNoRefusals(
-        absl::Milliseconds(100),
-        std::min(absl::Seconds(1), options_.drain_timeout));
-    if (!quiet) {
+    const absl::Duration most =
+        std::min(absl::Seconds(1), options_.drain_timeout);
+    if (!batcher_->AwaitNoRefusals(absl::Milliseconds(100), most)) {
       spdlog::warn(
-          "draining: calls still arrive after 1 s of NOT_SERVING (clients "
-          "that do not watch health); closing the port");
+          "draining: calls still arrive after {} of NOT_SERVING (clients "
+          "that do not watch health); closing the port",
+          absl::FormatDuration(most));
     }
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(options_.drain_timeout));
