@@ -31,6 +31,12 @@ ABSL_FLAG(std::string, model_repository, "",
           "Model repository directory, <dir>/<name>/<version>/; the latest "
           "version of each "
           "model is served. Empty: serve the embedded model 'default'.");
+ABSL_FLAG(std::string, model_dir, "",
+          "One model directory (model.json + model.safetensors, no version "
+          "subdirectories) to serve as --model-name, version 1: KServe's "
+          "layout (--model-dir=/mnt/models). Excludes --model-repository.");
+ABSL_FLAG(std::string, model_name, "",
+          "The name --model-dir is served under (letters, digits, _ - .).");
 ABSL_FLAG(
     int64_t, max_rows_per_request, 4096,
     "Most rows (M) one request may carry; also bounds the max message size.");
@@ -55,6 +61,13 @@ ABSL_FLAG(int64_t, max_queued_rows, 0,
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM, how long queued and in-flight calls may take to finish "
           "before they are cancelled (e.g. 30s).");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::ZeroDuration(),
+          "Send GOAWAY on a connection after it has been open this long "
+          "(e.g. 5m), so clients reconnect and spread over new replicas; "
+          "its calls get --max-connection-age-grace to finish. 0: never.");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::Seconds(30),
+          "How long calls on a connection that got GOAWAY from "
+          "--max-connection-age may take before it is closed.");
 ABSL_FLAG(std::string, admin_token_file, "",
           "File whose first line is the admin token (surrounding whitespace "
           "and a CRLF's \\r stripped). With it, the repository RPCs need "
@@ -97,6 +110,8 @@ int Run() {
   options.host = absl::GetFlag(FLAGS_host);
   options.port = absl::GetFlag(FLAGS_port);
   options.model_repository = absl::GetFlag(FLAGS_model_repository);
+  options.model_dir = absl::GetFlag(FLAGS_model_dir);
+  options.model_name = absl::GetFlag(FLAGS_model_name);
   options.max_rows_per_request = absl::GetFlag(FLAGS_max_rows_per_request);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.max_response_bytes = absl::GetFlag(FLAGS_max_response_bytes);
@@ -116,6 +131,9 @@ int Run() {
   }
   options.max_queued_rows = absl::GetFlag(FLAGS_max_queued_rows);
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  options.max_connection_age_grace =
+      absl::GetFlag(FLAGS_max_connection_age_grace);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);

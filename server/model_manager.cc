@@ -188,22 +188,42 @@ absl::Status ModelManager::CheckLoadable(const std::string& name,
 absl::Status ModelManager::Load(const std::string& name,
                                 const std::string& requested_version) {
   QL_RETURN_IF_ERROR(CheckLoadable(name, requested_version));
-  const auto abandoned = [this] {
-    return abandoned_.load(std::memory_order_relaxed);
-  };
-  const auto abandoned_error = [&](const std::string& version) {
-    return absl::UnavailableError(
-        absl::StrCat("loading model '", name, "' version ", version,
-                     ": abandoned, the server is shutting down"));
-  };
   absl::MutexLock load_lock(&load_mu_);
   const fs::path model_dir = fs::path(repository_) / name;
   const std::string version =
       requested_version.empty() ? LatestVersion(model_dir) : requested_version;
-  const fs::path dir = model_dir / version;
   // The directory may have gone between the check and the lock.
   QL_RETURN_IF_ERROR(CheckLoadable(name, version));
-  if (abandoned()) return abandoned_error(version);
+  return LoadFrom(name, version, model_dir / version);
+}
+
+absl::Status ModelManager::LoadDirectory(const std::string& name,
+                                         const std::string& dir) {
+  if (!IsPlainName(name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model: '", ClientText(name), "' is not a valid name"));
+  }
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("model directory '", dir, "' is not a directory"));
+  }
+  absl::MutexLock load_lock(&load_mu_);
+  return LoadFrom(name, "1", dir);
+}
+
+absl::Status ModelManager::LoadFrom(const std::string& name,
+                                    const std::string& version,
+                                    const fs::path& dir) {
+  const auto abandoned = [this] {
+    return abandoned_.load(std::memory_order_relaxed);
+  };
+  const auto abandoned_error = [&] {
+    return absl::UnavailableError(
+        absl::StrCat("loading model '", name, "' version ", version,
+                     ": abandoned, the server is shutting down"));
+  };
+  if (abandoned()) return abandoned_error();
 
   registry_->SetLoading(name, true);
   if (load_hook_for_test_) load_hook_for_test_(name, version);
@@ -212,7 +232,7 @@ absl::Status ModelManager::Load(const std::string& name,
       model::LoadModelDir(dir.string(), abandoned);
   absl::Status status;
   if (abandoned()) {
-    status = abandoned_error(version);
+    status = abandoned_error();
     spdlog::warn("event=model_load_abandoned model={} version={}", name,
                  version);
   } else if (stack.ok()) {

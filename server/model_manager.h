@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -81,6 +82,14 @@ class ModelManager {
   absl::Status Load(const std::string& name, const std::string& version)
       ABSL_LOCKS_EXCLUDED(mu_, load_mu_);
 
+  // Loads the model directory `dir` (model.json + model.safetensors, no
+  // version subdirectories: KServe's /mnt/models) and serves it as `name`
+  // version "1", as Load() does. Errors: INVALID_ARGUMENT (`name` not a plain
+  // name, corrupt files), NOT_FOUND (`dir` not a directory, a missing file),
+  // UNAVAILABLE once AbandonLoads() was called.
+  absl::Status LoadDirectory(const std::string& name, const std::string& dir)
+      ABSL_LOCKS_EXCLUDED(mu_, load_mu_);
+
   // The checks Load() makes before it takes the load lock, without loading:
   // cheap (a few stat calls), so a request that would fail at once is
   // answered at once. Errors: those of Load() but for corrupt files.
@@ -119,6 +128,11 @@ class ModelManager {
  private:
   void SetReason(const std::string& name, std::string reason)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Loads `dir` as name/version: packs, warms and swaps it in, or records
+  // why it failed. REQUIRES: load_mu_ held.
+  absl::Status LoadFrom(const std::string& name, const std::string& version,
+                        const std::filesystem::path& dir)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(load_mu_);
   // Serves `stack` as name/version in one step, retiring the old version's
   // metrics. REQUIRES: load_mu_ held.
   void Swap(const std::string& name, const std::string& version,

@@ -84,6 +84,25 @@ absl::Status ValidateOptions(const ServerOptions& options) {
         absl::StrCat("max_response_bytes: ", options.max_response_bytes,
                      " is not in ", kMinMessageBytes, "..", kMaxResponseBytes));
   }
+  if (!options.model_dir.empty() && !options.model_repository.empty()) {
+    return absl::InvalidArgumentError(
+        "model_dir: cannot be combined with model_repository; pick one");
+  }
+  if (options.model_dir.empty() != options.model_name.empty()) {
+    return absl::InvalidArgumentError(
+        "model_dir and model_name: set both (a model directory and the name "
+        "it is served under) or neither");
+  }
+  if (options.max_connection_age < absl::ZeroDuration() ||
+      options.max_connection_age_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "max_connection_age, max_connection_age_grace: negative");
+  }
+  if (options.max_connection_age > absl::Milliseconds(INT_MAX) ||
+      options.max_connection_age_grace > absl::Milliseconds(INT_MAX)) {
+    return absl::InvalidArgumentError(
+        "max_connection_age, max_connection_age_grace: above 24 days");
+  }
   return absl::OkStatus();
 }
 
@@ -292,6 +311,11 @@ Server::~Server() {
 }
 
 absl::Status Server::LoadInitialModels() {
+  if (!options_.model_dir.empty()) {
+    spdlog::info("event=loading_models model_dir={} model_name={}",
+                 options_.model_dir, options_.model_name);
+    return manager_->LoadDirectory(options_.model_name, options_.model_dir);
+  }
   spdlog::info("event=loading_models repository={}",
                options_.model_repository.empty() ? "(embedded default model)"
                                                  : options_.model_repository);
@@ -378,6 +402,14 @@ absl::Status Server::Start() {
   // gRPC sets SO_REUSEPORT by default, so a second server on the same port
   // would start and the kernel would split connections between the two.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  if (options_.max_connection_age > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               static_cast<int>(absl::ToInt64Milliseconds(
+                                   options_.max_connection_age)));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               static_cast<int>(absl::ToInt64Milliseconds(
+                                   options_.max_connection_age_grace)));
+  }
   builder.RegisterService(service_.get());
   builder.RegisterService(kserve_service_.get());
   server_ = builder.BuildAndStart();
@@ -432,6 +464,20 @@ void Server::Shutdown() {
     // Before the gRPC server's shutdown, which would wait for a load call
     // up to the drain timeout while cancelling the calls that arrive.
     loads_->Shutdown();
+    // gRPC's shutdown cancels the calls it has received but not yet handed
+    // to a handler, and a client does not retry CANCELLED. Clients that
+    // watch health (the qlinear clients' service config) leave once they
+    // see NOT_SERVING; until then their calls are refused UNAVAILABLE and
+    // retried elsewhere. So wait until calls stop coming: none refused for
+    // 100 ms, for at most 1 s (and the drain timeout).
+    const absl::Duration most =
+        std::min(absl::Seconds(1), options_.drain_timeout);
+    if (!batcher_->AwaitNoRefusals(absl::Milliseconds(100), most)) {
+      spdlog::warn(
+          "draining: calls still arrive after {} of NOT_SERVING (clients "
+          "that do not watch health); closing the port",
+          absl::FormatDuration(most));
+    }
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(options_.drain_timeout));
     reclaimer_.reset();

@@ -42,6 +42,15 @@ struct ServerOptions {
   // version of each is loaded. Empty: serve the embedded model "default"
   // (version "1"), generated at start.
   std::string model_repository;
+  // One model directory (model.json + model.safetensors, no version
+  // subdirectories), served as `model_name` version "1": KServe mounts the
+  // model at /mnt/models and names it. Excludes model_repository; needs
+  // model_name. The load RPCs then answer FAILED_PRECONDITION (no
+  // repository).
+  std::string model_dir;
+  // The name model_dir is served under: a plain name (letters, digits, _, -,
+  // ., at most 255 bytes). Only with model_dir.
+  std::string model_name;
   // Versions to load at start instead of the latest, by model name
   // (e.g. {"a", "3"}). A named model missing from the repository fails
   // start-up with NOT_FOUND.
@@ -78,6 +87,12 @@ struct ServerOptions {
   // How long Shutdown() lets queued and in-flight calls finish before
   // cancelling what is left.
   absl::Duration drain_timeout = absl::Seconds(30);
+  // After a connection has been open this long, the server sends GOAWAY so
+  // the client reconnects (and re-resolves: clients behind an L4 Service or
+  // a headless one spread over new replicas); calls on it get
+  // max_connection_age_grace to finish before it is closed. 0: never.
+  absl::Duration max_connection_age = absl::ZeroDuration();
+  absl::Duration max_connection_age_grace = absl::Seconds(30);
   // Port of the Prometheus /metrics endpoint on `host`. 0: no endpoint (the
   // counters still run); -1: any free port (tests; metrics_port() tells).
   int metrics_port = 0;
@@ -113,8 +128,8 @@ class Server {
   // the models load (the embedded default model takes a few seconds).
   // Errors: INVALID_ARGUMENT (an option out of range, or a TLS file that
   // cannot be read, named; both before any model loads), NOT_FOUND (no
-  // repository directory), the model loader's error prefixed with the model
-  // name and directory, UNAVAILABLE (cannot listen on host:port).
+  // repository or model directory), the model loader's error prefixed with the
+  // model name and directory, UNAVAILABLE (cannot listen on host:port).
   static absl::StatusOr<std::unique_ptr<Server>> Create(
       const ServerOptions& options);
 
@@ -161,9 +176,12 @@ class Server {
   // Blocks until the server has shut down (after Shutdown()).
   void Wait();
 
-  // Drains: marks every service NOT_SERVING in the health service, answers
-  // new calls UNAVAILABLE, lets queued and in-flight calls finish within
-  // options.drain_timeout, then cancels what is left. Idempotent; returns
+  // Drains: answers new inference calls UNAVAILABLE, marks every service
+  // NOT_SERVING in the health service, waits until calls stop arriving
+  // (none for 100 ms; at most 1 s and drain_timeout: clients watching
+  // health move to other replicas), then closes the port (GOAWAY) and lets
+  // queued and in-flight calls finish within options.drain_timeout, then
+  // cancels what is left. Idempotent; returns
   // once the server has stopped.
   void Shutdown();
 

@@ -12,8 +12,8 @@ namespace {
 
 constexpr const char* kKnownMetrics =
     "p50, p90, p95, p99, p99.9, mean, min, max (latency, with a unit: ns, us, "
-    "ms, s), errors, requests, ok, error_rate, rps, rows_s, gops, batch_rows, "
-    "batch_rows_max";
+    "ms, s), errors, requests, ok, error_rate, retries, rps, rows_s, gops, "
+    "batch_rows, batch_rows_max";
 
 bool IsLatency(absl::string_view m) {
   return m == "p50" || m == "p90" || m == "p95" || m == "p99" || m == "p99.9" ||
@@ -22,8 +22,8 @@ bool IsLatency(absl::string_view m) {
 
 bool IsOtherMetric(absl::string_view m) {
   return m == "errors" || m == "requests" || m == "ok" || m == "error_rate" ||
-         m == "rps" || m == "rows_s" || m == "gops" || m == "batch_rows" ||
-         m == "batch_rows_max";
+         m == "retries" || m == "rps" || m == "rows_s" || m == "gops" ||
+         m == "batch_rows" || m == "batch_rows_max";
 }
 
 absl::Status Invalid(absl::string_view text, absl::string_view why) {
@@ -124,6 +124,7 @@ double MetricValue(const PointSummary& p, const std::string& metric) {
     const double sent = static_cast<double>(p.requests + p.client_dropped);
     return sent > 0 ? static_cast<double>(p.errors) / sent : NAN;
   }
+  if (metric == "retries") return static_cast<double>(p.retries);
   if (metric == "rps") return p.requests_per_second;
   if (metric == "rows_s") return p.rows_per_second;
   if (metric == "gops") return p.gops;

@@ -32,10 +32,16 @@
 #include "clients/bench/load_generator.h"
 #include "clients/bench/report.h"
 #include "clients/bench/rpcs.h"
+#include "clients/common/channel.h"
 #include "clients/common/tensor_util.h"
 #include "common/flags.h"
 
-ABSL_FLAG(std::string, target, "localhost:8001", "Server address, HOST:PORT.");
+ABSL_FLAG(std::string, target, "localhost:8001",
+          "Server address: HOST:PORT, several IP:PORT separated by commas, or "
+          "gRPC name syntax (dns:///NAME:PORT, ipv4:IP:PORT,IP:PORT). Calls "
+          "are balanced round_robin over every address, and retried on "
+          "UNAVAILABLE (docs/deploy.md, \"Load balancing gRPC across "
+          "replicas\").");
 ABSL_FLAG(std::string, api, "native",
           "native (qlinear.v1) or kserve (KServe v2 / Triton ModelInfer).");
 ABSL_FLAG(std::string, rpc, "",
@@ -154,16 +160,33 @@ std::vector<std::string> ExtractAssertions(int* argc, char** argv) {
   return out;
 }
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
-                                           int index) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
+std::shared_ptr<grpc::Channel> MakeChannel(
+    const std::string& target, int index,
+    qlinear::clients::Balancing balancing =
+        qlinear::clients::Balancing::kRoundRobin) {
+  grpc::ChannelArguments args =
+      qlinear::clients::ClientChannelArguments(balancing);
   // A channel of its own, with its own TCP connection: channels with equal
   // arguments would share one subchannel.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt("qlinear.bench_channel", index);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
                                    args);
+}
+
+// Runs one load point and adds the attempts gRPC retried during it (from
+// channelz; the control channel's calls are not retried in practice).
+template <typename RunPoint>
+bench::PointSummary WithRetries(RunPoint run_point) {
+  const qlinear::clients::CallCounts before =
+      qlinear::clients::ChannelzCallCounts();
+  bench::PointSummary p = run_point();
+  const qlinear::clients::CallCounts after =
+      qlinear::clients::ChannelzCallCounts();
+  const int64_t retries =
+      (after.attempts - before.attempts) - (after.calls - before.calls);
+  p.retries = static_cast<uint64_t>(std::max<int64_t>(0, retries));
+  return p;
 }
 
 std::string Label(const bench::PointSummary& p) {
@@ -188,7 +211,7 @@ int main(int argc, char** argv) {
       "[--assert 'p99<5ms'] ...\n"
       "--assert 'METRIC OP VALUE' (repeatable) checks every load point; "
       "metrics: p50 p90 p95 p99 p99.9 mean min max (with a unit: ns us ms s), "
-      "errors requests ok error_rate rps rows_s gops batch_rows "
+      "errors requests ok error_rate retries rps rows_s gops batch_rows "
       "batch_rows_max; operators < <= > >= == !=.\n"
       "Exit status: 0 ok, 1 an --assert missed, 2 usage error, 3 server "
       "unreachable, model unknown or an output file not written.",
@@ -267,14 +290,21 @@ int main(int argc, char** argv) {
   }
 
   // --- Channels and the model ----------------------------------------------
-  const std::string target = absl::GetFlag(FLAGS_target);
+  const absl::StatusOr<std::string> channel_target =
+      qlinear::clients::ChannelTarget(absl::GetFlag(FLAGS_target));
+  if (!channel_target.ok()) {
+    return UsageError(std::string(channel_target.status().message()));
+  }
+  const std::string& target = *channel_target;
   std::vector<std::shared_ptr<grpc::Channel>> load_channels;
   for (int i = 0; i < channels; ++i) {
     load_channels.push_back(MakeChannel(target, i));
   }
   // Control RPCs (GetModel, statistics) get their own connection, so they
-  // never queue behind the load.
-  const std::shared_ptr<grpc::Channel> control = MakeChannel(target, channels);
+  // never queue behind the load. It stays on one replica (pick_first): the
+  // server columns of a run over several replicas are that replica's.
+  const std::shared_ptr<grpc::Channel> control =
+      MakeChannel(target, channels, qlinear::clients::Balancing::kPickFirst);
   const auto connect_deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(10);
   for (const auto& channel : load_channels) {
@@ -418,8 +448,9 @@ int main(int argc, char** argv) {
     std::printf("measuring capacity: closed loop at concurrency %d...\n",
                 options.concurrency);
     std::fflush(stdout);
-    const bench::PointSummary probe =
-        bench::RunClosedLoop(kind->get(), options, fetch_stats);
+    const bench::PointSummary probe = WithRetries([&] {
+      return bench::RunClosedLoop(kind->get(), options, fetch_stats);
+    });
     std::printf("%s%s", bench::TableHeader(false).c_str(),
                 bench::TableRow(probe).c_str());
     if (!(probe.requests_per_second > 0)) {
@@ -438,10 +469,14 @@ int main(int argc, char** argv) {
     bench::PointSummary p;
     if (open_loop) {
       options.rate = rates[i];
-      p = bench::RunOpenLoop(kind->get(), options, fetch_stats);
+      p = WithRetries([&] {
+        return bench::RunOpenLoop(kind->get(), options, fetch_stats);
+      });
     } else {
       options.concurrency = concurrencies[i];
-      p = bench::RunClosedLoop(kind->get(), options, fetch_stats);
+      p = WithRetries([&] {
+        return bench::RunClosedLoop(kind->get(), options, fetch_stats);
+      });
     }
     std::printf("%s", bench::TableRow(p).c_str());
     std::fflush(stdout);

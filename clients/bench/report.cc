@@ -114,6 +114,10 @@ std::string PointNotes(const PointSummary& p) {
     absl::StrAppend(&out, "  ", LoadLabel(p), ": OK=", p.ok, " ",
                     absl::StrJoin(codes, " "), "\n");
   }
+  if (p.retries > 0) {
+    absl::StrAppend(&out, "  ", LoadLabel(p), ": ", p.retries,
+                    " retried attempts (UNAVAILABLE, retry policy)\n");
+  }
   if (p.mode == "open" && p.send_lag_max > 1e-3) {
     absl::StrAppendFormat(&out,
                           "  %s: generator send lag mean %.3f ms, max %.3f ms "
@@ -208,7 +212,8 @@ std::string JsonReport(const RunInfo& run,
         ", \"seconds\": ", JsonNumber(p.seconds),
         ", \"requests\": ", p.requests, ", \"ok\": ", p.ok,
         ", \"errors\": ", p.errors, ", \"client_dropped\": ", p.client_dropped,
-        ", \"codes\": {", absl::StrJoin(codes, ", "),
+        ", \"retries\": ", p.retries, ", \"codes\": {",
+        absl::StrJoin(codes, ", "),
         "},\n     \"requests_per_second\": ", JsonNumber(p.requests_per_second),
         ", \"rows_per_second\": ", JsonNumber(p.rows_per_second),
         ", \"gops\": ", JsonNumber(p.gops));

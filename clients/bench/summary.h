@@ -33,6 +33,10 @@ struct PointSummary {
   std::array<uint64_t, kNumStatusCodes> codes{};
   // Open loop: sends skipped because --max-inflight requests were pending.
   uint64_t client_dropped = 0;
+  // Attempts gRPC repeated under the retry policy (UNAVAILABLE, e.g. from a
+  // draining replica) during the point, warm-up included; each request is
+  // still counted once above, by its final status.
+  uint64_t retries = 0;
 
   // Successful requests, rows and operations (2 * rows * sum N*K) per second.
   double requests_per_second = 0;

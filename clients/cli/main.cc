@@ -9,6 +9,11 @@
 //   qlinear-cli --target HOST:PORT infer [--model M] ...     (KServe v2)
 //   qlinear-cli --target HOST:PORT load MODEL [--version V] --admin-token T
 //   qlinear-cli --target HOST:PORT unload MODEL --admin-token T
+//   qlinear-cli service-config       (the gRPC service config it uses)
+//
+// --target also takes several IP:PORT separated by commas, or gRPC name
+// syntax (dns:///NAME:PORT, ipv4:IP:PORT,IP:PORT): calls are balanced
+// round_robin over every address (clients/common/channel.h).
 //
 // Exit status: 0 on success, 1 when the server returns an error (printed as
 // "error: CODE: message") or health is not SERVING, 2 for a usage error.
@@ -33,6 +38,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "clients/common/channel.h"
 #include "clients/common/npy.h"
 #include "clients/common/tensor_util.h"
 #include "common/flags.h"
@@ -41,7 +47,11 @@
 #include "inference/grpc_service.grpc.pb.h"
 #include "qlinear/v1/qlinear.grpc.pb.h"
 
-ABSL_FLAG(std::string, target, "localhost:8001", "Server address, HOST:PORT.");
+ABSL_FLAG(std::string, target, "localhost:8001",
+          "Server address: HOST:PORT, several IP:PORT separated by commas, or "
+          "gRPC name syntax (dns:///NAME:PORT, ipv4:IP:PORT,IP:PORT). Calls "
+          "are balanced round_robin over every address, and inference and "
+          "metadata calls are retried on UNAVAILABLE.");
 ABSL_FLAG(bool, json, false, "Print machine-readable JSON instead of text.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(60),
           "Deadline of each call, e.g. 30s.");
@@ -708,15 +718,18 @@ int main(int argc, char** argv) {
       "  load MODEL        loads (or reloads) a model version from the\n"
       "                    repository; needs the admin token if configured\n"
       "  unload MODEL      stops serving a model; needs the admin token\n"
+      "  service-config    prints the gRPC service config of the clients\n"
+      "                    (round_robin, retries on UNAVAILABLE)\n"
       "Errors print 'error: CODE: message' and exit 1; usage errors exit 2.",
       "cli/main.cc");
   if (args.size() < 2) return UsageError("missing command");
   const std::string command = args[1];
 
-  const bool known =
-      command == "health" || command == "list" || command == "models" ||
-      command == "describe" || command == "forward" || command == "matmul" ||
-      command == "infer" || command == "load" || command == "unload";
+  const bool known = command == "health" || command == "list" ||
+                     command == "models" || command == "describe" ||
+                     command == "forward" || command == "matmul" ||
+                     command == "infer" || command == "load" ||
+                     command == "unload" || command == "service-config";
   if (!known) return UsageError("unknown command '" + command + "'");
   const bool takes_model =
       command == "describe" || command == "load" || command == "unload";
@@ -728,11 +741,25 @@ int main(int argc, char** argv) {
                                 std::string(args[expected_args]) + "'");
   }
 
-  grpc::ChannelArguments channel_args;
-  channel_args.SetMaxReceiveMessageSize(-1);  // outputs may be large
-  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target),
-                                           grpc::InsecureChannelCredentials(),
-                                           channel_args);
+  if (command == "service-config") {
+    std::printf("%s\n", qlinear::clients::ServiceConfigJson(
+                            qlinear::clients::Balancing::kRoundRobin)
+                            .c_str());
+    return 0;
+  }
+  const absl::StatusOr<std::string> target =
+      qlinear::clients::ChannelTarget(absl::GetFlag(FLAGS_target));
+  if (!target.ok()) {
+    return UsageError(std::string(target.status().message()));
+  }
+  // health asks one server what it says of itself, NOT_SERVING included:
+  // pick_first, which does not hide a replica that health checking marks
+  // unhealthy, as round_robin does.
+  auto channel = grpc::CreateCustomChannel(
+      *target, grpc::InsecureChannelCredentials(),
+      qlinear::clients::ClientChannelArguments(
+          command == "health" ? qlinear::clients::Balancing::kPickFirst
+                              : qlinear::clients::Balancing::kRoundRobin));
   auto stub = v1::QLinear::NewStub(channel);
   if (command == "health") return Health(channel);
   if (command == "list" || command == "models") return List(stub.get());

@@ -53,9 +53,11 @@ void Batcher::SetQueue(const std::string& model, QueueOptions options) {
 absl::Status Batcher::Schedule(const std::string& model,
                                std::unique_ptr<Task>* task) {
   absl::MutexLock lock(&mu_);
-  if (shutdown_)
+  if (shutdown_) {
+    last_refused_ = absl::Now();
     return absl::UnavailableError(
         "server is draining; retry on another replica");
+  }
   auto it = queues_.find(model);
   if (it == queues_.end()) {
     return absl::NotFoundError(
@@ -256,6 +258,25 @@ void Batcher::Shutdown() {
   absl::MutexLock lock(&mu_);
   shutdown_ = true;
   work_cv_.SignalAll();
+}
+
+bool Batcher::AwaitNoRefusals(absl::Duration quiet,
+                              absl::Duration timeout) const {
+  const absl::Time start = absl::Now();
+  const absl::Time give_up = start + timeout;
+  for (;;) {
+    absl::Time quiet_at;
+    {
+      absl::MutexLock lock(&mu_);
+      quiet_at = std::max(start, last_refused_) + quiet;
+    }
+    const absl::Time now = absl::Now();
+    if (now >= quiet_at) return true;
+    if (now >= give_up) return false;
+    // Sleeps to the first moment the answer can change; a refusal meanwhile
+    // moves quiet_at, which the next turn reads.
+    absl::SleepFor(std::min(quiet_at, give_up) - now);
+  }
 }
 
 int64_t Batcher::queued_rows(const std::string& model) const {

@@ -95,6 +95,13 @@ class Batcher {
   // TryNextBatch/WaitNextBatch, which stop waiting for delays.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // After Shutdown(): blocks until no Schedule() has been refused for
+  // `quiet` (real time), or until `timeout` passes; returns whether it got
+  // quiet. For the drain: clients that watch the server's health stop
+  // sending once they see NOT_SERVING, and a quiet batcher says they have.
+  bool AwaitNoRefusals(absl::Duration quiet, absl::Duration timeout) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Rows and tasks queued for `model` (0 for an unknown model).
   int64_t queued_rows(const std::string& model) const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t queued_tasks(const std::string& model) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -142,6 +149,8 @@ class Batcher {
   std::map<std::string, Queue> queues_ ABSL_GUARDED_BY(mu_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  // Real time of the last Schedule() refused after Shutdown().
+  absl::Time last_refused_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 // Orders tasks: higher priority, then earlier deadline, then older.

@@ -9,7 +9,8 @@
 //     plus preStop, integer CPU with requests == limits, non-root read-only
 //     container without capabilities, models volume, Services, PDB,
 //     NetworkPolicy, ServiceMonitor, HPA on qlinear_queue_rows as the
-//     prometheus-adapter rule exposes it, server flags that exist.
+//     prometheus-adapter rule exposes it, server flags that exist, GOAWAY
+//     after a maximum connection age in prod.
 //
 // Usage:
 //   node k8s_check.js --modules DIR --source DIR --overlay NAME RENDERED.yaml
@@ -44,19 +45,17 @@ function parseArgs(argv) {
 const args = parseArgs(process.argv.slice(2));
 const yaml = require(path.join(path.resolve(args.modules), 'js-yaml'));
 const modelsDir = path.join(path.resolve(args.modules), 'kubernetes-models');
+const {duration, parseFlagArgs, quantity, serverFlagNames} = require('./kit_lib.js');
 
 // What each overlay must be; other overlays get the common checks only.
 const OVERLAYS = {
   dev: {hpa: false, replicas: 1, serviceMonitor: false},
-  prod: {hpa: true, serviceMonitor: true},
+  prod: {hpa: true, serviceMonitor: true, maxConnectionAge: true},
 };
 const APP = 'qlinear-server';
 const IMAGE_USER = 65532;  // USER of the Dockerfile
 const HPA_METRIC = 'qlinear_queue_rows';
 const MIN_STARTUP_SECONDS = 60;
-// Flags in the command-line contract (README.md) that the server may define
-// outside server/*.cc.
-const CONTRACT_FLAGS = ['metrics_port'];
 // Set in the Deployment's args, next to the ports and probes.
 const ARGS_ONLY_FLAGS = ['host', 'port', 'metrics_port'];
 
@@ -68,58 +67,9 @@ function id(doc) {
   return `${doc.kind}/${ns}${doc.metadata ? doc.metadata.name : '?'}`;
 }
 
-const SUFFIX = {
-  n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
-};
-// A Kubernetes resource quantity ("2", 2, "1500m", "4Gi") as a number.
-function quantity(q) {
-  if (typeof q === 'number') return q;
-  const m = /^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$/.exec(String(q));
-  if (!m || !(m[2] in SUFFIX)) return NaN;
-  return Number(m[1]) * SUFFIX[m[2]];
-}
-
-// An absl::Duration flag value ("30s", "1m30s", "500ms") in seconds.
-function duration(text) {
-  const units = {ns: 1e-9, us: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600};
-  let rest = text.trim();
-  if (rest === '0') return 0;
-  let total = 0;
-  while (rest.length > 0) {
-    const m = /^([0-9]+(?:\.[0-9]*)?)(ns|us|ms|s|m|h)/.exec(rest);
-    if (!m) return NaN;
-    total += Number(m[1]) * units[m[2]];
-    rest = rest.slice(m[0].length);
-  }
-  return total;
-}
-
 function labelsMatch(selector, labels) {
   if (!selector) return false;
   return Object.entries(selector).every(([k, v]) => labels && labels[k] === v);
-}
-
-// Flag names the server defines: ABSL_FLAG(type, name, ...) in server/ and
-// common/ sources, plus the contract's.
-function serverFlagNames(source) {
-  const names = new Set(CONTRACT_FLAGS);
-  for (const dir of ['server', 'common']) {
-    const root = path.join(source, dir);
-    if (!fs.existsSync(root)) continue;
-    const walk = (d) => {
-      for (const e of fs.readdirSync(d, {withFileTypes: true})) {
-        const p = path.join(d, e.name);
-        if (e.isDirectory()) walk(p);
-        else if (/\.(cc|h)$/.test(e.name)) {
-          const text = fs.readFileSync(p, 'utf8');
-          for (const m of text.matchAll(/ABSL_FLAG\(\s*[\w:<>, ]+?,\s*(\w+)\s*,/g)) names.add(m[1]);
-        }
-      }
-    };
-    walk(root);
-  }
-  return names;
 }
 
 // The flags a container gets: its args plus the --flagfile's lines, read
@@ -127,15 +77,9 @@ function serverFlagNames(source) {
 function containerFlags(container, podSpec, docs, errors) {
   const flags = new Map();
   const args = [...(container.command || []).slice(1), ...(container.args || [])];
-  let flagfile = null;
-  const fromArgs = new Map();
-  for (const a of args) {
-    const m = /^--?([\w-]+)(?:=(.*))?$/.exec(a);
-    if (!m) continue;
-    const name = m[1].replace(/-/g, '_');
-    if (name === 'flagfile') flagfile = m[2];
-    else fromArgs.set(name, m[2] === undefined ? 'true' : m[2]);
-  }
+  const fromArgs = parseFlagArgs(args);
+  const flagfile = fromArgs.get('flagfile') || null;
+  fromArgs.delete('flagfile');
   if (flagfile) {
     const mount = (container.volumeMounts || []).find(
         (vm) => flagfile.startsWith(vm.mountPath.replace(/\/?$/, '/')));
@@ -329,6 +273,11 @@ function invariantErrors(docs, overlay, source) {
   if (!(grace > drain + (sleep || 0))) {
     err(`${where}: terminationGracePeriodSeconds ${grace} must exceed preStop ${sleep} s + ` +
         `--drain_timeout ${drainText}`);
+  }
+
+  // GOAWAY on old connections, so clients rebalance over new replicas.
+  if (expect.maxConnectionAge && !(duration(flags.get('max_connection_age') || '0') > 0)) {
+    err(`${where}: --max_connection_age must be set in ${overlay}, so clients reach replicas the HPA adds`);
   }
 
   // Guaranteed QoS with integer CPUs.
@@ -543,6 +492,8 @@ function selfTest(file) {
       (d) => { const cm = flagsCm(d); const k = Object.keys(cm.data)[0]; cm.data[k] += '--max_batch=8\n'; }],
     ['HPA without the queue metric', /qlinear_queue_rows/,
       (d) => { d.find((x) => x.kind === 'HorizontalPodAutoscaler').spec.metrics.shift(); }],
+    ['no max connection age', /--max_connection_age must be set/,
+      (d) => { const cm = flagsCm(d); const k = Object.keys(cm.data)[0]; cm.data[k] += '--max_connection_age=0\n'; }],
     ['no preStop', /no preStop/, (d) => { delete ctr(d).lifecycle; }],
     ['no models volume', /models volume/,
       (d) => { const c = ctr(d); c.volumeMounts = c.volumeMounts.filter((v) => v.name !== 'models'); }],

@@ -1,7 +1,9 @@
 // The model lifecycle over real gRPC: load, swap and unload under continuous
 // traffic with no failed request, a failed load that keeps the serving
 // version, a model answering UNAVAILABLE while its first version loads (with
-// server readiness steady), per-model health, the admin token, and TLS.
+// server readiness steady), per-model health, the admin token, TLS, one
+// model directory served by name (KServe's layout), and GOAWAY after
+// max_connection_age.
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -21,12 +23,14 @@
 #include "model/loader.h"
 #include "server/server.h"
 #include "tests/testing/serving_test_util.h"
+#include "tests/testing/status_matchers.h"
 
 namespace qlinear::server {
 namespace {
 
 using ::qlinear::testing::RandomTensor;
 using ::qlinear::testing::ReferenceForward;
+using ::qlinear::testing::StatusIs;
 using ::qlinear::testing::TempDir;
 using ::qlinear::testing::WriteFile;
 using ::qlinear::testing::WriteModelDir;
@@ -373,6 +377,98 @@ TEST(StartVersionsTest, LoadsTheNamedVersionsAtStart) {
   options.start_versions = {{"a", "7"}};
   EXPECT_EQ(Server::Create(options).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// KServe's layout: one model directory (no versions), named by option.
+TEST(ModelDirTest, ServesOneDirectoryUnderTheGivenName) {
+  TempDir dir;
+  WriteModelDir(dir.path() / "mnt" / "models", Spec(1), ActQuant::kNone);
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.model_dir = (dir.path() / "mnt" / "models").string();
+  options.model_name = "iris";
+  options.threads = 1;
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto index = (*server)->models()->Index();
+  ASSERT_EQ(index.size(), 1u);
+  EXPECT_EQ(index[0].name, "iris");
+  EXPECT_EQ(index[0].version, "1");
+  EXPECT_EQ(index[0].state, ModelReadiness::kReady);
+
+  auto stub = ::qlinear::testing::Connect((*server)->port());
+  const v1::Tensor input = RandomTensor(DType::kF32, 2, 128, 5);
+  grpc::ClientContext context;
+  v1::ForwardRequest request;
+  request.set_model("iris");
+  *request.mutable_input() = input;
+  v1::ForwardResponse response;
+  const grpc::Status forward = stub->Forward(&context, request, &response);
+  ASSERT_TRUE(forward.ok()) << forward.error_message();
+  EXPECT_EQ(response.version(), "1");
+  EXPECT_EQ(response.output().shape(1), 32);
+  // No repository: the load RPCs have nothing to load from.
+  grpc::ClientContext load_context;
+  v1::LoadModelRequest load;
+  load.set_model("iris");
+  v1::LoadModelResponse loaded;
+  EXPECT_EQ(stub->LoadModel(&load_context, load, &loaded).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST(ModelDirTest, BadCombinationsAndMissingDirectoriesFailStartUp) {
+  TempDir dir;
+  WriteModelDir(dir.path() / "m", Spec(1), ActQuant::kNone);
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.threads = 1;
+  options.model_dir = (dir.path() / "m").string();
+  const auto start = [&] { return Server::Create(options).status(); };
+  EXPECT_THAT(start(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                HasSubstr("set both")));
+  options.model_name = "../m";
+  EXPECT_THAT(start(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                HasSubstr("is not a valid name")));
+  options.model_name = "m";
+  options.model_repository = dir.path().string();
+  EXPECT_THAT(start(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                HasSubstr("cannot be combined")));
+  options.model_repository = "";
+  options.model_dir = (dir.path() / "absent").string();
+  EXPECT_THAT(start(), StatusIs(absl::StatusCode::kNotFound,
+                                HasSubstr("is not a directory")));
+  // A directory without model files (e.g. the versioned repository layout).
+  options.model_dir = dir.path().string();
+  EXPECT_THAT(start(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("model.json")));
+}
+
+// --max-connection-age: the server sends GOAWAY on an old connection, and
+// the client's channel leaves READY (to reconnect, re-resolving its target).
+TEST(ConnectionAgeTest, AnOldConnectionGetsGoaway) {
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.threads = 1;
+  options.max_connection_age = absl::Milliseconds(300);
+  options.max_connection_age_grace = absl::Seconds(1);
+  auto server = Server::Create(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()),
+                          grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() +
+                                        std::chrono::seconds(10)));
+  EXPECT_TRUE(channel->WaitForStateChange(
+      GRPC_CHANNEL_READY,
+      std::chrono::system_clock::now() + std::chrono::seconds(10)));
+
+  options.max_connection_age = absl::Milliseconds(-1);
+  EXPECT_THAT(Server::Create(options).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("max_connection_age")));
 }
 
 TEST(TlsTest, ServesOverTlsWithAGeneratedCertificate) {

@@ -2,6 +2,7 @@
 // deadlines, cancellation and delays, driven by a fake clock (no gRPC).
 #include "server/batching/batcher.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -237,6 +238,29 @@ TEST_F(BatcherTest, ShutdownRefusesNewWorkAndDrainsQueued) {
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(batch->rows(), 1u);
   EXPECT_FALSE(batcher_.WaitNextBatch().has_value());
+}
+
+// The drain waits until refused calls stop: quiet once none came for the
+// quiet period, not while they keep coming.
+TEST_F(BatcherTest, AwaitNoRefusalsWaitsForRefusedCallsToStop) {
+  batcher_.Shutdown();
+  EXPECT_TRUE(
+      batcher_.AwaitNoRefusals(absl::Milliseconds(1), absl::Seconds(5)));
+
+  std::atomic<bool> stop{false};
+  std::thread refused([&] {
+    while (!stop.load()) {
+      Add(1, 0, 2, absl::InfiniteFuture(), nullptr,
+          absl::StatusCode::kUnavailable);
+      absl::SleepFor(absl::Milliseconds(2));  // a client's call rate
+    }
+  });
+  EXPECT_FALSE(batcher_.AwaitNoRefusals(absl::Milliseconds(100),
+                                        absl::Milliseconds(300)));
+  stop = true;
+  refused.join();
+  EXPECT_TRUE(
+      batcher_.AwaitNoRefusals(absl::Milliseconds(20), absl::Seconds(5)));
 }
 
 TEST_F(BatcherTest, AwaitQueuedRowsHoldsOnceTheRowsAreQueued) {

@@ -9,11 +9,13 @@ The gRPC stubs are generated, not shipped: run
 /usr/bin/python3 clients/python/generate_stubs.py first (see README.md).
 """
 
-from .client import (Client, LayerInfo, LayerTiming, ModelInfo, ModelStats,
-                     ModelStatus, QLinearError, Timings, decode, encode)
+from .client import (RETRIED_METHODS, Client, LayerInfo, LayerTiming,
+                     ModelInfo, ModelStats, ModelStatus, QLinearError, Timings,
+                     channel_target, decode, encode, service_config)
 
 __all__ = [
     "Client",
+    "RETRIED_METHODS",
     "LayerInfo",
     "LayerTiming",
     "ModelInfo",
@@ -21,6 +23,8 @@ __all__ = [
     "ModelStatus",
     "QLinearError",
     "Timings",
+    "channel_target",
     "decode",
     "encode",
+    "service_config",
 ]

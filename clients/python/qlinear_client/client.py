@@ -21,7 +21,9 @@ server's message, which names the offending field.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+import ipaddress
+import json
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import grpc
 import numpy as np
@@ -165,24 +167,120 @@ def decode(data: bytes, dtype: str, shape: Sequence[int]) -> np.ndarray:
     return out.reshape(tuple(shape))
 
 
+# The unary calls a retry may repeat (idempotent: inference and metadata).
+RETRIED_METHODS = (
+    ("qlinear.v1.QLinear", "Forward"),
+    ("qlinear.v1.QLinear", "Matmul"),
+    ("qlinear.v1.QLinear", "GetModel"),
+    ("inference.GRPCInferenceService", "ModelInfer"),
+    ("inference.GRPCInferenceService", "ModelMetadata"),
+    ("inference.GRPCInferenceService", "ModelConfig"),
+    ("inference.GRPCInferenceService", "ModelStatistics"),
+    ("inference.GRPCInferenceService", "ModelReady"),
+)
+
+# Reconnection backoff (ms): a restarted replica gets traffic again within
+# about a second, not after gRPC's default of up to 2 minutes.
+_RECONNECT_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 200),
+                      ("grpc.min_reconnect_backoff_ms", 200),
+                      ("grpc.max_reconnect_backoff_ms", 1000))
+
+
+def service_config(balancing: str = "round_robin") -> str:
+    """The gRPC service config of the qlinear clients, as JSON: `balancing`
+    ("round_robin" or "pick_first") over every address of the target,
+    skipping replicas whose grpc.health.v1 status is NOT_SERVING (draining),
+    and up to 5 attempts on UNAVAILABLE (backoff 10 ms to 300 ms) for the
+    RETRIED_METHODS. The C++ clients use the same one
+    (clients/common/channel.h; `qlinear-cli service-config` prints it)."""
+    if balancing not in ("round_robin", "pick_first"):
+        raise ValueError(f"balancing must be round_robin or pick_first, "
+                         f"not {balancing!r}")
+    return json.dumps({
+        "loadBalancingConfig": [{balancing: {}}],
+        "healthCheckConfig": {"serviceName": ""},
+        "methodConfig": [{
+            "name": [{"service": s, "method": m} for s, m in RETRIED_METHODS],
+            "retryPolicy": {
+                "maxAttempts": 5,
+                "initialBackoff": "0.01s",
+                "maxBackoff": "0.3s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }],
+    })
+
+
+def _address_family(host_port: str) -> int:
+    host, _, port = host_port.rpartition(":")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        return 0
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return ipaddress.ip_address(host).version
+    except ValueError:
+        return 0
+
+
+def channel_target(targets: Union[str, Sequence[str]]) -> str:
+    """The gRPC target for `targets`: gRPC name syntax as is
+    ("dns:///NAME:PORT", "ipv4:IP:PORT,IP:PORT", "ipv6:...", "unix:PATH"),
+    one "HOST:PORT" as is, or several "IP:PORT" (a list, or one string
+    separated by commas) as an ipv4: or ipv6: target. Raises ValueError
+    naming the entry that cannot be part of a list (a host name: use
+    dns:///NAME:PORT)."""
+    if not isinstance(targets, str):
+        targets = ",".join(targets)
+    if not targets:
+        raise ValueError("target: empty")
+    if targets.startswith(("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:")):
+        return targets
+    if "," not in targets:
+        return targets
+    families = set()
+    for entry in targets.split(","):
+        family = _address_family(entry)
+        if family == 0:
+            raise ValueError(
+                f"target: {entry!r} in a list of targets must be IP:PORT or "
+                f"[IPv6]:PORT; for a name with several addresses use "
+                f"dns:///NAME:PORT")
+        families.add(family)
+    if len(families) > 1:
+        raise ValueError(
+            "target: IPv4 and IPv6 addresses cannot be mixed in one list")
+    return ("ipv4:" if families == {4} else "ipv6:") + targets
+
+
 class Client:
-    """A connection to one qlinear server. Thread-safe, like its channel.
+    """A connection to one qlinear server, or balanced over several. Thread-safe, like its channel.
 
     Use as a context manager, or call close().
     """
 
     def __init__(self,
-                 target: str,
+                 target: Union[str, Sequence[str]],
                  *,
                  timeout: Optional[float] = 30.0,
                  admin_token: Optional[str] = None,
                  credentials: Optional[grpc.ChannelCredentials] = None,
                  options: Sequence[Tuple[str, Any]] = ()) -> None:
-        """target: "host:port". timeout: default deadline of every call in
-        seconds (None: none). admin_token: sent as "authorization: Bearer"
-        on load_model/unload_model. credentials: TLS; None: plaintext."""
+        """target: "host:port", several "ip:port" (a list or one string
+        separated by commas), or gRPC name syntax such as
+        "dns:///qlinear-server-headless:8001" (see channel_target()); calls
+        are balanced round_robin over every address and retried on
+        UNAVAILABLE (service_config()). timeout: default deadline of every
+        call in seconds (None: none). admin_token: sent as "authorization:
+        Bearer" on load_model/unload_model. credentials: TLS; None:
+        plaintext. options: more gRPC channel options."""
+        target = channel_target(target)
         channel_options = [("grpc.max_receive_message_length", -1),
-                           ("grpc.max_send_message_length", -1)]
+                           ("grpc.max_send_message_length", -1),
+                           ("grpc.service_config", service_config()),
+                           ("grpc.enable_retries", 1)]
+        channel_options.extend(_RECONNECT_OPTIONS)
         channel_options.extend(options)
         if credentials is None:
             self._channel = grpc.insecure_channel(target, channel_options)

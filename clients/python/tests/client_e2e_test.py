@@ -7,7 +7,8 @@ repository (an fp32 and a bf16 model, float safetensors written with numpy),
 starts qlinear-server on port 0 (the port is read from its log), and checks:
 forward (native) and infer (KServe v2, raw and typed) agree bitwise, shapes
 and dtypes, layer ranges and act_quant, matmul, models/model, health and
-readiness, statistics, and the error statuses of bad requests.
+readiness, statistics, the error statuses of bad requests, and the target
+syntax (channel_target).
 
 Usage: client_e2e_test.py --server BIN [--protoc BIN] --proto-dir DIR
                           --stubs DIR
@@ -154,6 +155,24 @@ class ClientTest(unittest.TestCase):
     def random(self, rows: int, cols: int, seed: int) -> np.ndarray:
         return np.random.default_rng(seed).uniform(
             -1, 1, (rows, cols)).astype(np.float32)
+
+    def test_targets(self) -> None:
+        ct = self.qc.channel_target
+        self.assertEqual(ct("127.0.0.1:1,127.0.0.1:2"),
+                         "ipv4:127.0.0.1:1,127.0.0.1:2")
+        self.assertEqual(ct(["[::1]:1", "[::1]:2"]), "ipv6:[::1]:1,[::1]:2")
+        for passed in ("dns:///qlinear-headless:8001", "localhost:8001",
+                       "ipv4:10.0.0.1:1,10.0.0.2:1"):
+            self.assertEqual(ct(passed), passed)
+        for bad, why in (("a:1,b:2", "'a:1' in a list"),
+                         ("127.0.0.1:1,[::1]:2", "cannot be mixed"),
+                         ("127.0.0.1:1,127.0.0.1", "'127.0.0.1' in a list"),
+                         ("", "empty")):
+            with self.assertRaisesRegex(ValueError, why):
+                ct(bad)
+        # A list of one address serves like the address.
+        with self.qc.Client([self.target]) as one:
+            self.assertEqual(one.health(), "SERVING")
 
     def test_health_and_readiness(self) -> None:
         self.assertEqual(self.client.health(), "SERVING")
