@@ -23,6 +23,7 @@
 #include "model/loader.h"
 #include "model/manifest.h"
 #include "qlinear/v1/qlinear.grpc.pb.h"
+#include "tests/testing/exposition.h"
 #include "tests/testing/serving_test_util.h"
 #include "tests/testing/status_matchers.h"
 
@@ -633,9 +634,7 @@ TEST(QualitySamplingTest, SamplesInt8RequestsAtTheServerOrManifestRate) {
 
   const std::string text = (*server)->metrics().Scrape();
   auto value = [&text](const std::string& series) {
-    const size_t at = text.find("\n" + series + " ");
-    if (at == std::string::npos) return -1.0;
-    return std::stod(text.substr(at + series.size() + 2));
+    return ::qlinear::testing::ExpositionValue(text, series);
   };
   EXPECT_EQ(value("qlinear_quality_samples_total{model=\"sampled\"}"), 2);
   EXPECT_EQ(value("qlinear_quality_samples_dropped_total{model=\"sampled\"}"),

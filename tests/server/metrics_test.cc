@@ -8,13 +8,13 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "model/default_model.h"
 #include "server/stats.h"
+#include "tests/testing/exposition.h"
 
 namespace qlinear::server {
 namespace {
@@ -28,16 +28,7 @@ std::unique_ptr<model::LinearStack> SmallModel(size_t hidden) {
   return std::move(*stack);
 }
 
-// The value of the sample line that starts with `series` ("name{labels}"),
-// or -1 when there is none.
-double Value(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(series + " ", 0) == 0)
-      return std::stod(line.substr(series.size() + 1));
-  }
-  return -1;
-}
+constexpr auto Value = ::qlinear::testing::ExpositionValue;
 
 size_t Count(const std::string& text, const std::string& what) {
   size_t n = 0;

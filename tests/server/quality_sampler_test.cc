@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,6 +16,7 @@
 #include "model/default_model.h"
 #include "server/metrics.h"
 #include "server/stats.h"
+#include "tests/testing/exposition.h"
 
 namespace qlinear::server {
 namespace {
@@ -51,15 +51,7 @@ double OfflineSqnr(const float* out, const float* ref, size_t n) {
   return 10 * std::log10(signal / noise);
 }
 
-// The value of the sample line that starts with `series`, or -1.
-double Value(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(series + " ", 0) == 0)
-      return std::stod(line.substr(series.size() + 1));
-  }
-  return -1;
-}
+constexpr auto Value = ::qlinear::testing::ExpositionValue;
 
 // Layer by layer with Forward, the chain in `chain` mode, against
 // CompareActQuant: per row and over the whole output, within 0.01 dB.
