@@ -104,6 +104,19 @@ absl::StatusOr<int64_t> ReadInt(const json& v, const std::string& path,
   return i;
 }
 
+// A number (integer or not) in [lo, hi].
+absl::StatusOr<double> ReadNumber(const json& v, const std::string& path,
+                                  double lo, double hi) {
+  if (!v.is_number()) {
+    return Error(path, "expected a number, got ", Describe(v));
+  }
+  const double d = v.get<double>();
+  if (!(d >= lo && d <= hi)) {
+    return Error(path, v.dump(), " is out of range [", lo, ", ", hi, "]");
+  }
+  return d;
+}
+
 absl::StatusOr<bool> ReadBool(const json& v, const std::string& path) {
   if (!v.is_boolean()) {
     return Error(path, "expected a boolean, got ", Describe(v));
@@ -319,9 +332,9 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view json_text) {
   if (!root.is_object()) {
     return Error("", "expected a JSON object, got ", Describe(root));
   }
-  QL_RETURN_IF_ERROR(CheckKeys(
-      root, "",
-      {"dtype", "default_act_quant", "scale_floor", "layers", "batching"}));
+  QL_RETURN_IF_ERROR(CheckKeys(root, "",
+                               {"dtype", "default_act_quant", "scale_floor",
+                                "layers", "batching", "quality_sample_rate"}));
   Manifest manifest;
 
   const json* dtype = Find(root, "dtype");
@@ -367,6 +380,10 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view json_text) {
   } else {
     manifest.batching = BatchingConfig();
   }
+  if (const json* rate = Find(root, "quality_sample_rate")) {
+    QL_ASSIGN_OR_RETURN(manifest.quality_sample_rate,
+                        ReadNumber(*rate, "quality_sample_rate", 0.0, 1.0));
+  }
   return manifest;
 }
 
@@ -400,6 +417,8 @@ std::string ManifestToJson(const Manifest& manifest) {
   batching["max_queue_delay_us"] = manifest.batching.max_queue_delay_us;
   batching["max_queue_rows"] = manifest.batching.max_queue_rows;
   root["batching"] = std::move(batching);
+  if (manifest.quality_sample_rate.has_value())
+    root["quality_sample_rate"] = *manifest.quality_sample_rate;
   return root.dump(2, ' ', /*ensure_ascii=*/false,
                    ordered_json::error_handler_t::replace) +
          "\n";

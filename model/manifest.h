@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +48,11 @@ struct Manifest {
   ScaleFloor scale_floor = ScaleFloor::kSmallestNormal;
   std::vector<LayerSpec> layers;
   BatchingConfig batching;
+  // The share of this model's int8-mode requests the quality sampler
+  // compares with the weight-only mode, in [0, 1] (docs/manifest.md,
+  // docs/operations.md "Quality telemetry"); absent: the server's
+  // --quality-sample-rate.
+  std::optional<double> quality_sample_rate;
 };
 
 // The largest model.json LoadModelDir reads (1 MiB, thousands of layers): a

@@ -20,6 +20,7 @@
 #include "server/batching/task.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
+#include "server/quality_sampler.h"
 #include "server/stats.h"
 #include "server/validation.h"
 
@@ -39,6 +40,9 @@ struct TaskResult {
   size_t batch_rows = 0;       // rows of the batch that served it
   size_t layers_executed = 0;
   std::vector<model::LayerTiming> layers;  // kernels of this task's mode
+  // The synchronous quality check (InferenceCall::quality_check), one entry
+  // per quantized layer; empty otherwise.
+  std::vector<LayerQuality> quality;
 
   // This task's rows x cols output values, in the model dtype.
   absl::Span<const float> output() const {
@@ -104,10 +108,17 @@ struct InferenceCall {
   int32_t priority = 0;
   absl::Time deadline = absl::InfiniteFuture();
   std::function<bool()> is_cancelled;  // the client has gone; may be empty
+  // The request asks for the int8-vs-none comparison before its answer
+  // (TaskResult::quality).
+  bool quality_check = false;
 };
 
 // The task of `call` for `entry`. `done` completes the request; its
-// statistics come from `recorder`.
+// statistics come from `recorder`. Quality telemetry (docs/operations.md,
+// "Quality telemetry"): with call.quality_check, `done` gets the comparison
+// in TaskResult::quality, computed on the executor thread before it is
+// called; an int8-mode request that entry.quality draws is offered to the
+// quality sampler after `done` returns (the response is then sent).
 std::unique_ptr<InferenceTask> MakeInferenceTask(
     const ModelEntry& entry, InferenceCall call,
     const RequestRecorder& recorder, TaskDone done);

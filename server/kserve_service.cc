@@ -129,6 +129,32 @@ absl::Status CheckRepositoryName(const std::string& name) {
                    "leave it empty"));
 }
 
+// The synchronous quality check's figures (TaskResult::quality) as response
+// parameters, per quantized layer L: act_quant_sqnr_db.L,
+// act_quant_rel_max_error.L and act_quant_outlier_ratio.L (double_param),
+// and act_quant_row_sqnr_db.L, the per-row SQNRs comma-separated
+// (string_param).
+void AddActQuantQuality(const model::LinearStack& stack,
+                        const TaskResult& result,
+                        inference::ModelInferResponse* response) {
+  auto& parameters = *response->mutable_parameters();
+  for (const LayerQuality& lq : result.quality) {
+    const std::string& layer = stack.layer_spec(lq.layer).name;
+    parameters[absl::StrCat("act_quant_sqnr_db.", layer)].set_double_param(
+        lq.all.sqnr_db);
+    parameters[absl::StrCat("act_quant_rel_max_error.", layer)]
+        .set_double_param(lq.all.rel_max_error);
+    parameters[absl::StrCat("act_quant_outlier_ratio.", layer)]
+        .set_double_param(lq.all.outlier_ratio);
+    std::string rows;
+    for (const RowQuality& row : lq.rows) {
+      absl::StrAppend(&rows, rows.empty() ? "" : ",", row.sqnr_db);
+    }
+    parameters[absl::StrCat("act_quant_row_sqnr_db.", layer)].set_string_param(
+        rows);
+  }
+}
+
 }  // namespace
 
 KServeService::KServeService(const ModelRegistry* registry,
@@ -259,6 +285,7 @@ absl::Status KServeService::ScheduleInfer(
   run.input = std::move(call.input);
   run.act_quant = call.act_quant;
   run.priority = call.priority;
+  run.quality_check = call.act_quant_quality;
   CallControl control = CallOf(*context);
   run.deadline = control.deadline;
   run.is_cancelled = std::move(control.is_cancelled);
@@ -287,6 +314,7 @@ absl::Status KServeService::ScheduleInfer(
         output->add_shape(static_cast<int64_t>(result.cols));
         EncodeValues(dtype, result.output(),
                      response.add_raw_output_contents());
+        AddActQuantQuality(*entry.stack, result, &response);
         status = SerializeResponse(response, response_bytes);
         if (!status.ok()) {
           reactor->Finish(ToGrpcStatus(recorder.Failure(std::move(status))));

@@ -27,7 +27,7 @@ absl::Status InvalidField(absl::string_view field, absl::string_view problem) {
 }
 
 constexpr absl::string_view kKnownParameters =
-    "act_quant, priority, timeout, layer_start, layer_end";
+    "act_quant, priority, timeout, layer_start, layer_end, act_quant_quality";
 
 // The integer value of parameter `key`, which must be an int64_param or a
 // uint64_param within int64 range.
@@ -111,6 +111,12 @@ absl::Status ApplyParameters(const ModelInferRequest& request,
       QL_ASSIGN_OR_RETURN(*layer_start, IntParameter(key, value));
     } else if (key == "layer_end") {
       QL_ASSIGN_OR_RETURN(*layer_end, IntParameter(key, value));
+    } else if (key == "act_quant_quality") {
+      if (value.parameter_choice_case() != InferParameter::kBoolParam) {
+        return InvalidField("parameters.act_quant_quality",
+                            "must be a bool_param");
+      }
+      call->act_quant_quality = value.bool_param();
     } else {
       return InvalidField("parameters",
                           absl::StrCat("unknown parameter '", ClientText(key),

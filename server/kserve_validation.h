@@ -33,6 +33,9 @@ struct InferCall {
   int32_t priority = 0;
   // The "timeout" parameter; nullopt when absent or 0.
   std::optional<absl::Duration> timeout;
+  // The "act_quant_quality" parameter: answer with the int8-vs-none
+  // comparison per quantized layer (docs/api.md).
+  bool act_quant_quality = false;
   DecodedInput input;
 };
 
@@ -44,7 +47,8 @@ std::string_view KServeDatatype(DType t);
 // - parameters: only "act_quant" (string_param: "none" |
 //   "int8_asym_per_token"), "priority" (int64/uint64, int32 range),
 //   "timeout" (int64/uint64 microseconds, >= 0), "layer_start" and
-//   "layer_end" (int64/uint64), each of its type;
+//   "layer_end" (int64/uint64), "act_quant_quality" (bool), each of its
+//   type;
 // - the layer range;
 // - outputs: only "output", without parameters;
 // - inputs: exactly one, named "input", without parameters; its datatype is

@@ -58,6 +58,11 @@ ABSL_FLAG(int, threads, 0,
 ABSL_FLAG(int64_t, max_queued_rows, 0,
           "Most rows queued per model before RESOURCE_EXHAUSTED. 0: the "
           "model manifest's batching.max_queue_rows.");
+ABSL_FLAG(double, quality_sample_rate, 0.0,
+          "Share of int8-mode requests (0..1) also computed in the weight-only "
+          "mode off the request's path, for the per-layer quality metrics "
+          "(qlinear_act_quant_sqnr_db, ...). A manifest's quality_sample_rate "
+          "overrides it for its model. 0: off.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM, how long queued and in-flight calls may take to finish "
           "before they are cancelled (e.g. 30s).");
@@ -130,6 +135,7 @@ int Run() {
     return qlinear::kExitUsage;
   }
   options.max_queued_rows = absl::GetFlag(FLAGS_max_queued_rows);
+  options.quality_sample_rate = absl::GetFlag(FLAGS_quality_sample_rate);
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   options.max_connection_age_grace =

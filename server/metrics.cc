@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -144,12 +145,50 @@ const HistogramBounds& BatchRowsBounds() {
   return *bounds;
 }
 
+const HistogramBounds& SqnrDbBounds() {
+  static const HistogramBounds* const bounds = new HistogramBounds(
+      {5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 60, 70, 80, 100},
+      /*unit=*/1e-3);
+  return *bounds;
+}
+
+const HistogramBounds& RelMaxErrorBounds() {
+  static const HistogramBounds* const bounds = [] {
+    std::vector<double> b;
+    for (double decade = 1e-4; decade < 1; decade *= 10) {
+      for (double step : {1.0, 2.0, 5.0}) b.push_back(decade * step);
+    }
+    for (double step : {1.0, 2.0, 5.0}) b.push_back(step);
+    return new HistogramBounds(std::move(b), /*unit=*/1e-9);
+  }();
+  return *bounds;
+}
+
+const HistogramBounds& OutlierRatioBounds() {
+  static const HistogramBounds* const bounds = new HistogramBounds(
+      {1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512, 1024},
+      /*unit=*/1e-6);
+  return *bounds;
+}
+
+namespace {
+
+// `value` clamped to [0, hi] in units of `bounds` (NaN counts as hi).
+uint64_t ClampedUnits(const HistogramBounds& bounds, double value, double hi) {
+  if (!(value < hi)) value = hi;
+  if (value < 0) value = 0;
+  return static_cast<uint64_t>(std::llround(value / bounds.unit()));
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------------------
 
 ModelMetrics::ModelMetrics(std::string model, std::vector<LayerLabels> labels)
     : model_(std::move(model)),
       labels_(std::move(labels)),
-      layers_(new Layer[labels_.size()]) {
+      layers_(new Layer[labels_.size()]),
+      quality_(new QualityLayer[labels_.size()]) {
   for (size_t i = 0; i < labels_.size(); ++i)
     layers_[i].ops_per_row = labels_[i].ops_per_row;
 }
@@ -178,6 +217,29 @@ void ModelMetrics::ObserveRequest(Rpc rpc, absl::StatusCode code, uint64_t ns) {
   const int c = static_cast<int>(code);
   if (r < 0 || r >= kNumRpcs || c < 0 || c >= kNumStatusCodes) return;
   requests_[r][c].Observe(DurationBounds(), ns);
+}
+
+void ModelMetrics::ObserveQualityRow(size_t layer, double sqnr_db,
+                                     double rel_max_error,
+                                     double outlier_ratio) {
+  if (layer >= labels_.size()) return;
+  QualityLayer& q = quality_[layer];
+  q.sqnr_db.Observe(SqnrDbBounds(),
+                    ClampedUnits(SqnrDbBounds(), sqnr_db, 200.0));
+  q.rel_max_error.Observe(
+      RelMaxErrorBounds(),
+      ClampedUnits(RelMaxErrorBounds(), rel_max_error, 1000.0));
+  q.outlier_ratio.Observe(
+      OutlierRatioBounds(),
+      ClampedUnits(OutlierRatioBounds(), outlier_ratio, 1e6));
+}
+
+void ModelMetrics::CountQualitySample() {
+  quality_samples_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ModelMetrics::CountQualityDropped() {
+  quality_dropped_.fetch_add(1, std::memory_order_relaxed);
 }
 
 // ---------------------------------------------------------------------------
@@ -391,7 +453,12 @@ std::vector<MetricFamily> Metrics::CollectBlocks() const {
   HistogramSeries request({"code", "model", "rpc"});
   HistogramSeries queue_wait({"model"});
   HistogramSeries batch_rows({"model"});
+  HistogramSeries sqnr({"layer", "model"});
+  HistogramSeries rel_error({"layer", "model"});
+  HistogramSeries outlier({"layer", "model"});
   std::map<std::pair<std::string, std::string>, uint64_t> ops;  // layer, model
+  std::map<std::string, std::pair<uint64_t, uint64_t>>
+      samples;  // taken, dropped
   for (const auto& block : blocks) {
     const std::string& model = block->model_;
     for (size_t i = 0; i < block->labels_.size(); ++i) {
@@ -405,7 +472,17 @@ std::vector<MetricFamily> Metrics::CollectBlocks() const {
       }
       act_quant.Add({l.layer, model}, counters.act_quant.Snapshot());
       ops[{l.layer, model}] += counters.ops.load(std::memory_order_relaxed);
+      // fp32 layers ignore the activation mode: nothing to compare.
+      if (l.format != WeightFormatName(WeightFormat::kFp32)) {
+        const ModelMetrics::QualityLayer& q = block->quality_[i];
+        sqnr.Add({l.layer, model}, q.sqnr_db.Snapshot());
+        rel_error.Add({l.layer, model}, q.rel_max_error.Snapshot());
+        outlier.Add({l.layer, model}, q.outlier_ratio.Snapshot());
+      }
     }
+    auto& [taken, dropped] = samples[model];
+    taken += block->quality_samples_.load(std::memory_order_relaxed);
+    dropped += block->quality_dropped_.load(std::memory_order_relaxed);
     for (int r = 0; r < kNumRpcs; ++r) {
       for (int c = 0; c < kNumStatusCodes; ++c) {
         // A series appears with its first request, as prometheus-cpp's
@@ -452,6 +529,38 @@ std::vector<MetricFamily> Metrics::CollectBlocks() const {
   out.push_back(batch_rows.ToFamily("qlinear_batch_rows",
                                     "Rows of each batch the executor ran.",
                                     BatchRowsBounds()));
+  out.push_back(sqnr.ToFamily(
+      "qlinear_act_quant_sqnr_db",
+      "SQNR in dB of a sampled row's int8-mode layer output against its "
+      "weight-only output, on the same layer input.",
+      SqnrDbBounds()));
+  out.push_back(rel_error.ToFamily(
+      "qlinear_act_quant_rel_max_error",
+      "Max |int8 - weight-only| / max |weight-only| of a sampled row's layer "
+      "output.",
+      RelMaxErrorBounds()));
+  out.push_back(
+      outlier.ToFamily("qlinear_act_quant_outlier_ratio",
+                       "max|x| / RMS(x) of a sampled row's layer input x.",
+                       OutlierRatioBounds()));
+  MetricFamily taken_family =
+      Family("qlinear_quality_samples_total",
+             "Sampled int8-mode requests compared with the weight-only mode.",
+             MetricType::Counter);
+  MetricFamily dropped_family =
+      Family("qlinear_quality_samples_dropped_total",
+             "Sampled requests dropped because the quality sampler was busy.",
+             MetricType::Counter);
+  for (const auto& [model, counts] : samples) {
+    taken_family.metric.push_back(Sample({{"model", model}},
+                                         static_cast<double>(counts.first),
+                                         MetricType::Counter));
+    dropped_family.metric.push_back(Sample({{"model", model}},
+                                           static_cast<double>(counts.second),
+                                           MetricType::Counter));
+  }
+  out.push_back(std::move(taken_family));
+  out.push_back(std::move(dropped_family));
   return out;
 }
 

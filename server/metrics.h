@@ -49,6 +49,15 @@ namespace qlinear::server {
 const HistogramBounds& DurationBounds();
 // Bucket bounds of qlinear_batch_rows: 1, 2, 4, ..., 65536 rows.
 const HistogramBounds& BatchRowsBounds();
+// Bucket bounds of qlinear_act_quant_sqnr_db: 5 to 100 dB, observed in
+// thousandths of a dB.
+const HistogramBounds& SqnrDbBounds();
+// Bucket bounds of qlinear_act_quant_rel_max_error: 1e-4 to 5 in 1-2-5
+// steps, observed in billionths.
+const HistogramBounds& RelMaxErrorBounds();
+// Bucket bounds of qlinear_act_quant_outlier_ratio: 1 to 1024, observed in
+// millionths.
+const HistogramBounds& OutlierRatioBounds();
 
 // Hot-path recorder of one model version: its histograms and ops counter.
 // Thread-safe and lock-free; each call is a few relaxed atomic adds. Created
@@ -69,6 +78,19 @@ class ModelMetrics {
   void ObserveQueueWait(uint64_t ns);
   // A request of this model finished with `code` after `ns`.
   void ObserveRequest(Rpc rpc, absl::StatusCode code, uint64_t ns);
+
+  // Quality telemetry (server/quality_sampler.h), recorded by the sampler's
+  // thread; kept apart from the blocks above so that they stay as compact.
+  // One sampled row of `layer`: its SQNR in dB (clamped to [0, 200]; +inf,
+  // an exact row, counts as 200), relative max error (clamped to [0, 1000])
+  // and the outlier ratio of its layer input.
+  void ObserveQualityRow(size_t layer, double sqnr_db, double rel_max_error,
+                         double outlier_ratio);
+  // A sampled request was compared (qlinear_quality_samples_total).
+  void CountQualitySample();
+  // A request the sampler could not take
+  // (qlinear_quality_samples_dropped_total).
+  void CountQualityDropped();
 
  private:
   friend class Metrics;
@@ -98,6 +120,16 @@ class ModelMetrics {
   const std::string model_;
   const std::vector<LayerLabels> labels_;
   const std::unique_ptr<Layer[]> layers_;
+
+  // The quality histograms of a layer.
+  struct alignas(64) QualityLayer {
+    AtomicHistogram sqnr_db;
+    AtomicHistogram rel_max_error;
+    AtomicHistogram outlier_ratio;
+  };
+  const std::unique_ptr<QualityLayer[]> quality_;
+  std::atomic<uint64_t> quality_samples_{0};  // relaxed
+  std::atomic<uint64_t> quality_dropped_{0};  // relaxed
 
   // Relaxed atomics.
   AtomicHistogram queue_wait_;

@@ -130,6 +130,12 @@ void ModelManager::Swap(const std::string& name, const std::string& version,
   }
   if (metrics_ != nullptr)
     entry.metrics = metrics_->AddModel(name, version, *stack);
+  const double rate = quality_sampler_ == nullptr
+                          ? 0.0
+                          : stack->manifest().quality_sample_rate.value_or(
+                                default_quality_rate_);
+  entry.quality =
+      std::make_shared<QualityPolicy>(rate, quality_sampler_, pool_);
   entry.stack = std::move(stack);
   absl::StatusOr<ModelEntry> old = registry_->Get(name, "");
   registry_->Add(std::move(entry));  // atomic

@@ -116,6 +116,17 @@ class ModelManager {
     readiness_listener_ = std::move(listener);
   }
 
+  // Quality telemetry: each version served from now on samples its int8
+  // requests at its manifest's quality_sample_rate, else `default_rate`
+  // (0..1), into `sampler`; its synchronous checks run on the manager's
+  // pool. Without a sampler (the default) nothing is sampled. Set before
+  // concurrent use.
+  void set_quality_sampling(std::shared_ptr<QualitySampler> sampler,
+                            double default_rate) {
+    quality_sampler_ = std::move(sampler);
+    default_quality_rate_ = default_rate;
+  }
+
   // Tests only: Load() calls `hook` with the model name and version once the
   // model is marked loading (requests for a model with no serving version
   // then get UNAVAILABLE) and before it reads the files, so a test can hold
@@ -147,6 +158,8 @@ class ModelManager {
   Metrics* const metrics_;
   StatsRegistry* const stats_;
 
+  std::shared_ptr<QualitySampler> quality_sampler_;
+  double default_quality_rate_ = 0.0;
   std::function<void(const std::string&, bool)> readiness_listener_;
   std::function<void(const std::string&, const std::string&)>
       load_hook_for_test_;

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "model/linear_stack.h"
 #include "server/metrics.h"
+#include "server/quality_sampler.h"
 #include "server/stats.h"
 
 namespace qlinear::server {
@@ -33,6 +34,9 @@ struct ModelEntry {
   std::shared_ptr<ModelStats> stats;
   // The metrics block of this version; null when metrics are off.
   std::shared_ptr<ModelMetrics> metrics;
+  // Which of its requests the quality sampler takes, and where synchronous
+  // checks run; null: none sampled, checks on ComputePool().
+  std::shared_ptr<QualityPolicy> quality;
 };
 
 class ModelRegistry {

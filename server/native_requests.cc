@@ -38,6 +38,20 @@ void FillTimings(const model::LinearStack& stack, const TaskResult& result,
   timings->set_total_seconds(SecondsSince(start));
 }
 
+// The synchronous quality check's figures (TaskResult::quality).
+template <typename Response>
+void FillActQuantQuality(const model::LinearStack& stack,
+                         const TaskResult& result, Response* response) {
+  for (const LayerQuality& lq : result.quality) {
+    v1::LayerActQuantQuality* out = response->add_act_quant_quality();
+    out->set_layer(stack.layer_spec(lq.layer).name);
+    out->set_sqnr_db(lq.all.sqnr_db);
+    out->set_rel_max_error(lq.all.rel_max_error);
+    out->set_outlier_ratio(lq.all.outlier_ratio);
+    for (const RowQuality& row : lq.rows) out->add_row_sqnr_db(row.sqnr_db);
+  }
+}
+
 // The completion of a native task: fills `response` and calls `finish` with
 // the outcome. The call is finished only by `finish` (or by the caller when
 // scheduling fails), so `response` outlives the task.
@@ -57,6 +71,7 @@ TaskDone NativeDone(const ModelEntry& entry, std::string request_id,
       if (want_timings) {
         FillTimings(*entry.stack, result, start, response->mutable_timings());
       }
+      FillActQuantQuality(*entry.stack, result, response);
       recorder.Success(result.rows, result, encode_start);
     } else {
       status = recorder.Failure(std::move(status));
@@ -84,6 +99,7 @@ absl::Status Schedule(const RequestScheduling& scheduling, CallControl control,
   run->priority = request.priority();
   run->deadline = control.deadline;
   run->is_cancelled = std::move(control.is_cancelled);
+  run->quality_check = request.return_act_quant_quality();
   std::unique_ptr<batching::Task> task = MakeInferenceTask(
       entry, *std::move(run), recorder,
       NativeDone(entry, request.request_id(), request.return_timings(),

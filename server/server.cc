@@ -58,6 +58,12 @@ absl::Status ValidateOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("threads: ", options.threads, " is not in 0..1024"));
   }
+  if (!(options.quality_sample_rate >= 0.0 &&
+        options.quality_sample_rate <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("quality_sample_rate: ", options.quality_sample_rate,
+                     " is not in 0..1"));
+  }
   if (options.max_queued_rows < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_queued_rows: ", options.max_queued_rows, " is negative"));
@@ -301,6 +307,10 @@ absl::Status Server::InitMetricsAndModels() {
       options_.model_repository, registry_.get(), batcher_.get(), pool_.get(),
       options_.max_queued_rows, metrics_.get(), stats_.get());
   manager_->set_load_hook_for_test(options_.model_load_hook_for_test);
+  quality_sampler_ =
+      std::make_shared<QualitySampler>(QualitySampler::Options{});
+  manager_->set_quality_sampling(quality_sampler_,
+                                 options_.quality_sample_rate);
   return LoadInitialModels();
 }
 

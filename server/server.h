@@ -28,6 +28,7 @@
 #include "server/model_manager.h"
 #include "server/model_registry.h"
 #include "server/qlinear_service.h"
+#include "server/quality_sampler.h"
 #include "server/stats.h"
 
 namespace qlinear::server {
@@ -84,6 +85,11 @@ struct ServerOptions {
   // Bound on rows queued per model. 0: each model's manifest value
   // (batching.max_queue_rows).
   int64_t max_queued_rows = 0;
+  // The share of int8-mode requests that the quality sampler also computes
+  // in the weight-only mode, off the request's path, for the per-layer
+  // quality metrics (docs/operations.md, "Quality telemetry"); 0..1. A
+  // model's manifest may set its own (quality_sample_rate). 0: off.
+  double quality_sample_rate = 0.0;
   // How long Shutdown() lets queued and in-flight calls finish before
   // cancelling what is left.
   absl::Duration drain_timeout = absl::Seconds(30);
@@ -173,6 +179,12 @@ class Server {
     return batcher_->AwaitQueuedRows(model, rows, timeout);
   }
 
+  // Tests: waits until the quality sampler has compared `count` sampled
+  // requests (QualitySampler::AwaitCompleted); false on timeout.
+  bool WaitForQualitySamples(uint64_t count, absl::Duration timeout) const {
+    return quality_sampler_->AwaitCompleted(count, timeout);
+  }
+
   // Blocks until the server has shut down (after Shutdown()).
   void Wait();
 
@@ -200,6 +212,8 @@ class Server {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<batching::Batcher> batcher_;
   std::unique_ptr<Metrics> metrics_;
+  // Shared with the models' QualityPolicy; its jobs own what they read.
+  std::shared_ptr<QualitySampler> quality_sampler_;
   std::unique_ptr<ModelManager> manager_;
   std::unique_ptr<LoadQueue> loads_;
   std::unique_ptr<StatsRegistry> stats_;

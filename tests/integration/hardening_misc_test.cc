@@ -283,7 +283,7 @@ TEST_F(HardeningTest, ErrorsCutLongClientStringsSoTheClientSeesTheCode) {
   EXPECT_EQ(s.error_message(),
             absl::StrCat("parameters: unknown parameter '", cut,
                          "'; known: act_quant, priority, timeout, "
-                         "layer_start, layer_end"));
+                         "layer_start, layer_end, act_quant_quality"));
 
   // Whatever a message holds, the whole is bounded (here the load's
   // invalid-name message).

@@ -16,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -381,6 +382,54 @@ TEST_F(KServeTest, ParametersSelectModeAndLayerRange) {
       NativeForward("fp32", mid, v1::ACT_QUANT_INT8_ASYM_PER_TOKEN, 1, 2));
 }
 
+TEST_F(KServeTest, ActQuantQualityParameterReturnsPerLayerFigures) {
+  const v1::Tensor input = RandomTensor(DType::kF32, 2, 256, 31);
+  ModelInferRequest request = RawRequest("fp32", input, "FP32");
+  (*request.mutable_parameters())["act_quant"].set_string_param(
+      "int8_asym_per_token");
+  (*request.mutable_parameters())["act_quant_quality"].set_bool_param(true);
+  ModelInferResponse response;
+  const grpc::Status status = Infer(request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // The output is that of the request without the check.
+  EXPECT_EQ(response.raw_output_contents(0),
+            NativeForward("fp32", input, v1::ACT_QUANT_INT8_ASYM_PER_TOKEN));
+  // Per quantized layer: the figures of a local comparison.
+  auto stack =
+      model::LoadModelDir((temp_dir_->path() / "repo" / "fp32" / "1").string());
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  QualityInput local;
+  local.begin = 0;
+  local.end = 2;
+  local.rows = 2;
+  local.input = Decode(DType::kF32, input);
+  auto expected = CompareActQuant(**stack, local, nullptr);
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  const auto& p = response.parameters();
+  EXPECT_EQ(p.size(), 8u);
+  for (const LayerQuality& lq : *expected) {
+    const std::string layer = (*stack)->layer_spec(lq.layer).name;
+    SCOPED_TRACE(layer);
+    ASSERT_EQ(p.count("act_quant_sqnr_db." + layer), 1u);
+    EXPECT_EQ(p.at("act_quant_sqnr_db." + layer).double_param(),
+              lq.all.sqnr_db);
+    EXPECT_GT(lq.all.sqnr_db, 10.0);
+    EXPECT_EQ(p.at("act_quant_rel_max_error." + layer).double_param(),
+              lq.all.rel_max_error);
+    EXPECT_EQ(p.at("act_quant_outlier_ratio." + layer).double_param(),
+              lq.all.outlier_ratio);
+    EXPECT_EQ(p.at("act_quant_row_sqnr_db." + layer).string_param(),
+              absl::StrCat(lq.rows[0].sqnr_db, ",", lq.rows[1].sqnr_db));
+  }
+
+  // Without the parameter, no figures.
+  request.mutable_parameters()->erase("act_quant_quality");
+  ModelInferResponse plain;
+  ASSERT_TRUE(Infer(request, &plain).ok());
+  EXPECT_TRUE(plain.parameters().empty());
+  EXPECT_EQ(plain.raw_output_contents(0), response.raw_output_contents(0));
+}
+
 TEST_F(KServeTest, EveryValidationRuleIsInvalidArgumentNamingTheRule) {
   const v1::Tensor fp32 = RandomTensor(DType::kF32, 2, 256, 26);
   const v1::Tensor bf16 = RandomTensor(DType::kBF16, 2, 128, 27);
@@ -486,6 +535,10 @@ TEST_F(KServeTest, EveryValidationRuleIsInvalidArgumentNamingTheRule) {
       {"parameters: unknown parameter 'sequence_id'", raw,
        [&](ModelInferRequest* r) {
          param(r, "sequence_id")->set_int64_param(1);
+       }},
+      {"parameters.act_quant_quality: must be a bool_param", raw,
+       [&](ModelInferRequest* r) {
+         param(r, "act_quant_quality")->set_string_param("true");
        }},
       {"parameters.act_quant: unknown mode 'int4'", raw,
        [&](ModelInferRequest* r) {

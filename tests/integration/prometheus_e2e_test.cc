@@ -142,6 +142,8 @@ TEST_F(PrometheusE2ETest,
   options.metrics_port = -1;
   options.model_repository = (dir.path() / "repo").string();
   options.threads = 2;
+  // Every int8 request is compared in the weight-only mode after its answer.
+  options.quality_sample_rate = 1.0;
   auto server = Server::Create(options);
   ASSERT_TRUE(server.ok()) << server.status();
   ASSERT_GT((*server)->metrics_port(), 0);
@@ -161,6 +163,7 @@ TEST_F(PrometheusE2ETest,
       grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()),
                           grpc::InsecureChannelCredentials()));
   std::map<std::string, int> sent;  // by status code name
+  uint64_t int8_sent = 0;           // OK ones
   auto forward = [&](const std::string& model, v1::Tensor input,
                      v1::ActQuant mode) {
     grpc::ClientContext context;
@@ -172,6 +175,11 @@ TEST_F(PrometheusE2ETest,
     const grpc::Status s = stub->Forward(&context, request, &response);
     sent[absl::StatusCodeToString(
         static_cast<absl::StatusCode>(s.error_code()))]++;
+    // One sample at a time, so that none is dropped.
+    if (s.ok() && mode == v1::ACT_QUANT_INT8_ASYM_PER_TOKEN) {
+      ASSERT_TRUE(
+          (*server)->WaitForQualitySamples(++int8_sent, absl::Seconds(60)));
+    }
   };
   // Two phases a few scrapes apart, so rate() sees the counters move.
   for (int phase = 0; phase < 2; ++phase) {
@@ -213,6 +221,31 @@ TEST_F(PrometheusE2ETest,
   const nlohmann::json ops =
       Query("rate(qlinear_kernel_ops_total{model=\"m\"}[1m]) > 0");
   EXPECT_EQ(ops.size(), 3u);
+
+  // Quality telemetry: every int8 request sampled, none dropped, and an SQNR
+  // and outlier-ratio median for every (quantized) layer.
+  ASSERT_EQ(int8_sent, 14u);
+  const nlohmann::json samples =
+      Query("qlinear_quality_samples_total{model=\"m\"}");
+  ASSERT_EQ(samples.size(), 1u) << samples.dump();
+  EXPECT_EQ(samples[0]["value"][1], "14");
+  const nlohmann::json dropped =
+      Query("qlinear_quality_samples_dropped_total{model=\"m\"}");
+  ASSERT_EQ(dropped.size(), 1u) << dropped.dump();
+  EXPECT_EQ(dropped[0]["value"][1], "0");
+  const nlohmann::json sqnr = Query(
+      "histogram_quantile(0.5, sum by (le, layer) "
+      "(rate(qlinear_act_quant_sqnr_db_bucket{model=\"m\"}[1m])))");
+  ASSERT_EQ(sqnr.size(), 3u) << sqnr.dump();
+  for (const auto& s : sqnr) {
+    const double v = std::stod(s["value"][1].get<std::string>());
+    EXPECT_GT(v, 5.0) << s.dump();
+    EXPECT_LT(v, 100.0) << s.dump();
+  }
+  const nlohmann::json outliers = Query(
+      "histogram_quantile(0.5, sum by (le, layer) "
+      "(rate(qlinear_act_quant_outlier_ratio_bucket{model=\"m\"}[1m]))) >= 1");
+  EXPECT_EQ(outliers.size(), 3u) << outliers.dump();
 
   // The exposition lints clean.
   const std::string scrape = dir.path().string() + "/scrape.txt";

@@ -23,6 +23,7 @@
 #include "model/loader.h"
 #include "model/manifest.h"
 #include "qlinear/v1/qlinear.grpc.pb.h"
+#include "tests/testing/exposition.h"
 #include "tests/testing/serving_test_util.h"
 #include "tests/testing/status_matchers.h"
 
@@ -272,6 +273,77 @@ TEST_F(ServerTest, TimingsAreReturnedWhenAsked) {
   EXPECT_EQ(matmul_response.timings().layers(0).layer(), "fc1");
 }
 
+TEST_F(ServerTest, ActQuantQualityIsReturnedWhenAsked) {
+  v1::ForwardRequest request = SmallForward(3, 19);
+  request.set_act_quant(v1::ACT_QUANT_INT8_ASYM_PER_TOKEN);
+  request.set_return_act_quant_quality(true);
+  v1::ForwardResponse response;
+  ASSERT_TRUE(Forward(request, &response).ok());
+  // The output is the request's own, unchanged by the check.
+  EXPECT_EQ(response.output().data(),
+            ReferenceForward(*small_, request.input(), 0, 2,
+                             ActQuant::kInt8AsymPerToken));
+  QualityInput local;
+  local.begin = 0;
+  local.end = 2;
+  local.rows = 3;
+  local.input = Decode(DType::kF32, request.input());
+  auto expected = CompareActQuant(*small_, local, nullptr);
+  ASSERT_THAT(expected, IsOk());
+  ASSERT_EQ(response.act_quant_quality_size(), 2);
+  for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i);
+    const v1::LayerActQuantQuality& got = response.act_quant_quality(i);
+    const LayerQuality& want = (*expected)[i];
+    EXPECT_EQ(got.layer(), small_->layer_spec(want.layer).name);
+    EXPECT_EQ(got.sqnr_db(), want.all.sqnr_db);
+    EXPECT_GT(got.sqnr_db(), 10.0);
+    EXPECT_EQ(got.rel_max_error(), want.all.rel_max_error);
+    EXPECT_EQ(got.outlier_ratio(), want.all.outlier_ratio);
+    ASSERT_EQ(got.row_sqnr_db_size(), 3);
+    for (int r = 0; r < 3; ++r)
+      EXPECT_EQ(got.row_sqnr_db(r), want.rows[r].sqnr_db);
+  }
+
+  // A none-mode request compares on its own (none) layer inputs.
+  request.set_act_quant(v1::ACT_QUANT_NONE);
+  ASSERT_TRUE(Forward(request, &response).ok());
+  local.chain = ActQuant::kNone;
+  expected = CompareActQuant(*small_, local, nullptr);
+  ASSERT_THAT(expected, IsOk());
+  ASSERT_EQ(response.act_quant_quality_size(), 2);
+  EXPECT_EQ(response.act_quant_quality(1).sqnr_db(),
+            (*expected)[1].all.sqnr_db);
+
+  // Matmul: its one layer, without the activation function.
+  v1::MatmulRequest matmul;
+  matmul.set_model("small");
+  matmul.set_layer("fc2");
+  matmul.set_act_quant(v1::ACT_QUANT_INT8_ASYM_PER_TOKEN);
+  matmul.set_return_act_quant_quality(true);
+  *matmul.mutable_input() = RandomTensor(DType::kF32, 2, 128, 20);
+  v1::MatmulResponse matmul_response;
+  ASSERT_TRUE(Matmul(matmul, &matmul_response).ok());
+  local.begin = 1;
+  local.end = 2;
+  local.rows = 2;
+  local.apply_activation = false;
+  local.chain = ActQuant::kInt8AsymPerToken;
+  local.input = Decode(DType::kF32, matmul.input());
+  expected = CompareActQuant(*small_, local, nullptr);
+  ASSERT_THAT(expected, IsOk());
+  ASSERT_EQ(matmul_response.act_quant_quality_size(), 1);
+  EXPECT_EQ(matmul_response.act_quant_quality(0).layer(), "fc2");
+  EXPECT_EQ(matmul_response.act_quant_quality(0).sqnr_db(),
+            (*expected)[0].all.sqnr_db);
+
+  // Not asked: none.
+  request.set_return_act_quant_quality(false);
+  v1::ForwardResponse plain;
+  ASSERT_TRUE(Forward(request, &plain).ok());
+  EXPECT_EQ(plain.act_quant_quality_size(), 0);
+}
+
 TEST_F(ServerTest, MalformedRequestsAreInvalidArgumentNamingTheField) {
   struct Case {
     const char* name;
@@ -514,6 +586,88 @@ TEST(ServerStartupTest, ServesTheDefaultModelWithoutARepository) {
   (*server)->Shutdown();
 }
 
+// The quality sampler end to end: at --quality-sample-rate 1 every int8
+// request of "sampled" is compared after its answer and recorded; none-mode
+// requests are not; "off" sets quality_sample_rate 0 in its manifest.
+TEST(QualitySamplingTest, SamplesInt8RequestsAtTheServerOrManifestRate) {
+  TempDir temp;
+  const fs::path repo = temp.path() / "repo";
+  model::SyntheticModelSpec spec;
+  spec.widths = {256, 128, 64};
+  spec.group_size = 32;
+  WriteModelDir(repo / "sampled" / "1", spec, ActQuant::kNone);
+  model::SyntheticModelFiles off = model::MakeSyntheticModelFiles(spec);
+  off.manifest.quality_sample_rate = 0.0;
+  WriteFile(repo / "off" / "1" / "model.json",
+            model::ManifestToJson(off.manifest));
+  WriteFile(repo / "off" / "1" / "model.safetensors", off.safetensors);
+  auto local = model::LoadModelDir((repo / "sampled" / "1").string());
+  ASSERT_THAT(local, IsOk());
+
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.model_repository = repo.string();
+  options.quality_sample_rate = 1.0;
+  auto server = Server::Create(options);
+  ASSERT_THAT(server, IsOk());
+  auto stub = Connect((*server)->port());
+  auto forward = [&](const std::string& model, v1::ActQuant mode,
+                     uint32_t seed) {
+    v1::ForwardRequest request;
+    request.set_model(model);
+    request.set_act_quant(mode);
+    *request.mutable_input() = RandomTensor(DType::kF32, 2, 256, seed);
+    v1::ForwardResponse response;
+    grpc::ClientContext context;
+    EXPECT_TRUE(stub->Forward(&context, request, &response).ok());
+    return request;
+  };
+  // One at a time, each compared before the next, so none is dropped.
+  std::vector<v1::ForwardRequest> sampled;
+  sampled.push_back(forward("sampled", v1::ACT_QUANT_INT8_ASYM_PER_TOKEN, 40));
+  ASSERT_TRUE((*server)->WaitForQualitySamples(1, absl::Seconds(60)));
+  forward("sampled", v1::ACT_QUANT_NONE, 41);
+  forward("off", v1::ACT_QUANT_INT8_ASYM_PER_TOKEN, 42);
+  sampled.push_back(forward("sampled", v1::ACT_QUANT_INT8_ASYM_PER_TOKEN, 43));
+  ASSERT_TRUE((*server)->WaitForQualitySamples(2, absl::Seconds(60)));
+
+  const std::string text = (*server)->metrics().Scrape();
+  auto value = [&text](const std::string& series) {
+    return ::qlinear::testing::ExpositionValue(text, series);
+  };
+  EXPECT_EQ(value("qlinear_quality_samples_total{model=\"sampled\"}"), 2);
+  EXPECT_EQ(value("qlinear_quality_samples_dropped_total{model=\"sampled\"}"),
+            0);
+  EXPECT_EQ(value("qlinear_quality_samples_total{model=\"off\"}"), 0);
+  EXPECT_EQ(value("qlinear_quality_samples_dropped_total{model=\"off\"}"), 0);
+  // Two requests of two rows per layer, with the figures of a local
+  // comparison of the same inputs.
+  double fc2_sum = 0;
+  for (const v1::ForwardRequest& request : sampled) {
+    QualityInput input;
+    input.begin = 0;
+    input.end = 2;
+    input.rows = 2;
+    input.input = Decode(DType::kF32, request.input());
+    auto layers = CompareActQuant(**local, input, nullptr);
+    ASSERT_THAT(layers, IsOk());
+    for (const RowQuality& row : (*layers)[1].rows) fc2_sum += row.sqnr_db;
+  }
+  EXPECT_EQ(
+      value("qlinear_act_quant_sqnr_db_count{layer=\"fc1\",model=\"sampled\"}"),
+      4);
+  EXPECT_NEAR(
+      value("qlinear_act_quant_sqnr_db_sum{layer=\"fc2\",model=\"sampled\"}"),
+      fc2_sum, 0.01);
+  EXPECT_EQ(value("qlinear_act_quant_outlier_ratio_count{layer=\"fc2\",model="
+                  "\"sampled\"}"),
+            4);
+  EXPECT_EQ(
+      value("qlinear_act_quant_sqnr_db_count{layer=\"fc1\",model=\"off\"}"), 0);
+  (*server)->Shutdown();
+}
+
 TEST(ServerStartupTest, FailsWithTheModelNamedWhenALoadFails) {
   TempDir temp;
   const fs::path repo = temp.path() / "repo";
@@ -554,6 +708,11 @@ TEST(ServerStartupTest, RejectsBadOptionsByName) {
   EXPECT_THAT(Server::Create(options),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        StartsWith("max_rows_per_request: 0")));
+  options.max_rows_per_request = 4096;
+  options.quality_sample_rate = 1.5;
+  EXPECT_THAT(Server::Create(options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       StartsWith("quality_sample_rate: 1.5 is not in 0..1")));
 }
 
 }  // namespace

@@ -33,7 +33,8 @@ const char kFullManifest[] = R"({
      "activation": "gelu", "format": "fp32", "source": "float"}
   ],
   "batching": {"max_batch_rows": 64, "max_queue_delay_us": 500,
-               "max_queue_rows": 1024}
+               "max_queue_rows": 1024},
+  "quality_sample_rate": 0.25
 })";
 
 void ExpectLayerEq(const LayerSpec& a, const LayerSpec& b) {
@@ -61,6 +62,7 @@ void ExpectManifestEq(const Manifest& a, const Manifest& b) {
   EXPECT_EQ(a.batching.max_batch_rows, b.batching.max_batch_rows);
   EXPECT_EQ(a.batching.max_queue_delay_us, b.batching.max_queue_delay_us);
   EXPECT_EQ(a.batching.max_queue_rows, b.batching.max_queue_rows);
+  EXPECT_EQ(a.quality_sample_rate, b.quality_sample_rate);
 }
 
 TEST(ManifestTest, ParsesFullManifest) {
@@ -101,6 +103,7 @@ TEST(ManifestTest, ParsesFullManifest) {
   EXPECT_EQ(m->batching.max_batch_rows, 64);
   EXPECT_EQ(m->batching.max_queue_delay_us, 500);
   EXPECT_EQ(m->batching.max_queue_rows, 1024);
+  EXPECT_EQ(m->quality_sample_rate, 0.25);
 }
 
 TEST(ManifestTest, AppliesDefaults) {
@@ -119,6 +122,7 @@ TEST(ManifestTest, AppliesDefaults) {
   EXPECT_EQ(m->batching.max_batch_rows, 256);
   EXPECT_EQ(m->batching.max_queue_delay_us, 0);
   EXPECT_EQ(m->batching.max_queue_rows, 4096);
+  EXPECT_FALSE(m->quality_sample_rate.has_value());
 }
 
 TEST(ManifestTest, AcceptsLimits) {
@@ -135,6 +139,20 @@ TEST(ManifestTest, AcceptsLimits) {
   EXPECT_EQ(m->layers[1].group_size, 1u);  // per channel, K = 1
 }
 
+TEST(ManifestTest, QualitySampleRateTakesIntegersAndFractionsInRange) {
+  for (const auto& [text, rate] : {std::pair<const char*, double>{"0", 0.0},
+                                   {"1", 1.0},
+                                   {"1.0", 1.0},
+                                   {"0.001", 0.001}}) {
+    SCOPED_TRACE(text);
+    json j = json::parse(kFullManifest);
+    j["quality_sample_rate"] = json::parse(text);
+    auto m = ParseManifest(j.dump());
+    ASSERT_THAT(m, IsOk());
+    EXPECT_EQ(m->quality_sample_rate, rate);
+  }
+}
+
 TEST(ManifestTest, RoundTripsThroughCanonicalJson) {
   auto m = ParseManifest(kFullManifest);
   ASSERT_THAT(m, IsOk());
@@ -144,9 +162,11 @@ TEST(ManifestTest, RoundTripsThroughCanonicalJson) {
   ExpectManifestEq(*m, *again);
   EXPECT_EQ(ManifestToJson(*again), text);
 
-  // Every key is explicit, and only the keys that apply to the format.
+  // Every key is explicit (the sample rate when the manifest sets it), and
+  // only the keys that apply to the format.
   const json j = json::parse(text);
-  EXPECT_EQ(j.size(), 5u);
+  EXPECT_EQ(j.size(), 6u);
+  EXPECT_EQ(j["quality_sample_rate"], 0.25);
   EXPECT_EQ(j["default_act_quant"], "int8_asym_per_token");
   EXPECT_EQ(j["batching"]["max_queue_delay_us"], 500);
   const json& layers = j["layers"];
@@ -187,6 +207,7 @@ TEST(ManifestTest, RoundTripsEveryEnumValue) {
   m.batching.max_batch_rows = 1;
   m.batching.max_queue_delay_us = 7;
   m.batching.max_queue_rows = 1;
+  m.quality_sample_rate = 0.01;
   auto again = ParseManifest(ManifestToJson(m));
   ASSERT_THAT(again, IsOk()) << ManifestToJson(m);
   ExpectManifestEq(m, *again);
@@ -416,6 +437,15 @@ std::vector<BadCase> BadCases() {
        },
        "batching.max_queue_rows: 4096 (the default) is less than "
        "max_batch_rows 8192"},
+      {"quality_sample_rate wrong type",
+       [](json& j) { j["quality_sample_rate"] = "0.1"; },
+       "quality_sample_rate: expected a number, got \"0.1\""},
+      {"quality_sample_rate above 1",
+       [](json& j) { j["quality_sample_rate"] = 1.5; },
+       "quality_sample_rate: 1.5 is out of range [0, 1]"},
+      {"quality_sample_rate negative",
+       [](json& j) { j["quality_sample_rate"] = -1; },
+       "quality_sample_rate: -1 is out of range [0, 1]"},
   };
 }
 

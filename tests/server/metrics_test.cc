@@ -6,14 +6,15 @@
 #include "server/metrics.h"
 
 #include <cstdint>
+#include <limits>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "model/default_model.h"
 #include "server/stats.h"
+#include "tests/testing/exposition.h"
 
 namespace qlinear::server {
 namespace {
@@ -27,16 +28,7 @@ std::unique_ptr<model::LinearStack> SmallModel(size_t hidden) {
   return std::move(*stack);
 }
 
-// The value of the sample line that starts with `series` ("name{labels}"),
-// or -1 when there is none.
-double Value(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(series + " ", 0) == 0)
-      return std::stod(line.substr(series.size() + 1));
-  }
-  return -1;
-}
+constexpr auto Value = ::qlinear::testing::ExpositionValue;
 
 size_t Count(const std::string& text, const std::string& what) {
   size_t n = 0;
@@ -70,6 +62,11 @@ TEST_F(MetricsTest, EveryFamilyOnceWithItsHelp) {
         "qlinear_rejected_total counter", "qlinear_queue_rows gauge",
         "qlinear_inflight_requests gauge", "qlinear_weight_bytes gauge",
         "qlinear_model_held_bytes gauge", "qlinear_model_ready gauge",
+        "qlinear_act_quant_sqnr_db histogram",
+        "qlinear_act_quant_rel_max_error histogram",
+        "qlinear_act_quant_outlier_ratio histogram",
+        "qlinear_quality_samples_total counter",
+        "qlinear_quality_samples_dropped_total counter",
         "process_cpu_seconds_total counter"}) {
     EXPECT_EQ(Count(text, std::string("# TYPE ") + family + "\n"), 1u)
         << family;
@@ -145,6 +142,54 @@ TEST_F(MetricsTest, LayerSeriesFromLoadAndObservations) {
                   "EXHAUSTED\",model=\"m\",rpc=\"Matmul\"}"),
             1);
   EXPECT_EQ(Count(text, "qlinear_request_duration_seconds_count"), 2u);
+}
+
+TEST_F(MetricsTest, QualitySeriesFromLoadClampedObservations) {
+  std::shared_ptr<ModelMetrics> m =
+      metrics_->AddModel("m", "1", *SmallModel(32));
+  const std::string fc1 = "{layer=\"fc1\",model=\"m\"}";
+  std::string text = metrics_->Scrape();
+  EXPECT_EQ(Value(text, "qlinear_act_quant_sqnr_db_count" + fc1), 0);
+  EXPECT_EQ(Value(text, "qlinear_quality_samples_total{model=\"m\"}"), 0);
+  EXPECT_EQ(Value(text, "qlinear_quality_samples_dropped_total{model=\"m\"}"),
+            0);
+
+  m->ObserveQualityRow(0, 27.5, 0.003, 4.5);
+  // An exact row counts as 200 dB, a negative SQNR as 0 dB; errors above
+  // 1000 count as 1000.
+  m->ObserveQualityRow(0, std::numeric_limits<double>::infinity(), 0, 1);
+  m->ObserveQualityRow(0, -3, std::numeric_limits<double>::infinity(), 2000);
+  m->CountQualitySample();
+  m->CountQualityDropped();
+  m->CountQualityDropped();
+  text = metrics_->Scrape();
+  const std::string fc1_le = "{layer=\"fc1\",model=\"m\",le=";
+  EXPECT_EQ(Value(text, "qlinear_act_quant_sqnr_db_count" + fc1), 3);
+  EXPECT_DOUBLE_EQ(Value(text, "qlinear_act_quant_sqnr_db_sum" + fc1), 227.5);
+  EXPECT_EQ(Value(text, "qlinear_act_quant_sqnr_db_bucket" + fc1_le + "\"5\"}"),
+            1);
+  EXPECT_EQ(
+      Value(text, "qlinear_act_quant_sqnr_db_bucket" + fc1_le + "\"25\"}"), 1);
+  EXPECT_EQ(
+      Value(text, "qlinear_act_quant_sqnr_db_bucket" + fc1_le + "\"30\"}"), 2);
+  EXPECT_EQ(
+      Value(text, "qlinear_act_quant_sqnr_db_bucket" + fc1_le + "\"100\"}"), 2);
+  EXPECT_DOUBLE_EQ(Value(text, "qlinear_act_quant_rel_max_error_sum" + fc1),
+                   1000.003);
+  EXPECT_EQ(Value(text, "qlinear_act_quant_rel_max_error_bucket" + fc1_le +
+                            "\"0.005\"}"),
+            2);
+  EXPECT_DOUBLE_EQ(Value(text, "qlinear_act_quant_outlier_ratio_sum" + fc1),
+                   2005.5);
+  EXPECT_EQ(
+      Value(text, "qlinear_act_quant_outlier_ratio_bucket" + fc1_le + "\"1\"}"),
+      1);
+  EXPECT_EQ(
+      Value(text, "qlinear_act_quant_outlier_ratio_bucket" + fc1_le + "\"6\"}"),
+      2);
+  EXPECT_EQ(Value(text, "qlinear_quality_samples_total{model=\"m\"}"), 1);
+  EXPECT_EQ(Value(text, "qlinear_quality_samples_dropped_total{model=\"m\"}"),
+            2);
 }
 
 TEST_F(MetricsTest, AReloadWithTheSameSeriesContinuesItsBlock) {
