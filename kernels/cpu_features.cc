@@ -1,6 +1,7 @@
 #include "kernels/cpu_features.h"
 
 #include <cpuid.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -88,6 +89,22 @@ Isa ActiveIsa() {
   if (forced >= 0) return static_cast<Isa>(forced);
   static const Isa active = EnvironmentLimited(DetectedIsa());
   return active;
+}
+
+const DataCacheSizes& DataCaches() {
+  static const DataCacheSizes sizes = [] {
+    auto read = [](int name, size_t fallback) {
+      const long v = sysconf(name);
+      // Implausible answers (0, -1, a VM's odd values) take the default.
+      return v >= 4096 && v <= (long{1} << 30) ? static_cast<size_t>(v)
+                                               : fallback;
+    };
+    DataCacheSizes s;
+    s.l1d = read(_SC_LEVEL1_DCACHE_SIZE, size_t{32} << 10);
+    s.l2 = read(_SC_LEVEL2_CACHE_SIZE, size_t{512} << 10);
+    return s;
+  }();
+  return sizes;
 }
 
 ScopedIsaOverrideForTest::ScopedIsaOverrideForTest(Isa isa)

@@ -6,6 +6,7 @@
 #ifndef QLINEAR_KERNELS_CPU_FEATURES_H_
 #define QLINEAR_KERNELS_CPU_FEATURES_H_
 
+#include <cstddef>
 #include <optional>
 #include <string_view>
 
@@ -28,6 +29,16 @@ Isa ActiveIsa();
 inline bool IsaSupported(Isa isa) {
   return static_cast<int>(isa) <= static_cast<int>(DetectedIsa());
 }
+
+// Per-core data cache sizes in bytes, read once per process (sysconf, which
+// glibc answers from CPUID), with conservative defaults where the machine
+// does not tell: 32 KiB L1d, 512 KiB L2. Kernels size their cache blocking
+// from these; a row's results never depend on them.
+struct DataCacheSizes {
+  size_t l1d = 0;
+  size_t l2 = 0;
+};
+const DataCacheSizes& DataCaches();
 
 // Tests only: forces ActiveIsa() to `isa` (which must be supported) for the
 // object's lifetime. Not thread-safe against concurrent kernel creation.

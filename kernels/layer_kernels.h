@@ -23,10 +23,11 @@ inline constexpr size_t kW4TiledMinRows = 16;
 // k dequantized per step of that path.
 inline constexpr size_t kW4TiledChunkK = 1024;
 // From this many rows on, int4 layers in the int8 mode unpack each chunk of
-// kW4Dq8TiledChunkK k of up to kW4Dq8TileMaxBlocks blocks once and run every
-// row over it with a register-blocked VNNI tile (when the ISA has one).
-inline constexpr size_t kW4Dq8TiledMinRows = 64;
-inline constexpr size_t kW4Dq8TiledChunkK = 512;
+// up to kW4Dq8TileMaxBlocks blocks once (a chunk fills about half the L1 data
+// cache, DataCaches()) and run every row over it with a register-blocked VNNI
+// tile (when the ISA has one). Measured on Zen 4 (docs/benchmarks.md, "Issue
+// 12"): the direct kernel wins below 32 rows, the tile from 32 on.
+inline constexpr size_t kW4Dq8TiledMinRows = 32;
 
 // int4_opaque layers.
 struct W4Kernels {

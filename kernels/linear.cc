@@ -65,6 +65,15 @@ void ForEachRow(size_t m, ThreadPool* pool, const RowFn& row_fn) {
   });
 }
 
+// Groups per chunk of the int8 tiled path: the unpacked chunk of
+// kW4Dq8TileMaxBlocks blocks fills about half of the L1 data cache, so it
+// stays there while every row tile streams its activations past it.
+size_t Dq8TiledChunkGroups(size_t group_size) {
+  const size_t budget = DataCaches().l1d / 2;
+  return std::max<size_t>(
+      1, budget / (kW4Dq8TileMaxBlocks * W4Dq8UnpackedGroupBytes(group_size)));
+}
+
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
@@ -443,10 +452,7 @@ void Linear::RunW4Dq8TiledBlocks(size_t block, size_t nb, const uint8_t* ua,
                                  size_t m, float* acc) const {
   const PackedW4& p = packed_w4_;
   const size_t groups = p.k / p.group_size;
-  // Unpack about 512 k of each block at a time (8 KiB per block, L1
-  // resident), reused by every row.
-  const size_t chunk_groups =
-      std::max<size_t>(1, kW4Dq8TiledChunkK / p.group_size);
+  const size_t chunk_groups = Dq8TiledChunkGroups(p.group_size);
   const size_t block_bytes =
       chunk_groups * W4Dq8UnpackedGroupBytes(p.group_size);
   uint8_t* w = Scratch<uint8_t>(kUnpackSlot, kW4Dq8TileMaxBlocks * block_bytes);

@@ -134,7 +134,7 @@ class W4Dq8TiledTest : public ::testing::TestWithParam<Isa> {
 
 // Linear in the int8 mode against the reference, bit for bit: M across the
 // tiled threshold, N tails, every group size, K over several chunks
-// (kW4Dq8TiledChunkK) including a short last one.
+// (sized from the L1 data cache) including a short last one.
 TEST_P(W4Dq8TiledTest, MatchesReferenceBitwise) {
   struct Shape {
     size_t m, n, k, gs;
