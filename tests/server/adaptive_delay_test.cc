@@ -123,13 +123,20 @@ class RowsTask final : public Task {
 class AdaptiveBatcherTest : public ::testing::Test {
  protected:
   explicit AdaptiveBatcherTest(bool adaptive = true) : batcher_(&clock_) {
+    batcher_.SetQueue("m", Options(absl::Milliseconds(5), adaptive,
+                                   /*with_curve=*/true));
+  }
+
+  // 64-row batches, up to `delay`, on the affine curve (or none).
+  static QueueOptions Options(absl::Duration delay, bool adaptive,
+                              bool with_curve) {
     QueueOptions options;
     options.max_batch_rows = 64;
     options.max_queue_rows = 1000;
-    options.max_queue_delay = absl::Milliseconds(5);
+    options.max_queue_delay = delay;
     options.adaptive_delay = adaptive;
-    options.cost_curve = AffineCurve();
-    batcher_.SetQueue("m", options);
+    if (with_curve) options.cost_curve = AffineCurve();
+    return options;
   }
 
   void Add(size_t rows = 1, absl::Time deadline = absl::InfiniteFuture()) {
@@ -204,13 +211,8 @@ TEST_F(AdaptiveBatcherTest, BurstThatStopsIsNotAwaitedLong) {
 }
 
 TEST_F(AdaptiveBatcherTest, MaxQueueDelayBoundsTheWait) {
-  QueueOptions options;
-  options.max_batch_rows = 64;
-  options.max_queue_rows = 1000;
-  options.max_queue_delay = absl::Microseconds(350);
-  options.adaptive_delay = true;
-  options.cost_curve = AffineCurve();
-  batcher_.SetQueue("m", options);
+  batcher_.SetQueue("m", Options(absl::Microseconds(350), /*adaptive=*/true,
+                                 /*with_curve=*/true));
   StartSteadyArrivals();  // the oldest queued row arrives now
   for (int queued = 1; queued < 4; ++queued) {
     ASSERT_EQ(NextRows(), std::nullopt);
@@ -241,12 +243,8 @@ TEST_F(AdaptiveBatcherTest, NoWaitThatWouldMissAQueuedDeadline) {
 }
 
 TEST_F(AdaptiveBatcherTest, WithoutACurveItNeverWaits) {
-  QueueOptions options;
-  options.max_batch_rows = 64;
-  options.max_queue_rows = 1000;
-  options.max_queue_delay = absl::Milliseconds(5);
-  options.adaptive_delay = true;
-  batcher_.SetQueue("m", options);
+  batcher_.SetQueue("m", Options(absl::Milliseconds(5), /*adaptive=*/true,
+                                 /*with_curve=*/false));
   StartSteadyArrivals();
   EXPECT_EQ(NextRows(), std::optional<size_t>(1));
 }
