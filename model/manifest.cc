@@ -291,8 +291,9 @@ absl::StatusOr<BatchingConfig> ParseBatching(const json& v) {
   if (!v.is_object()) {
     return Error(path, "expected an object, got ", Describe(v));
   }
-  QL_RETURN_IF_ERROR(CheckKeys(
-      v, path, {"max_batch_rows", "max_queue_delay_us", "max_queue_rows"}));
+  QL_RETURN_IF_ERROR(CheckKeys(v, path,
+                               {"max_batch_rows", "max_queue_delay_us",
+                                "adaptive_delay", "max_queue_rows"}));
   BatchingConfig batching;
   if (const json* rows = Find(v, "max_batch_rows")) {
     QL_ASSIGN_OR_RETURN(
@@ -303,6 +304,16 @@ absl::StatusOr<BatchingConfig> ParseBatching(const json& v) {
     QL_ASSIGN_OR_RETURN(batching.max_queue_delay_us,
                         ReadInt(*delay, Child(path, "max_queue_delay_us"), 0,
                                 kMaxQueueDelayUs));
+  }
+  if (const json* adaptive = Find(v, "adaptive_delay")) {
+    const std::string adaptive_path = Child(path, "adaptive_delay");
+    QL_ASSIGN_OR_RETURN(batching.adaptive_delay,
+                        ReadBool(*adaptive, adaptive_path));
+    // The delay is the adaptive wait's bound: without one it could not wait.
+    if (batching.adaptive_delay && batching.max_queue_delay_us == 0) {
+      return Error(adaptive_path,
+                   "true needs max_queue_delay_us > 0 (its bound)");
+    }
   }
   const std::string queue_path = Child(path, "max_queue_rows");
   const json* queue = Find(v, "max_queue_rows");
@@ -415,6 +426,7 @@ std::string ManifestToJson(const Manifest& manifest) {
   ordered_json batching = ordered_json::object();
   batching["max_batch_rows"] = manifest.batching.max_batch_rows;
   batching["max_queue_delay_us"] = manifest.batching.max_queue_delay_us;
+  batching["adaptive_delay"] = manifest.batching.adaptive_delay;
   batching["max_queue_rows"] = manifest.batching.max_queue_rows;
   root["batching"] = std::move(batching);
   if (manifest.quality_sample_rate.has_value())

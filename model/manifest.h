@@ -39,6 +39,9 @@ struct LayerSpec {
 struct BatchingConfig {
   int64_t max_batch_rows = 256;
   int64_t max_queue_delay_us = 0;
+  // Wait (up to max_queue_delay_us) only while the cost curve measured at
+  // warm-up predicts that the wait pays (docs/manifest.md, "batching").
+  bool adaptive_delay = false;
   int64_t max_queue_rows = 4096;
 };
 

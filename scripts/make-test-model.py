@@ -51,6 +51,9 @@ def main():
     parser.add_argument("--bits", type=int, default=4)
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max-queue-delay-us", type=int, default=0)
+    parser.add_argument("--adaptive-delay", action="store_true",
+                        help="batching.adaptive_delay (needs --max-queue-delay-us > 0)")
     args = parser.parse_args()
 
     widths = [int(w) for w in args.layers.split("x")]
@@ -80,7 +83,9 @@ def main():
     header = json.dumps(tensors, separators=(",", ":")).encode()
     header += b" " * ((8 - len(header) % 8) % 8)
     manifest = {"dtype": args.dtype, "default_act_quant": "none", "layers": layers,
-                "batching": {"max_batch_rows": 256, "max_queue_delay_us": 0,
+                "batching": {"max_batch_rows": 256,
+                             "max_queue_delay_us": args.max_queue_delay_us,
+                             "adaptive_delay": args.adaptive_delay,
                              "max_queue_rows": 4096}}
     os.makedirs(args.dir, exist_ok=True)
     with open(os.path.join(args.dir, "model.safetensors"), "wb") as f:

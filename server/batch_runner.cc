@@ -11,7 +11,7 @@
 namespace qlinear::server {
 
 void RunBatch(batching::Batch batch, const batching::Clock& clock,
-              ThreadPool* pool) {
+              ThreadPool* pool, batching::Completer* completer) {
   if (batch.tasks.empty()) return;
   const absl::Time start = clock.Now();
   std::vector<InferenceTask*> tasks;
@@ -95,6 +95,8 @@ void RunBatch(batching::Batch batch, const batching::Clock& clock,
 
   auto output =
       std::make_shared<const std::vector<float>>(std::move(activations));
+  std::vector<std::pair<InferenceTask*, TaskResult>> results;
+  results.reserve(tasks.size());
   size_t row = 0;
   for (InferenceTask* t : tasks) {
     if (t == nullptr) continue;  // cancelled, already completed
@@ -110,7 +112,19 @@ void RunBatch(batching::Batch batch, const batching::Clock& clock,
     for (model::LayerTiming& lt : result.layers)
       lt.kernel = stack.layer(lt.layer).kernel_name(t->act_quant);
     row += t->rows;
-    t->done(absl::OkStatus(), std::move(result));
+    results.emplace_back(t, std::move(result));
+  }
+  // Owns the tasks (and through the results the output buffer) until every
+  // one has completed.
+  auto complete = [owned = std::move(batch.tasks),
+                   results = std::move(results)]() mutable {
+    for (auto& [task, result] : results)
+      task->done(absl::OkStatus(), std::move(result));
+  };
+  if (completer != nullptr) {
+    completer->Post(std::move(complete));
+  } else {
+    complete();
   }
 }
 

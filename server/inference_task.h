@@ -52,9 +52,10 @@ struct TaskResult {
   }
 };
 
-// Called exactly once: on the executor thread with the result (OK) or
-// CANCELLED, or on the thread that drops the task from the queue
-// (DEADLINE_EXCEEDED, CANCELLED, UNAVAILABLE).
+// Called exactly once: with the result (OK) on the executor or the
+// completer thread (RunBatch, server/batch_runner.h), with CANCELLED on the
+// executor when the client left mid-batch, or on the thread that drops the
+// task from the queue (DEADLINE_EXCEEDED, CANCELLED, UNAVAILABLE).
 using TaskDone = absl::AnyInvocable<void(absl::Status, TaskResult)>;
 
 // Tasks of one key run as one batch: the same model version, layer range and

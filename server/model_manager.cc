@@ -35,13 +35,17 @@ bool IsPlainName(const std::string& s) {
   });
 }
 
-// The model's batching section, with the server's queue bound when set.
-batching::QueueOptions QueueOptionsFor(const model::LinearStack& stack,
-                                       int64_t max_queued_rows) {
+// The model's batching section, with the server's queue bound when set,
+// and the cost curve Warm() measured (empty when it did not).
+batching::QueueOptions QueueOptionsFor(
+    const model::LinearStack& stack, int64_t max_queued_rows,
+    std::vector<batching::CostPoint> cost_curve) {
   const model::BatchingConfig& b = stack.manifest().batching;
   batching::QueueOptions q;
   q.max_batch_rows = b.max_batch_rows;
   q.max_queue_delay = absl::Microseconds(b.max_queue_delay_us);
+  q.adaptive_delay = b.adaptive_delay;
+  q.cost_curve = std::move(cost_curve);
   q.max_queue_rows = max_queued_rows > 0 ? max_queued_rows : b.max_queue_rows;
   return q;
 }
@@ -54,13 +58,20 @@ batching::QueueOptions QueueOptionsFor(const model::LinearStack& stack,
 // tiled path (kW4Dq8TiledMinRows), up to the model's max_batch_rows, which
 // is run too (at most kMaxWarmRows, so that warming a wide model does not
 // raise its load peak).
+//
+// With adaptive_delay on, it then measures the batch cost curve the batcher
+// decides with: one more (warm) run of the whole stack in the default mode
+// at each of those row counts and the powers of two between, timed; the
+// points are the returned curve (empty with adaptive_delay off).
 constexpr size_t kMaxWarmRows = 256;
 
-void Warm(const model::LinearStack& stack, ThreadPool* pool) {
-  const size_t max_rows =
-      std::min(kMaxWarmRows, static_cast<size_t>(std::max<int64_t>(
-                                 1, stack.manifest().batching.max_batch_rows)));
-  const size_t row_counts[] = {
+std::vector<batching::CostPoint> Warm(const model::LinearStack& stack,
+                                      ThreadPool* pool) {
+  const model::BatchingConfig& batching = stack.manifest().batching;
+  const size_t max_rows = std::min(
+      kMaxWarmRows,
+      static_cast<size_t>(std::max<int64_t>(1, batching.max_batch_rows)));
+  std::vector<size_t> row_counts = {
       1, 2, 3, kW4MaxRows + 1, kW4TiledMinRows, kW4Dq8TiledMinRows, max_rows};
   model::RunOptions options;
   options.begin = 0;
@@ -75,6 +86,35 @@ void Warm(const model::LinearStack& stack, ThreadPool* pool) {
     // Cannot fail: the range is the whole stack and the sizes match.
     QL_CHECK(stack.Run(options, groups, &activations, &scratch, nullptr).ok());
   }
+  std::vector<batching::CostPoint> curve;
+  if (!batching.adaptive_delay) return curve;
+  for (size_t rows = 4; rows < max_rows; rows *= 2) row_counts.push_back(rows);
+  std::sort(row_counts.begin(), row_counts.end());
+  row_counts.erase(std::unique(row_counts.begin(), row_counts.end()),
+                   row_counts.end());
+  for (size_t rows : row_counts) {
+    if (rows > max_rows) continue;
+    const model::RowGroup group[] = {
+        {rows, stack.manifest().default_act_quant}};
+    activations.assign(rows * stack.layer(0).k(), 0.5f);
+    const auto start = std::chrono::steady_clock::now();
+    QL_CHECK(stack.Run(options, group, &activations, &scratch, nullptr).ok());
+    curve.push_back(
+        {static_cast<int64_t>(rows),
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+             .count()});
+  }
+  return curve;
+}
+
+// The curve as "rows:microseconds ..." for the load log line.
+std::string CostCurveText(const std::vector<batching::CostPoint>& curve) {
+  std::string text;
+  for (const batching::CostPoint& p : curve) {
+    absl::StrAppend(&text, text.empty() ? "" : ",", p.rows, ":",
+                    static_cast<int64_t>(p.seconds * 1e6));
+  }
+  return text;
 }
 
 // The latest numeric version directory of `model_dir`, or "" if none.
@@ -118,8 +158,10 @@ ModelManager::ModelManager(std::string repository, ModelRegistry* registry,
       stats_(stats) {}
 
 void ModelManager::Swap(const std::string& name, const std::string& version,
-                        std::shared_ptr<const model::LinearStack> stack) {
-  batcher_->SetQueue(name, QueueOptionsFor(*stack, max_queued_rows_));
+                        std::shared_ptr<const model::LinearStack> stack,
+                        std::vector<batching::CostPoint> cost_curve) {
+  batcher_->SetQueue(
+      name, QueueOptionsFor(*stack, max_queued_rows_, std::move(cost_curve)));
   ModelEntry entry;
   entry.name = name;
   entry.version = version;
@@ -147,7 +189,7 @@ void ModelManager::Swap(const std::string& name, const std::string& version,
 void ModelManager::Add(const std::string& name, const std::string& version,
                        std::shared_ptr<const model::LinearStack> stack) {
   absl::MutexLock load_lock(&load_mu_);
-  Swap(name, version, std::move(stack));
+  Swap(name, version, std::move(stack), {});
   SetReason(name, "");
   if (readiness_listener_) readiness_listener_(name, true);
 }
@@ -242,9 +284,13 @@ absl::Status ModelManager::LoadFrom(const std::string& name,
     spdlog::warn("event=model_load_abandoned model={} version={}", name,
                  version);
   } else if (stack.ok()) {
-    Warm(**stack, pool_);
+    std::vector<batching::CostPoint> curve = Warm(**stack, pool_);
+    if (!curve.empty()) {
+      spdlog::info("event=model_cost_curve model={} version={} rows_us={}",
+                   name, version, CostCurveText(curve));
+    }
     std::shared_ptr<const model::LinearStack> shared(std::move(*stack));
-    Swap(name, version, shared);
+    Swap(name, version, shared, std::move(curve));
     SetReason(name, "");
     const double ms = std::chrono::duration<double, std::milli>(
                           std::chrono::steady_clock::now() - start)

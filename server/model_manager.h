@@ -62,7 +62,8 @@ class ModelManager {
   ModelManager(const ModelManager&) = delete;
   ModelManager& operator=(const ModelManager&) = delete;
 
-  // Serves `stack` as `name`/`version` (the embedded model; tests).
+  // Serves `stack` as `name`/`version` (the embedded model; tests), without
+  // warm-up: its queue has no cost curve, so an adaptive delay never waits.
   void Add(const std::string& name, const std::string& version,
            std::shared_ptr<const model::LinearStack> stack)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -145,9 +146,11 @@ class ModelManager {
                         const std::filesystem::path& dir)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(load_mu_);
   // Serves `stack` as name/version in one step, retiring the old version's
-  // metrics. REQUIRES: load_mu_ held.
+  // metrics; `cost_curve` (measured at warm-up, may be empty) goes to its
+  // queue. REQUIRES: load_mu_ held.
   void Swap(const std::string& name, const std::string& version,
-            std::shared_ptr<const model::LinearStack> stack);
+            std::shared_ptr<const model::LinearStack> stack,
+            std::vector<batching::CostPoint> cost_curve);
 
   // Constant after construction.
   const std::string repository_;

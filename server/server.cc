@@ -385,13 +385,20 @@ absl::Status Server::Start() {
   kserve_service_ = std::make_unique<KServeService>(
       registry_.get(), batcher_.get(), manager_.get(), loads_.get(),
       stats_.get(), metrics_.get(), limits, options_.admin_token);
+  completer_ = std::make_unique<batching::Completer>();
+  // Responses are encoded off the executor when tasks are waiting for it
+  // (the encoding would delay their batch); with nothing queued, on the
+  // executor, which saves the hand-off's wake-up (docs/architecture.md).
   executor_ = std::make_unique<batching::Executor>(
-      batcher_.get(), [pool = pool_.get()](batching::Batch batch) {
-        RunBatch(std::move(batch), *batching::RealClock::Get(), pool);
+      batcher_.get(), [pool = pool_.get(), batcher = batcher_.get(),
+                       completer = completer_.get()](batching::Batch batch) {
+        RunBatch(std::move(batch), *batching::RealClock::Get(), pool,
+                 batcher->total_queued_tasks() > 0 ? completer : nullptr);
       });
   reclaimer_ = std::make_unique<MemoryReclaimer>(
       [this] {
-        return batcher_->total_queued_tasks() + executor_->running_tasks();
+        return batcher_->total_queued_tasks() + executor_->running_tasks() +
+               completer_->pending();
       },
       MemoryReclaimer::Options());
 
@@ -491,7 +498,8 @@ void Server::Shutdown() {
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(options_.drain_timeout));
     reclaimer_.reset();
-    executor_.reset();  // runs whatever is still queued, then joins
+    executor_.reset();   // runs whatever is still queued, then joins
+    completer_.reset();  // completes what the executor handed off, joins
   });
 }
 

@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "kernels/thread_pool.h"
 #include "server/batching/batcher.h"
+#include "server/batching/completer.h"
 #include "server/batching/executor.h"
 #include "server/kserve_service.h"
 #include "server/load_queue.h"
@@ -219,6 +220,8 @@ class Server {
   std::unique_ptr<StatsRegistry> stats_;
   std::unique_ptr<QLinearService> service_;
   std::unique_ptr<KServeService> kserve_service_;
+  // Before executor_: the executor hands completions to it.
+  std::unique_ptr<batching::Completer> completer_;
   std::unique_ptr<batching::Executor> executor_;
   std::unique_ptr<MemoryReclaimer> reclaimer_;  // reads the executor
   std::unique_ptr<grpc::Server> server_;

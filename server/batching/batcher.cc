@@ -46,8 +46,9 @@ Batcher::~Batcher() {
 }
 
 void Batcher::SetQueue(const std::string& model, QueueOptions options) {
+  options.cost_curve = NormalizedCostCurve(std::move(options.cost_curve));
   absl::MutexLock lock(&mu_);
-  queues_[model].options = options;
+  queues_[model].options = std::move(options);
 }
 
 absl::Status Batcher::Schedule(const std::string& model,
@@ -77,6 +78,7 @@ absl::Status Batcher::Schedule(const std::string& model,
   }
   t.enqueued = clock_->Now();
   t.sequence = next_sequence_++;
+  q.arrivals.Record(t.enqueued, rows);
   q.rows += rows;
   q.bytes += bytes;
   // In urgency order: after every task at least as urgent (usually the end,
@@ -127,15 +129,24 @@ std::optional<Batch> Batcher::FormBatchLocked(absl::Time now,
     const Task& head = *q.tasks.front();
     int64_t same_key_rows = 0;
     absl::Time oldest = head.enqueued;
+    absl::Time earliest_deadline = absl::InfiniteFuture();
     for (const auto& t : q.tasks) {
       if (t->key == head.key) {
         same_key_rows += static_cast<int64_t>(t->rows);
         oldest = std::min(oldest, t->enqueued);
+        earliest_deadline = std::min(earliest_deadline, t->deadline);
       }
     }
-    const absl::Time due = oldest + q.options.max_queue_delay;
-    const bool ready =
-        shutdown_ || same_key_rows >= q.options.max_batch_rows || now >= due;
+    absl::Time due = oldest + q.options.max_queue_delay;
+    const bool full = same_key_rows >= q.options.max_batch_rows;
+    if (q.options.adaptive_delay && !shutdown_ && !full && now < due) {
+      // max_queue_delay is only the bound: wait while it pays.
+      due = now + AdaptiveWait(q.options.cost_curve, same_key_rows,
+                               q.options.max_batch_rows,
+                               q.arrivals.RowsPerSecond(now), due - now,
+                               earliest_deadline - now);
+    }
+    const bool ready = shutdown_ || full || now >= due;
     if (!ready) {
       *wake_at = std::min(*wake_at, due);
       continue;
@@ -277,6 +288,14 @@ bool Batcher::AwaitNoRefusals(absl::Duration quiet,
     // moves quiet_at, which the next turn reads.
     absl::SleepFor(std::min(quiet_at, give_up) - now);
   }
+}
+
+std::optional<QueueOptions> Batcher::queue_options(
+    const std::string& model) const {
+  absl::MutexLock lock(&mu_);
+  auto it = queues_.find(model);
+  if (it == queues_.end()) return std::nullopt;
+  return it->second.options;
 }
 
 int64_t Batcher::queued_rows(const std::string& model) const {

@@ -21,7 +21,10 @@
 // whatever is queued when the executor is free: no latency is added at low
 // load, and batches grow by themselves under load. A positive delay lets a
 // queue wait, from its oldest task's arrival, for up to that long to fill
-// max_batch_rows; it trades that much latency for throughput.
+// max_batch_rows; it trades that much latency for throughput. With
+// adaptive_delay on, max_queue_delay is only the bound: an idle executor's
+// queue waits for more rows only while the batch's cost curve and the
+// queue's arrival rate predict that the wait pays (adaptive_delay.h).
 //
 // Thread-safe.
 #ifndef QLINEAR_SERVER_BATCHING_BATCHER_H_
@@ -39,6 +42,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/batching/adaptive_delay.h"
 #include "server/batching/clock.h"
 #include "server/batching/task.h"
 
@@ -50,6 +54,11 @@ struct QueueOptions {
   int64_t max_batch_rows = 256;
   // How long a queue may wait to fill a batch (see the class comment).
   absl::Duration max_queue_delay = absl::ZeroDuration();
+  // Wait (up to max_queue_delay) only while it pays, by AdaptiveWait() over
+  // cost_curve and the queue's arrival rate. Without a curve it never waits.
+  bool adaptive_delay = false;
+  // A batch's compute time by its rows (any order; SetQueue normalizes it).
+  std::vector<CostPoint> cost_curve;
   // Bound on queued rows and bytes; Schedule() beyond them is refused.
   int64_t max_queue_rows = 4096;
   int64_t max_queue_bytes = int64_t{256} << 20;
@@ -102,6 +111,11 @@ class Batcher {
   bool AwaitNoRefusals(absl::Duration quiet, absl::Duration timeout) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The settings of `model`'s queue (as SetQueue normalized them), or
+  // nullopt when it has none.
+  std::optional<QueueOptions> queue_options(const std::string& model) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Rows and tasks queued for `model` (0 for an unknown model).
   int64_t queued_rows(const std::string& model) const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t queued_tasks(const std::string& model) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -121,6 +135,7 @@ class Batcher {
     std::vector<std::unique_ptr<Task>> tasks;  // most urgent first
     int64_t rows = 0;
     int64_t bytes = 0;
+    ArrivalRate arrivals;  // of rows, for adaptive_delay
   };
 
   using Dropped = std::vector<std::pair<std::unique_ptr<Task>, absl::Status>>;

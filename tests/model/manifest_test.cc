@@ -33,7 +33,7 @@ const char kFullManifest[] = R"({
      "activation": "gelu", "format": "fp32", "source": "float"}
   ],
   "batching": {"max_batch_rows": 64, "max_queue_delay_us": 500,
-               "max_queue_rows": 1024},
+               "adaptive_delay": true, "max_queue_rows": 1024},
   "quality_sample_rate": 0.25
 })";
 
@@ -61,6 +61,7 @@ void ExpectManifestEq(const Manifest& a, const Manifest& b) {
   }
   EXPECT_EQ(a.batching.max_batch_rows, b.batching.max_batch_rows);
   EXPECT_EQ(a.batching.max_queue_delay_us, b.batching.max_queue_delay_us);
+  EXPECT_EQ(a.batching.adaptive_delay, b.batching.adaptive_delay);
   EXPECT_EQ(a.batching.max_queue_rows, b.batching.max_queue_rows);
   EXPECT_EQ(a.quality_sample_rate, b.quality_sample_rate);
 }
@@ -102,6 +103,7 @@ TEST(ManifestTest, ParsesFullManifest) {
 
   EXPECT_EQ(m->batching.max_batch_rows, 64);
   EXPECT_EQ(m->batching.max_queue_delay_us, 500);
+  EXPECT_TRUE(m->batching.adaptive_delay);
   EXPECT_EQ(m->batching.max_queue_rows, 1024);
   EXPECT_EQ(m->quality_sample_rate, 0.25);
 }
@@ -121,6 +123,7 @@ TEST(ManifestTest, AppliesDefaults) {
   EXPECT_EQ(a.source, WeightSource::kFloat);
   EXPECT_EQ(m->batching.max_batch_rows, 256);
   EXPECT_EQ(m->batching.max_queue_delay_us, 0);
+  EXPECT_FALSE(m->batching.adaptive_delay);
   EXPECT_EQ(m->batching.max_queue_rows, 4096);
   EXPECT_FALSE(m->quality_sample_rate.has_value());
 }
@@ -169,6 +172,7 @@ TEST(ManifestTest, RoundTripsThroughCanonicalJson) {
   EXPECT_EQ(j["quality_sample_rate"], 0.25);
   EXPECT_EQ(j["default_act_quant"], "int8_asym_per_token");
   EXPECT_EQ(j["batching"]["max_queue_delay_us"], 500);
+  EXPECT_EQ(j["batching"]["adaptive_delay"], true);
   const json& layers = j["layers"];
   EXPECT_EQ(layers[0].size(), 8u);
   EXPECT_FALSE(layers[0].contains("bits"));
@@ -206,6 +210,7 @@ TEST(ManifestTest, RoundTripsEveryEnumValue) {
   }
   m.batching.max_batch_rows = 1;
   m.batching.max_queue_delay_us = 7;
+  m.batching.adaptive_delay = true;
   m.batching.max_queue_rows = 1;
   m.quality_sample_rate = 0.01;
   auto again = ParseManifest(ManifestToJson(m));
@@ -424,6 +429,16 @@ std::vector<BadCase> BadCases() {
       {"max_queue_delay_us wrong type",
        [](json& j) { j["batching"]["max_queue_delay_us"] = "0"; },
        "batching.max_queue_delay_us: expected an integer, got \"0\""},
+      {"adaptive_delay wrong type",
+       [](json& j) { j["batching"]["adaptive_delay"] = 1; },
+       "batching.adaptive_delay: expected a boolean, got 1"},
+      {"adaptive_delay without a bound",
+       [](json& j) {
+         j["batching"]["adaptive_delay"] = true;
+         j["batching"]["max_queue_delay_us"] = 0;
+       },
+       "batching.adaptive_delay: true needs max_queue_delay_us > 0 (its "
+       "bound)"},
       {"max_queue_rows too large",
        [](json& j) { j["batching"]["max_queue_rows"] = 16777217; },
        "batching.max_queue_rows: 16777217 is out of range [1, 16777216]"},

@@ -4,7 +4,10 @@
 
 #include <cmath>
 #include <functional>
+#include <future>
 #include <memory>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -25,6 +28,7 @@ struct Outcome {
   bool done = false;
   absl::Status status;
   TaskResult result;
+  std::thread::id thread;  // the one that completed it
 };
 
 std::vector<float> Output(const Outcome& o) {
@@ -66,6 +70,7 @@ class RunBatchTest : public ::testing::Test {
       out->done = true;
       out->status = s;
       out->result = std::move(r);
+      out->thread = std::this_thread::get_id();
     };
     return t;
   }
@@ -127,6 +132,50 @@ TEST_F(RunBatchTest, CancellationStopsBetweenLayers) {
   ASSERT_THAT(keep.status, IsOk());
   EXPECT_EQ(keep.result.layers_executed, 3u);
   EXPECT_EQ(Output(keep), want);
+}
+
+TEST_F(RunBatchTest, CompleterEncodesAfterTheExecutorMovedOn) {
+  Outcome a, b, c;
+  std::vector<float> want_a, want_b, want_c;
+  std::thread::id completer_thread;
+  {
+    batching::Completer completer;
+    // Holds the completer until both batches have run, so every completion
+    // happens after RunBatch returned and the tasks left the caller.
+    std::promise<void> release;
+    completer.Post([&completer_thread, go = release.get_future()]() mutable {
+      completer_thread = std::this_thread::get_id();
+      go.wait();
+    });
+    batching::Batch first;
+    first.tasks.push_back(MakeTask(2, ActQuant::kNone, 1.0f, &a));
+    first.tasks.push_back(MakeTask(3, ActQuant::kInt8AsymPerToken, 2.0f, &b));
+    want_a = Solo(Inference(first, 0));
+    want_b = Solo(Inference(first, 1));
+    RunBatch(std::move(first), clock_, &pool_, &completer);
+    batching::Batch second;  // a one-task batch: runs on its input buffer
+    second.tasks.push_back(MakeTask(1, ActQuant::kNone, 3.0f, &c));
+    want_c = Solo(Inference(second, 0));
+    RunBatch(std::move(second), clock_, &pool_, &completer);
+    EXPECT_FALSE(a.done || b.done || c.done);
+    EXPECT_EQ(completer.pending(), 3);
+    release.set_value();
+  }  // ~Completer runs the completions, then joins
+  EXPECT_NE(completer_thread, std::this_thread::get_id());
+  for (Outcome* o : {&a, &b, &c}) {
+    ASSERT_TRUE(o->done);
+    ASSERT_THAT(o->status, IsOk());
+    EXPECT_EQ(o->thread, completer_thread);
+  }
+  EXPECT_EQ(a.result.batch_rows, 5u);
+  EXPECT_EQ(c.result.batch_rows, 1u);
+  // The tasks are gone with their completion; the results still hold the
+  // batch's output buffer, and it holds each row bitwise.
+  EXPECT_EQ(a.result.batch_output, b.result.batch_output);
+  EXPECT_EQ(a.result.batch_output.use_count(), 2);
+  EXPECT_EQ(Output(a), want_a);
+  EXPECT_EQ(Output(b), want_b);
+  EXPECT_EQ(Output(c), want_c);
 }
 
 }  // namespace
