@@ -388,12 +388,17 @@ absl::Status Server::Start() {
   completer_ = std::make_unique<batching::Completer>();
   // Responses are encoded off the executor when tasks are waiting for it
   // (the encoding would delay their batch); with nothing queued, on the
-  // executor, which saves the hand-off's wake-up (docs/architecture.md).
+  // executor, which saves the hand-off's wake-up (docs/architecture.md) —
+  // unless earlier completions are still pending on the completer: a stream's
+  // replies must keep their order, so they queue behind those. The executor
+  // is the only thread that posts, so pending() == 0 means all have run.
   executor_ = std::make_unique<batching::Executor>(
       batcher_.get(), [pool = pool_.get(), batcher = batcher_.get(),
                        completer = completer_.get()](batching::Batch batch) {
         RunBatch(std::move(batch), *batching::RealClock::Get(), pool,
-                 batcher->total_queued_tasks() > 0 ? completer : nullptr);
+                 batcher->total_queued_tasks() > 0 || completer->pending() > 0
+                     ? completer
+                     : nullptr);
       });
   reclaimer_ = std::make_unique<MemoryReclaimer>(
       [this] {
