@@ -72,8 +72,8 @@ inline const server::ModelRegistry& FuzzRegistry() {
       FuzzCheck(tensors.ok());
       auto stack = model::BuildLinearStack(files.manifest, **tensors);
       FuzzCheck(stack.ok());
-      r->Add(
-          server::ModelEntry{m.name, "1", std::move(*stack), nullptr, nullptr});
+      r->Add(server::ModelEntry{m.name, "1", std::move(*stack), nullptr,
+                                nullptr, nullptr});
     }
     return r;
   }();
