@@ -45,10 +45,11 @@ export ASAN_SYMBOLIZER_PATH="${symbolizer}" TSAN_SYMBOLIZER_PATH="${symbolizer}"
 # (memcpy, malloc/free, sendmsg) make from inside Debian's uninstrumented
 # gRPC and Abseil are not checked, since TSan cannot see the atomics those
 # libraries synchronize with; every access of our code still is
-# (docs/operations.md "Sanitizer builds").
+# (docs/operations.md "Sanitizer builds"). tests/testing/tsan.supp names the
+# reports about gRPC's own objects that only libgrpc orders.
 export ASAN_OPTIONS="detect_leaks=1:check_initialization_order=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=${PWD}/tests/testing/tsan.supp"
 
 run_asan() {
   step "asan: configure and build build-asan"
