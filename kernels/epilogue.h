@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "kernels/activation.h"
+#include "kernels/cpu_features.h"
 #include "kernels/types.h"
 
 namespace qlinear {
@@ -16,6 +17,13 @@ inline float EpilogueValue(float acc, const float* bias, size_t n,
   if (bias != nullptr) acc = acc + bias[n];
   return RoundTo(out, ApplyActivation(activation, acc));
 }
+
+// y[j] = EpilogueValue(acc[j], bias, n0 + j, activation, out) for j < count,
+// bit for bit, with the activation and dtype resolved once per call: fp32
+// outputs without an activation or with ReLU are vector loops, and SiLU uses
+// silu_row_avx512 when `isa` has AVX-512. `y` may equal `acc`.
+void EpilogueRow(const float* acc, const float* bias, size_t n0, size_t count,
+                 Activation activation, DType out, Isa isa, float* y);
 
 }  // namespace qlinear
 

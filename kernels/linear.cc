@@ -303,6 +303,7 @@ void Linear::RunBlocks(size_t m, size_t blocks, size_t blocks_per_call,
   static_assert(kW4BlockColumns == kWxBlockColumns && kW4MaxRows == kWxMaxRows);
   const size_t n = n_;
   const float* bias = bias_.empty() ? nullptr : bias_.data();
+  const Isa isa = w4_ != nullptr ? w4_->isa : wx_->isa;
   // Tasks split N into block ranges and, when there are few blocks, M into
   // row ranges. A row's outputs never depend on the split. A layer call of
   // fewer than kMinParallelMacs multiply-adds is one task on the calling
@@ -337,11 +338,8 @@ void Linear::RunBlocks(size_t m, size_t blocks, size_t blocks_per_call,
       const size_t n0 = b * kW4BlockColumns;
       const size_t cols = std::min(nb * kW4BlockColumns, n - n0);
       for (size_t r = m_begin; r < m_end; ++r) {
-        const float* c = acc + (r - m_begin) * nb * kW4BlockColumns;
-        for (size_t j = 0; j < cols; ++j) {
-          y[r * n + n0 + j] =
-              EpilogueValue(c[j], bias, n0 + j, activation, dtype_);
-        }
+        EpilogueRow(acc + (r - m_begin) * nb * kW4BlockColumns, bias, n0, cols,
+                    activation, dtype_, isa, y + r * n + n0);
       }
     }
   });

@@ -171,6 +171,14 @@ Dq8RowQuant dq8_quantize_row_avx2(const float* x, size_t k, size_t group,
 Dq8RowQuant dq8_quantize_row_avx512(const float* x, size_t k, size_t group,
                                     float eps, int8_t* q, int32_t* group_sums);
 
+// --- epilogue ---------------------------------------------------------------
+
+// out[j] = x[j] / (1 + std::exp(-x[j])) for j < n, bit for bit the
+// reference's SiLU in fp32 (kernels/activation.h) with the C library's expf:
+// lanes that a libm within 2^-33 of exp could round differently are computed
+// with std::exp. `out` may equal `x`. ActiveIsa() >= kAvx512 only.
+void silu_row_avx512(const float* x, size_t n, float* out);
+
 // --- intx_opaque (wx) -------------------------------------------------------
 //
 // A wx kernel computes one block (the weight-only kernels: `blocks`
