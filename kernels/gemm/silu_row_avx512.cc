@@ -1,5 +1,5 @@
 // SiLU over a row for AVX-512, bit for bit the reference's
-// x / (1 + std::exp(-x)) (docs/numerics.md, "Epilogue").
+// x / (1 + std::exp(-x)) (docs/numerics.md, "Per-output operation sequence").
 //
 // exp(-x) is evaluated in double to a relative error below 2^-46 (a range
 // reduction by ln 2 with FMA, a degree-11 Taylor polynomial, an exact

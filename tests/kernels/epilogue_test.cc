@@ -1,5 +1,6 @@
 // EpilogueRow against EpilogueValue, and the AVX-512 SiLU against the
-// reference's std::exp, bit for bit (docs/numerics.md, "Epilogue").
+// reference's std::exp, bit for bit (docs/numerics.md, "Per-output operation
+// sequence").
 #include "kernels/epilogue.h"
 
 #include <gtest/gtest.h>
