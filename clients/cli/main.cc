@@ -28,6 +28,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,6 +88,13 @@ ABSL_FLAG(std::string, layer, "", "matmul: name of the layer to run.");
 ABSL_FLAG(bool, timings, false,
           "forward/matmul: ask the server for its timings (queue, batch rows, "
           "per-layer kernel time).");
+ABSL_FLAG(bool, act_quant_quality, false,
+          "forward/matmul: ask the server to also run each quantized layer "
+          "in both activation modes and print, per layer, the "
+          "int8_asym_per_token output against the none output on the same "
+          "layer input: SQNR (dB), relative max error, the input's outlier "
+          "ratio and the lowest row SQNR (docs/operations.md, \"Quality "
+          "telemetry\"). About twice the request's compute: for debugging.");
 ABSL_FLAG(int, show, 8, "forward/matmul/infer: output values to print.");
 ABSL_FLAG(std::string, admin_token, "",
           "load/unload/models: the admin token, sent as 'authorization: Bearer "
@@ -415,7 +423,18 @@ struct Output {
   std::string data;
   double latency_seconds = 0;
   const v1::Timings* timings = nullptr;  // may be null
+  // Set when --act-quant-quality asked for it: one entry per quantized layer
+  // run, in order (empty when the range has none).
+  const google::protobuf::RepeatedPtrField<v1::LayerActQuantQuality>*
+      act_quant_quality = nullptr;
 };
+
+// The lowest of a layer's row SQNRs (+inf when it has none).
+double MinRowSqnrDb(const v1::LayerActQuantQuality& q) {
+  double low = std::numeric_limits<double>::infinity();
+  for (double db : q.row_sqnr_db()) low = std::min(low, db);
+  return low;
+}
 
 // Writes --output (float32 .npy). Returns an error message or "".
 std::string SaveOutput(const Output& out) {
@@ -465,6 +484,24 @@ void PrintOutput(const Output& out) {
       }
       std::printf("]}");
     }
+    if (out.act_quant_quality != nullptr) {
+      std::printf(", \"act_quant_quality\": [");
+      int i = 0;
+      for (const v1::LayerActQuantQuality& q : *out.act_quant_quality) {
+        std::string rows;
+        for (double db : q.row_sqnr_db()) {
+          rows += (rows.empty() ? "" : ", ") + JsonNumber(db);
+        }
+        std::printf(
+            "%s{\"layer\": %s, \"sqnr_db\": %s, \"rel_max_error\": %s, "
+            "\"outlier_ratio\": %s, \"row_sqnr_db\": [%s]}",
+            i++ ? ", " : "", JsonString(q.layer()).c_str(),
+            JsonNumber(q.sqnr_db()).c_str(),
+            JsonNumber(q.rel_max_error()).c_str(),
+            JsonNumber(q.outlier_ratio()).c_str(), rows.c_str());
+      }
+      std::printf("]");
+    }
     std::printf("}\n");
     return;
   }
@@ -484,6 +521,19 @@ void PrintOutput(const Output& out) {
     for (const v1::LayerTiming& l : t.layers()) {
       std::printf("  %-16s %-24s %.3f ms\n", l.layer().c_str(),
                   l.kernel().c_str(), l.kernel_seconds() * 1e3);
+    }
+  }
+  if (out.act_quant_quality != nullptr) {
+    std::printf(
+        "act_quant_quality: int8_asym_per_token vs none, quantized layers "
+        "%d\n",
+        out.act_quant_quality->size());
+    for (const v1::LayerActQuantQuality& q : *out.act_quant_quality) {
+      std::printf(
+          "  %-16s sqnr_db %.3f rel_max_error %.6g outlier_ratio %.4f "
+          "min_row_sqnr_db %.3f\n",
+          q.layer().c_str(), q.sqnr_db(), q.rel_max_error(), q.outlier_ratio(),
+          MinRowSqnrDb(q));
     }
   }
 }
@@ -525,6 +575,7 @@ int Run(v1::QLinear::Stub* stub, bool matmul) {
   const std::string layer = absl::GetFlag(FLAGS_layer);
   const int layer_start = absl::GetFlag(FLAGS_layer_start);
   const int layer_end = absl::GetFlag(FLAGS_layer_end);
+  const bool quality = absl::GetFlag(FLAGS_act_quant_quality);
   if (matmul && layer.empty()) return UsageError("matmul needs --layer NAME");
 
   // The input width K and the dtype come from the model description.
@@ -563,11 +614,13 @@ int Run(v1::QLinear::Stub* stub, bool matmul) {
     request.set_act_quant(act_quant);
     request.set_layer(layer);
     request.set_return_timings(absl::GetFlag(FLAGS_timings));
+    request.set_return_act_quant_quality(quality);
     v1::MatmulResponse response;
     status = stub->Matmul(&context, request, &response);
     if (!status.ok()) return RpcError(status);
     Output out = FromResponse(response, SecondsSince(start));
     if (response.has_timings()) out.timings = &response.timings();
+    if (quality) out.act_quant_quality = &response.act_quant_quality();
     return Finish(out);
   }
   v1::ForwardRequest request;
@@ -579,11 +632,13 @@ int Run(v1::QLinear::Stub* stub, bool matmul) {
     request.set_layer_start(static_cast<uint32_t>(layer_start));
   if (layer_end >= 0) request.set_layer_end(static_cast<uint32_t>(layer_end));
   request.set_return_timings(absl::GetFlag(FLAGS_timings));
+  request.set_return_act_quant_quality(quality);
   v1::ForwardResponse response;
   status = stub->Forward(&context, request, &response);
   if (!status.ok()) return RpcError(status);
   Output out = FromResponse(response, SecondsSince(start));
   if (response.has_timings()) out.timings = &response.timings();
+  if (quality) out.act_quant_quality = &response.act_quant_quality();
   return Finish(out);
 }
 
@@ -662,6 +717,11 @@ int Infer(const std::shared_ptr<grpc::Channel>& channel,
                  "qlinear-cli: note: KServe responses carry no per-request "
                  "timings; use forward --timings, or ModelStatistics\n");
   }
+  if (absl::GetFlag(FLAGS_act_quant_quality)) {
+    std::fprintf(stderr,
+                 "qlinear-cli: note: infer does not print the act_quant "
+                 "quality; use forward --act-quant-quality\n");
+  }
 
   grpc::ClientContext context;
   SetDeadline(&context);
@@ -714,6 +774,8 @@ int main(int argc, char** argv) {
       "  forward           runs random input (or --input .npy/raw) through\n"
       "                    the model (native API)\n"
       "  matmul --layer L  runs one layer without its activation function\n"
+      "                    (forward/matmul --act-quant-quality: also the\n"
+      "                    server's int8-vs-none SQNR of each layer)\n"
       "  infer             forward over KServe v2 ModelInfer\n"
       "  load MODEL        loads (or reloads) a model version from the\n"
       "                    repository; needs the admin token if configured\n"

@@ -80,6 +80,46 @@ echo "$out" | grep -q "fc4 .*w4_f32_gemm" || fail "forward --timings layers: $ou
 out=$("$cli_bin" --target "$target" forward --timings --json)
 echo "$out" | grep -q '"timings": {"total_seconds": ' || fail "forward --timings --json: $out"
 
+# --act-quant-quality: the server's int8-vs-none comparison, one entry per
+# quantized layer (all 4 of the default model), finite SQNRs in a sane range.
+# check_quality JSON LAYERS... checks the JSON output's entries.
+check_quality() {
+  /usr/bin/python3 - "$@" <<'PY' || fail "act_quant_quality: $1"
+import json, math, sys
+out = json.loads(sys.argv[1])
+quality = out["act_quant_quality"]
+assert [q["layer"] for q in quality] == sys.argv[2:], quality
+rows = out["output_shape"][0]
+for q in quality:
+    assert q["sqnr_db"] is not None and 15 < q["sqnr_db"] < 100, q
+    assert 0 < q["rel_max_error"] < 0.5, q
+    assert 1 <= q["outlier_ratio"] < 100, q
+    assert len(q["row_sqnr_db"]) == rows, q
+    assert all(r is not None and 10 < r < 100 for r in q["row_sqnr_db"]), q
+PY
+}
+out=$("$cli_bin" --target "$target" forward --rows 3 --act-quant int8_asym_per_token --act-quant-quality --json)
+check_quality "$out" fc1 fc2 fc3 fc4
+# A none-mode request is compared too, on its own (none) layer inputs.
+out=$("$cli_bin" --target "$target" forward --rows 2 --act-quant none --act-quant-quality --json)
+check_quality "$out" fc1 fc2 fc3 fc4
+out=$("$cli_bin" --target "$target" matmul --layer fc2 --act-quant-quality --json)
+check_quality "$out" fc2
+out=$("$cli_bin" --target "$target" forward --layer-start 1 --layer-end 3 --act-quant-quality --json)
+check_quality "$out" fc2 fc3
+# Text: a header and one "  LAYER sqnr_db X rel_max_error X outlier_ratio X
+# min_row_sqnr_db X" line per layer.
+out=$("$cli_bin" --target "$target" forward --rows 2 --act-quant-quality)
+echo "$out" | grep -q "^act_quant_quality: int8_asym_per_token vs none, quantized layers 4$" || fail "quality text header: $out"
+n=$(echo "$out" | awk '$1 ~ /^fc[1-4]$/ && $2 == "sqnr_db" && $3 > 15 && $3 < 100 && $4 == "rel_max_error" &&
+                       $6 == "outlier_ratio" && $8 == "min_row_sqnr_db" && $9 > 10 && $9 <= $3 { n++ } END { print n + 0 }')
+[ "$n" = 4 ] || fail "quality text lines ($n): $out"
+# Not asked: none.
+out=$("$cli_bin" --target "$target" forward --rows 2 --act-quant int8_asym_per_token --json)
+if echo "$out" | grep -q "act_quant_quality"; then fail "quality without the flag: $out"; fi
+out=$("$cli_bin" --target "$target" forward --rows 2)
+if echo "$out" | grep -q "act_quant_quality\|sqnr"; then fail "quality text without the flag: $out"; fi
+
 # .npy input and output: save an output [2, 1024] as .npy and feed it back
 # (K = 1024), through forward and through KServe infer: same result.
 "$cli_bin" --target "$target" forward --rows 2 --output "$work/x.npy" --json > /dev/null || fail "forward --output"
@@ -125,9 +165,15 @@ stop_server
 
 # A repository with a small model and an admin token: load and unload.
 /usr/bin/python3 "$source_dir/scripts/make-test-model.py" "$work/repo/tiny/1" --layers 256x256
+/usr/bin/python3 "$source_dir/scripts/make-test-model.py" "$work/repo/flat/1" --layers 64x32 --format fp32
 printf 's3cret-token\r\n' > "$work/token"  # CRLF: the \r is stripped
 start_server --model-repository "$work/repo" --admin-token-file "$work/token"
 "$cli_bin" --target "$target" forward --model tiny --json | grep -q '"output_shape": \[1, 256\]' || fail "tiny forward"
+# An fp32 layer ignores the activation mode: no quality entry.
+out=$("$cli_bin" --target "$target" forward --model flat --act-quant-quality --json)
+echo "$out" | grep -q '"act_quant_quality": \[\]' || fail "fp32 quality: $out"
+out=$("$cli_bin" --target "$target" forward --model flat --act-quant-quality)
+echo "$out" | grep -q "^act_quant_quality: int8_asym_per_token vs none, quantized layers 0$" || fail "fp32 quality text: $out"
 if err=$("$cli_bin" --target "$target" unload tiny 2>&1); then fail "unload without the token succeeded"; fi
 echo "$err" | grep -q "^error: UNAUTHENTICATED: " || fail "unload without the token: $err"
 if err=$("$cli_bin" --target "$target" unload tiny --admin-token wrong 2>&1); then fail "unload with a wrong token succeeded"; fi

@@ -9,13 +9,16 @@ The gRPC stubs are generated, not shipped: run
 /usr/bin/python3 clients/python/generate_stubs.py first (see README.md).
 """
 
-from .client import (RETRIED_METHODS, Client, LayerInfo, LayerTiming,
-                     ModelInfo, ModelStats, ModelStatus, QLinearError, Timings,
+from .client import (RETRIED_METHODS, ActQuantQuality, Client,
+                     LayerActQuantQuality, LayerInfo, LayerTiming, ModelInfo,
+                     ModelStats, ModelStatus, QLinearError, Timings,
                      channel_target, decode, encode, service_config)
 
 __all__ = [
+    "ActQuantQuality",
     "Client",
     "RETRIED_METHODS",
+    "LayerActQuantQuality",
     "LayerInfo",
     "LayerTiming",
     "ModelInfo",

@@ -14,6 +14,11 @@ converted to the model's dtype (fp32, bf16 or fp16, looked up once per model
 version and cached). Outputs come back as float32 for fp32 and bf16 models
 (numpy has no bfloat16; the widening is exact) and float16 for fp16 models.
 
+forward(), forward_with_timings() and matmul() take act_quant_quality=True to
+also get the server's comparison of int8 and none activations on the request's
+own input, one LayerActQuantQuality per quantized layer run, as an extra
+element of a returned tuple (as numpy.unique's return_counts does).
+
 Every failed call raises QLinearError with the gRPC status code and the
 server's message, which names the offending field.
 """
@@ -23,7 +28,8 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, List, Literal, Optional, Sequence,
+                    Tuple, Union, overload)
 
 import grpc
 import numpy as np
@@ -126,6 +132,34 @@ class Timings:
     queue_seconds: float
     batch_rows: int
     layers: Tuple[LayerTiming, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerActQuantQuality:
+    """One quantized layer of a request: its int8_asym_per_token output
+    against its none (weight-only) output, ref, on the same layer input, the
+    one the request's own mode produced (docs/operations.md, "Quality
+    telemetry"). fp32 layers ignore the mode and have no entry."""
+    layer: str
+    # 10·log10(Σ ref² / Σ (int8 − ref)²) over the whole [M, N] output;
+    # inf when the two are equal.
+    sqnr_db: float
+    # max |int8 − ref| ÷ max |ref| over the whole output.
+    rel_max_error: float
+    # The largest max|x| ÷ RMS(x) of a row of the layer input x.
+    outlier_ratio: float
+    # Each row's SQNR, in row order (rows are quantized one by one).
+    row_sqnr_db: Tuple[float, ...]
+
+
+ActQuantQuality = Tuple[LayerActQuantQuality, ...]
+
+
+def _act_quant_quality(entries: Sequence[Any]) -> ActQuantQuality:
+    return tuple(
+        LayerActQuantQuality(q.layer, q.sqnr_db, q.rel_max_error,
+                             q.outlier_ratio, tuple(q.row_sqnr_db))
+        for q in entries)
 
 
 def _as_matrix(x: np.ndarray) -> np.ndarray:
@@ -343,6 +377,35 @@ class Client:
 
     # --- native API ------------------------------------------------------
 
+    @overload
+    def forward(self,
+                x: np.ndarray,
+                model: str = ...,
+                *,
+                version: str = ...,
+                act_quant: Optional[str] = ...,
+                layer_start: Optional[int] = ...,
+                layer_end: Optional[int] = ...,
+                priority: int = ...,
+                timeout: Optional[float] = ...,
+                act_quant_quality: Literal[False] = ...) -> np.ndarray:
+        ...
+
+    @overload
+    def forward(self,
+                x: np.ndarray,
+                model: str = ...,
+                *,
+                version: str = ...,
+                act_quant: Optional[str] = ...,
+                layer_start: Optional[int] = ...,
+                layer_end: Optional[int] = ...,
+                priority: int = ...,
+                timeout: Optional[float] = ...,
+                act_quant_quality: Literal[True]
+                ) -> Tuple[np.ndarray, ActQuantQuality]:
+        ...
+
     def forward(self,
                 x: np.ndarray,
                 model: str = "default",
@@ -352,19 +415,54 @@ class Client:
                 layer_start: Optional[int] = None,
                 layer_end: Optional[int] = None,
                 priority: int = 0,
-                timeout: Optional[float] = None) -> np.ndarray:
+                timeout: Optional[float] = None,
+                act_quant_quality: bool = False) -> Any:
         """Runs x [M, K] through layers [layer_start, layer_end) of `model`
         (all by default). act_quant: None (the model default), "none" or
-        "int8_asym_per_token". Returns [M, N]."""
-        return self.forward_with_timings(x,
-                                         model,
-                                         version=version,
-                                         act_quant=act_quant,
-                                         layer_start=layer_start,
-                                         layer_end=layer_end,
-                                         priority=priority,
-                                         timeout=timeout,
-                                         _timings=False)[0]
+        "int8_asym_per_token". Returns [M, N].
+
+        act_quant_quality=True: the server also runs each quantized layer in
+        both modes (about twice the compute; for debugging one input) and
+        the call returns (output, quality), quality a tuple of
+        LayerActQuantQuality, one per quantized layer run, in order. The
+        output is the same either way."""
+        response = self._forward(x, model, version, act_quant, layer_start,
+                                 layer_end, priority, timeout, False,
+                                 act_quant_quality)
+        y = self._output(response.output)
+        if act_quant_quality:
+            return y, _act_quant_quality(response.act_quant_quality)
+        return y
+
+    @overload
+    def forward_with_timings(self,
+                             x: np.ndarray,
+                             model: str = ...,
+                             *,
+                             version: str = ...,
+                             act_quant: Optional[str] = ...,
+                             layer_start: Optional[int] = ...,
+                             layer_end: Optional[int] = ...,
+                             priority: int = ...,
+                             timeout: Optional[float] = ...,
+                             act_quant_quality: Literal[False] = ...
+                             ) -> Tuple[np.ndarray, Timings]:
+        ...
+
+    @overload
+    def forward_with_timings(self,
+                             x: np.ndarray,
+                             model: str = ...,
+                             *,
+                             version: str = ...,
+                             act_quant: Optional[str] = ...,
+                             layer_start: Optional[int] = ...,
+                             layer_end: Optional[int] = ...,
+                             priority: int = ...,
+                             timeout: Optional[float] = ...,
+                             act_quant_quality: Literal[True]
+                             ) -> Tuple[np.ndarray, Timings, ActQuantQuality]:
+        ...
 
     def forward_with_timings(self,
                              x: np.ndarray,
@@ -376,32 +474,70 @@ class Client:
                              layer_end: Optional[int] = None,
                              priority: int = 0,
                              timeout: Optional[float] = None,
-                             _timings: bool = True
-                             ) -> Tuple[np.ndarray, Optional[Timings]]:
-        """As forward(), plus the server's timings of the request."""
+                             act_quant_quality: bool = False) -> Any:
+        """As forward(), plus the server's timings of the request: returns
+        (output, timings), or (output, timings, quality) with
+        act_quant_quality=True."""
+        response = self._forward(x, model, version, act_quant, layer_start,
+                                 layer_end, priority, timeout, True,
+                                 act_quant_quality)
+        t = response.timings
+        timings = Timings(total_seconds=t.total_seconds,
+                          queue_seconds=t.queue_seconds,
+                          batch_rows=t.batch_rows,
+                          layers=tuple(
+                              LayerTiming(l.layer, l.kernel, l.kernel_seconds)
+                              for l in t.layers))
+        y = self._output(response.output)
+        if act_quant_quality:
+            return y, timings, _act_quant_quality(response.act_quant_quality)
+        return y, timings
+
+    def _forward(self, x: np.ndarray, model: str, version: str,
+                 act_quant: Optional[str], layer_start: Optional[int],
+                 layer_end: Optional[int], priority: int,
+                 timeout: Optional[float], timings: bool,
+                 act_quant_quality: bool) -> Any:
         request = pb.ForwardRequest(
             model=model,
             version=version,
             input=self._tensor(x, self._model_dtype(model, version)),
             act_quant=_act_quant(act_quant),
             priority=priority,
-            return_timings=_timings)
+            return_timings=timings,
+            return_act_quant_quality=act_quant_quality)
         if layer_start is not None:
             request.layer_start = layer_start
         if layer_end is not None:
             request.layer_end = layer_end
-        response = self._call(self._native.Forward, request, timeout)
-        timings = None
-        if _timings:
-            t = response.timings
-            timings = Timings(
-                total_seconds=t.total_seconds,
-                queue_seconds=t.queue_seconds,
-                batch_rows=t.batch_rows,
-                layers=tuple(
-                    LayerTiming(l.layer, l.kernel, l.kernel_seconds)
-                    for l in t.layers))
-        return self._output(response.output), timings
+        return self._call(self._native.Forward, request, timeout)
+
+    @overload
+    def matmul(self,
+               x: np.ndarray,
+               layer: str,
+               model: str = ...,
+               *,
+               version: str = ...,
+               act_quant: Optional[str] = ...,
+               priority: int = ...,
+               timeout: Optional[float] = ...,
+               act_quant_quality: Literal[False] = ...) -> np.ndarray:
+        ...
+
+    @overload
+    def matmul(self,
+               x: np.ndarray,
+               layer: str,
+               model: str = ...,
+               *,
+               version: str = ...,
+               act_quant: Optional[str] = ...,
+               priority: int = ...,
+               timeout: Optional[float] = ...,
+               act_quant_quality: Literal[True]
+               ) -> Tuple[np.ndarray, ActQuantQuality]:
+        ...
 
     def matmul(self,
                x: np.ndarray,
@@ -411,18 +547,25 @@ class Client:
                version: str = "",
                act_quant: Optional[str] = None,
                priority: int = 0,
-               timeout: Optional[float] = None) -> np.ndarray:
+               timeout: Optional[float] = None,
+               act_quant_quality: bool = False) -> Any:
         """x [M, K] times the weights of one named layer, plus its bias,
-        without its activation function. Returns [M, N]."""
+        without its activation function. Returns [M, N]; with
+        act_quant_quality=True, (output, quality) as forward() (one entry,
+        none for an fp32 layer)."""
         request = pb.MatmulRequest(
             model=model,
             version=version,
             layer=layer,
             input=self._tensor(x, self._model_dtype(model, version)),
             act_quant=_act_quant(act_quant),
-            priority=priority)
+            priority=priority,
+            return_act_quant_quality=act_quant_quality)
         response = self._call(self._native.Matmul, request, timeout)
-        return self._output(response.output)
+        y = self._output(response.output)
+        if act_quant_quality:
+            return y, _act_quant_quality(response.act_quant_quality)
+        return y
 
     def models(self) -> List[ModelStatus]:
         """Every model loaded or in the repository, sorted by name. Needs

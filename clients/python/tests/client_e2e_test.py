@@ -16,6 +16,7 @@ Usage: client_e2e_test.py --server BIN [--protoc BIN] --proto-dir DIR
 
 import argparse
 import json
+import math
 import os
 import re
 import signal
@@ -242,6 +243,50 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(y.shape, (2, 16))
         self.assertEqual(len(timings.layers), 2)
         self.assertGreaterEqual(timings.batch_rows, 2)
+
+    def check_quality(self, quality, layers: List[str], rows: int) -> None:
+        self.assertIsInstance(quality, tuple)
+        self.assertEqual([q.layer for q in quality], layers)
+        for q in quality:
+            self.assertIsInstance(q, self.qc.LayerActQuantQuality)
+            self.assertTrue(math.isfinite(q.sqnr_db), q)
+            self.assertTrue(15 < q.sqnr_db < 100, q)
+            self.assertTrue(0 < q.rel_max_error < 0.5, q)
+            self.assertTrue(1 <= q.outlier_ratio < 100, q)
+            self.assertEqual(len(q.row_sqnr_db), rows)
+            self.assertTrue(all(10 < r < 100 for r in q.row_sqnr_db), q)
+            # The whole output's SQNR is a mean of the rows' ratios.
+            self.assertLessEqual(min(q.row_sqnr_db), q.sqnr_db + 1e-9)
+
+    def test_act_quant_quality(self) -> None:
+        x = self.random(3, 64, 6)
+        for model in ("tiny", "tiny_bf16"):
+            for mode in ("none", "int8_asym_per_token"):
+                with self.subTest(model=model, mode=mode):
+                    y, quality = self.client.forward(x, model, act_quant=mode,
+                                                     act_quant_quality=True)
+                    self.check_quality(quality, ["fc1", "fc2"], 3)
+                    # The output is the request's own, bit for bit.
+                    plain = self.client.forward(x, model, act_quant=mode)
+                    self.assertIsInstance(plain, np.ndarray)
+                    self.assertEqual(y.tobytes(), plain.tobytes())
+        _, quality = self.client.forward(self.random(2, 32, 7), "tiny",
+                                         layer_start=1, act_quant_quality=True)
+        self.check_quality(quality, ["fc2"], 2)
+        y, quality = self.client.matmul(x, "fc1", "tiny_bf16",
+                                        act_quant_quality=True)
+        self.assertEqual(y.shape, (3, 96))
+        self.check_quality(quality, ["fc1"], 3)
+        self.assertEqual(
+            self.client.matmul(x, "fc1", "tiny_bf16").tobytes(), y.tobytes())
+        y, timings, quality = self.client.forward_with_timings(
+            x, "tiny", act_quant_quality=True)
+        self.assertEqual(len(timings.layers), 2)
+        self.check_quality(quality, ["fc1", "fc2"], 3)
+        # Not asked: the output alone, and (output, timings).
+        self.assertIsInstance(self.client.matmul(x, "fc1", "tiny"),
+                              np.ndarray)
+        self.assertEqual(len(self.client.forward_with_timings(x, "tiny")), 2)
 
     def test_error_statuses(self) -> None:
         grpc = __import__("grpc")
