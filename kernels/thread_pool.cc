@@ -5,6 +5,7 @@
 
 #include "common/check.h"
 #include "common/spin_wait.h"
+#include "common/thread_name.h"
 
 namespace qlinear {
 
@@ -33,6 +34,7 @@ void ThreadPool::RunTasks(const std::function<void(size_t)>& task,
 }
 
 void ThreadPool::WorkerLoop() {
+  SetCurrentThreadName("ql-compute");
   uint64_t seen = 0;
   const auto has_work = [&] {
     return stop_.load(std::memory_order_acquire) ||

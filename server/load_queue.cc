@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/thread_name.h"
 
 namespace qlinear::server {
 
@@ -64,6 +65,7 @@ void LoadQueue::Shutdown() {
 }
 
 void LoadQueue::Run() {
+  SetCurrentThreadName("ql-loader");
   while (true) {
     Job job;
     {

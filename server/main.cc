@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/flags.h"
+#include "common/thread_name.h"
 #include "server/admin_auth.h"
 #include "server/memory_reclaimer.h"
 #include "server/server.h"
@@ -161,6 +162,7 @@ int Run() {
   qlinear::server::Server* running = nullptr;
   bool stopping = false;
   std::thread watcher([&] {
+    qlinear::SetCurrentThreadName("ql-signals");
     int signal_number = 0;
     sigwait(&signals, &signal_number);
     const char* name = signal_number == SIGINT ? "SIGINT" : "SIGTERM";

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <utility>
 
+#include "common/thread_name.h"
+
 namespace qlinear::server {
 
 void ConfigureMallocForServing() {
@@ -75,6 +77,7 @@ bool MemoryReclaimer::AwaitTrims(int64_t count, absl::Duration timeout) const {
 }
 
 void MemoryReclaimer::Run() {
+  SetCurrentThreadName("ql-reclaimer");
   auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
   while (true) {
     {

@@ -10,6 +10,7 @@
 
 #include "common/check.h"
 #include "common/status_macros.h"
+#include "common/thread_name.h"
 #include "server/metrics.h"
 
 namespace qlinear::server {
@@ -170,6 +171,7 @@ bool QualitySampler::AwaitCompleted(uint64_t count,
 }
 
 void QualitySampler::Loop() {
+  SetCurrentThreadName("ql-quality");
   if (options_.idle_priority) {
     // Best effort: without it the thread runs at normal priority, which the
     // single slot still bounds.

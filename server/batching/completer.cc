@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/thread_name.h"
+
 namespace qlinear::server::batching {
 
 Completer::Completer() : thread_([this] { Loop(); }) {}
@@ -30,6 +32,7 @@ int64_t Completer::pending() const {
 }
 
 void Completer::Loop() {
+  SetCurrentThreadName("ql-completer");
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/thread_name.h"
+
 namespace qlinear::server::batching {
 
 Executor::Executor(Batcher* batcher, RunBatchFn run)
@@ -13,6 +15,7 @@ Executor::~Executor() {
 }
 
 void Executor::Loop() {
+  SetCurrentThreadName("ql-executor");
   while (std::optional<Batch> batch = batcher_->WaitNextBatch()) {
     running_tasks_.store(static_cast<int64_t>(batch->tasks.size()),
                          std::memory_order_relaxed);

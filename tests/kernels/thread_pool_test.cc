@@ -1,9 +1,13 @@
 #include "kernels/thread_pool.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -51,6 +55,26 @@ TEST(ThreadPoolTest, EveryThreadTakesPartWhenTasksBlock) {
     while (running.load() < 3) std::this_thread::yield();
   });
   EXPECT_EQ(running.load(), 3);
+}
+
+TEST(ThreadPoolTest, WorkersAreNamedQlCompute) {
+  // As above, every thread runs one task; each records its thread's name.
+  ThreadPool pool(3);
+  std::atomic<int> running{0};
+  std::mutex mu;
+  std::multiset<std::string> names;
+  pool.ParallelFor(3, [&](size_t) {
+    char name[16] = {};
+    pthread_getname_np(pthread_self(), name, sizeof(name));
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      names.insert(name);
+    }
+    running.fetch_add(1);
+    while (running.load() < 3) std::this_thread::yield();
+  });
+  EXPECT_EQ(names.count("ql-compute"), 2u);
+  EXPECT_EQ(names.size(), 3u);
 }
 
 TEST(ThreadPoolTest, ConcurrentCallersAreSerialized) {
