@@ -111,6 +111,10 @@ int Run() {
   // Before any other thread: backlogs must not leave arenas behind
   // (docs/deploy.md, "Sizing CPU and memory").
   qlinear::server::ConfigureMallocForServing();
+  // Debian's Abseil is built without NDEBUG, so every absl::Mutex lock also
+  // updates a global lock-order graph (about 1 % of a loaded server's CPU,
+  // docs/benchmarks.md). The tests keep the check; the server does not.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   qlinear::server::ServerOptions options;
   options.host = absl::GetFlag(FLAGS_host);
