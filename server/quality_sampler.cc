@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <utility>
 
+#include "absl/time/clock.h"
 #include "common/check.h"
 #include "common/status_macros.h"
 #include "common/thread_name.h"
@@ -69,7 +71,7 @@ double OutlierRatio(const float* x, size_t k) {
 
 absl::StatusOr<std::vector<LayerQuality>> CompareActQuant(
     const model::LinearStack& stack, const QualityInput& input,
-    ThreadPool* pool) {
+    ThreadPool* pool, const std::function<bool()>& before_layer) {
   const size_t m = input.rows;
   std::vector<LayerQuality> result;
   std::vector<float> x = input.input;
@@ -84,6 +86,10 @@ absl::StatusOr<std::vector<LayerQuality>> CompareActQuant(
                                  &scratch, nullptr));
   }
   for (size_t layer = input.begin; layer < input.end; ++layer) {
+    if (before_layer && !before_layer()) {
+      return absl::AbortedError("the comparison was stopped before layer " +
+                                std::to_string(layer));
+    }
     model::RunOptions options;
     options.begin = layer;
     options.end = layer + 1;
@@ -189,10 +195,14 @@ void QualitySampler::Loop() {
     if (job == nullptr) continue;
     if (options_.job_taken_for_test) options_.job_taken_for_test();
     absl::StatusOr<std::vector<LayerQuality>> layers =
-        CompareActQuant(*job->stack, job->input, &pool_);
-    // The server validated the request against this stack.
-    QL_CHECK(layers.ok());
-    if (job->metrics != nullptr) {
+        CompareActQuant(*job->stack, job->input, &pool_,
+                        [this] { return WaitUntilServerIdle(); });
+    if (!layers.ok()) {
+      // The server validated the request against this stack: only the gate
+      // stops a comparison.
+      QL_CHECK(absl::IsAborted(layers.status()));
+      if (job->metrics != nullptr) job->metrics->CountQualityDropped();
+    } else if (job->metrics != nullptr) {
       for (const LayerQuality& lq : *layers) {
         for (const RowQuality& row : lq.rows) {
           job->metrics->ObserveQualityRow(lq.layer, row.sqnr_db,
@@ -208,6 +218,18 @@ void QualitySampler::Loop() {
 }
 
 // ---------------------------------------------------------------------------
+
+bool QualitySampler::WaitUntilServerIdle() const {
+  if (!options_.server_busy) return true;
+  const absl::Time give_up = absl::Now() + kMaxGateWait;
+  while (options_.server_busy()) {
+    if (stop_.load(std::memory_order_acquire) || absl::Now() >= give_up) {
+      return false;
+    }
+    absl::SleepFor(kGatePoll);
+  }
+  return true;
+}
 
 bool QualityPolicy::DrawSlow() {
   const uint64_t n = drawn_.fetch_add(1, std::memory_order_relaxed);

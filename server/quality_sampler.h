@@ -78,19 +78,24 @@ struct QualityInput {
 // output of the `chain` mode. Each layer's figure is thus the cost of
 // quantizing that layer's activations alone, on the inputs the request's
 // own mode produced. Sums are in double. Work runs on `pool` (nullptr:
-// ComputePool()). Thread-safe (the stack is immutable).
+// ComputePool()). Thread-safe (the stack is immutable). With
+// `before_layer`, it is called before each layer's computation; when it
+// returns false the comparison stops with ABORTED.
 // Errors: those of LinearStack::Run (a range or size that does not fit the
-// stack).
+// stack); ABORTED from `before_layer`.
 absl::StatusOr<std::vector<LayerQuality>> CompareActQuant(
     const model::LinearStack& stack, const QualityInput& input,
-    ThreadPool* pool);
+    ThreadPool* pool, const std::function<bool()>& before_layer = nullptr);
 
 // Runs sampled comparisons on one thread of its own, at the lowest CPU
-// priority (SCHED_IDLE: the kernel gives it only a core that nothing else
-// of the machine wants, so it never delays a batch beyond a context switch),
-// with a 1-thread pool of its own, so its kernels never use the server's
-// compute pool. One job runs and at most one waits (a single slot): a job
-// offered while the slot is taken is dropped and counted.
+// priority (SCHED_IDLE), with a 1-thread pool of its own, so its kernels
+// never use the server's compute pool. With Options::server_busy it starts
+// a layer only while the server computes no batch: SCHED_IDLE alone still
+// let a sampler at 1 % of a saturated server's requests take 5-10 % of its
+// capacity (docs/benchmarks.md, "Quality sampling"). A job whose next layer
+// waits longer than kMaxGateWait is dropped and counted. One job runs and
+// at most one waits (a single slot): a job offered while the slot is taken
+// is dropped and counted.
 //
 // Thread-safe. Offer() never blocks and takes no lock (an atomic exchange
 // and a semaphore post), so the executor thread may call it.
@@ -111,7 +116,13 @@ class QualitySampler {
     // Lower the thread to SCHED_IDLE (tests of the mechanics may keep it
     // normal so that a loaded test machine does not starve them).
     bool idle_priority = true;
+    // Whether the server is computing (a batch runs or is queued); polled
+    // every kGatePoll before each layer. Null: never busy. Called on the
+    // sampler's thread: must be thread-safe and cheap.
+    std::function<bool()> server_busy;
   };
+  static constexpr absl::Duration kGatePoll = absl::Microseconds(500);
+  static constexpr absl::Duration kMaxGateWait = absl::Seconds(2);
 
   explicit QualitySampler(Options options);
   // Stops the thread after the job it runs; a job in the slot is dropped
@@ -125,7 +136,7 @@ class QualitySampler {
   // Returns whether it was taken.
   bool Offer(std::unique_ptr<Job> job);
 
-  // Jobs run to the end so far.
+  // Jobs finished so far: compared, or dropped at the gate.
   uint64_t completed() const ABSL_LOCKS_EXCLUDED(mu_);
   // Blocks until `count` jobs have run or `timeout` passes; returns whether
   // they had. For tests.
@@ -134,6 +145,9 @@ class QualitySampler {
 
  private:
   void Loop();
+  // Before each layer of a job: false when the server stayed busy for
+  // kMaxGateWait or the sampler is stopping.
+  bool WaitUntilServerIdle() const;
 
   const Options options_;
   ThreadPool pool_{1};  // the sampler's thread only

@@ -307,8 +307,12 @@ absl::Status Server::InitMetricsAndModels() {
       options_.model_repository, registry_.get(), batcher_.get(), pool_.get(),
       options_.max_queued_rows, metrics_.get(), stats_.get());
   manager_->set_load_hook_for_test(options_.model_load_hook_for_test);
+  QualitySampler::Options sampler_options;
+  sampler_options.server_busy = [batch_running = batch_running_] {
+    return batch_running->load(std::memory_order_relaxed);
+  };
   quality_sampler_ =
-      std::make_shared<QualitySampler>(QualitySampler::Options{});
+      std::make_shared<QualitySampler>(std::move(sampler_options));
   manager_->set_quality_sampling(quality_sampler_,
                                  options_.quality_sample_rate);
   return LoadInitialModels();
@@ -394,11 +398,14 @@ absl::Status Server::Start() {
   // is the only thread that posts, so pending() == 0 means all have run.
   executor_ = std::make_unique<batching::Executor>(
       batcher_.get(), [pool = pool_.get(), batcher = batcher_.get(),
-                       completer = completer_.get()](batching::Batch batch) {
+                       completer = completer_.get(),
+                       batch_running = batch_running_](batching::Batch batch) {
+        batch_running->store(true, std::memory_order_relaxed);
         RunBatch(std::move(batch), *batching::RealClock::Get(), pool,
                  batcher->total_queued_tasks() > 0 || completer->pending() > 0
                      ? completer
                      : nullptr);
+        batch_running->store(false, std::memory_order_relaxed);
       });
   reclaimer_ = std::make_unique<MemoryReclaimer>(
       [this] {

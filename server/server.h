@@ -9,6 +9,7 @@
 
 #include <grpcpp/server.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -213,6 +214,11 @@ class Server {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<batching::Batcher> batcher_;
   std::unique_ptr<Metrics> metrics_;
+  // Whether the executor is running a batch: set around RunBatch, read by
+  // the quality sampler's gate (shared: the sampler may outlive the
+  // executor).
+  const std::shared_ptr<std::atomic<bool>> batch_running_ =
+      std::make_shared<std::atomic<bool>>(false);
   // Shared with the models' QualityPolicy; its jobs own what they read.
   std::shared_ptr<QualitySampler> quality_sampler_;
   std::unique_ptr<ModelManager> manager_;

@@ -4,6 +4,7 @@
 // sampling policy.
 #include "server/quality_sampler.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -227,6 +228,62 @@ TEST_F(QualitySamplerTest, AFullSlotDropsAndCountsAndTheRestIsRecorded) {
   EXPECT_NEAR(
       Value(text, "qlinear_act_quant_sqnr_db_sum{layer=\"fc1\",model=\"m\"}"),
       sum, 0.01);
+}
+
+TEST_F(QualitySamplerTest, TheGateHoldsAJobWhileTheServerComputes) {
+  std::atomic<bool> busy{true};
+  std::atomic<int> polls{0};
+  QualitySampler::Options options;
+  options.idle_priority = false;
+  options.server_busy = [&] {
+    polls.fetch_add(1);
+    return busy.load();
+  };
+  QualitySampler sampler(options);
+  EXPECT_TRUE(sampler.Offer(Job(1)));
+  // Held at its first layer while the server is busy (polled meanwhile).
+  EXPECT_FALSE(sampler.AwaitCompleted(1, absl::Milliseconds(200)));
+  EXPECT_GE(polls.load(), 2);
+  EXPECT_EQ(
+      Value(metrics_->Scrape(), "qlinear_quality_samples_total{model=\"m\"}"),
+      0);
+  busy = false;
+  ASSERT_TRUE(sampler.AwaitCompleted(1, absl::Seconds(30)));
+  const std::string text = metrics_->Scrape();
+  EXPECT_EQ(Value(text, "qlinear_quality_samples_total{model=\"m\"}"), 1);
+  EXPECT_EQ(Value(text, "qlinear_quality_samples_dropped_total{model=\"m\"}"),
+            0);
+}
+
+TEST_F(QualitySamplerTest, AJobHeldPastTheGateLimitIsDroppedAndCounted) {
+  QualitySampler::Options options;
+  options.idle_priority = false;
+  options.server_busy = [] { return true; };
+  QualitySampler sampler(options);
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(sampler.Offer(Job(1)));
+  ASSERT_TRUE(sampler.AwaitCompleted(1, absl::Seconds(30)));
+  EXPECT_GE(absl::Now() - start, QualitySampler::kMaxGateWait);
+  const std::string text = metrics_->Scrape();
+  EXPECT_EQ(Value(text, "qlinear_quality_samples_total{model=\"m\"}"), 0);
+  EXPECT_EQ(Value(text, "qlinear_quality_samples_dropped_total{model=\"m\"}"),
+            1);
+}
+
+TEST_F(QualitySamplerTest, CompareActQuantStopsWhereBeforeLayerSaysSo) {
+  int calls = 0;
+  auto got = CompareActQuant(*stack_, Job(1)->input, nullptr,
+                             [&] { return ++calls < 2; });
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(calls, 2);  // layer 0 ran, layer 1 did not start
+  calls = 0;
+  auto all = CompareActQuant(*stack_, Job(1)->input, nullptr, [&] {
+    ++calls;
+    return true;
+  });
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->size(), 2u);
+  EXPECT_EQ(calls, 2);
 }
 
 TEST(QualityPolicyTest, TakesExactlyTheRateEvenlySpaced) {
