@@ -89,20 +89,20 @@ pass "health SERVING on $target"
 
 "$cli" --target "$target" list | grep -q default || fail "list has no 'default'"
 out=$("$cli" --target "$target" forward --model default --rows 2 --json) || fail "forward: $out"
-echo "$out" | grep -q '"output_shape": \[2, 1024\]' || fail "forward: $out"
+grep -q '"output_shape": \[2, 1024\]' <<< "$out" || fail "forward: $out"
 out=$("$cli" --target "$target" forward --rows 1 --act-quant int8_asym_per_token --json) ||
   fail "forward int8: $out"
-echo "$out" | grep -q '"output_shape": \[1, 1024\]' || fail "forward int8: $out"
+grep -q '"output_shape": \[1, 1024\]' <<< "$out" || fail "forward int8: $out"
 pass "list and Forward OK (none and int8_asym_per_token)"
 
 if [ "$metrics" = 1 ]; then
   metrics_url="http://127.0.0.1:$(host_port 8002)/metrics"
   body=$(curl -fsS --max-time 10 "$metrics_url") || fail "curl $metrics_url"
-  echo "$body" | grep -q '^qlinear_' || fail "no qlinear_ metric at $metrics_url"
+  grep -q '^qlinear_' <<< "$body" || fail "no qlinear_ metric at $metrics_url"
   # The HPA's metric (deploy/k8s: qlinear_queue_rows through prometheus-adapter)
   # and the requests just sent.
-  echo "$body" | grep -q '^qlinear_queue_rows{' || fail "no qlinear_queue_rows at $metrics_url"
-  echo "$body" | grep -q '^qlinear_requests_total{' || fail "no qlinear_requests_total at $metrics_url"
+  grep -q '^qlinear_queue_rows{' <<< "$body" || fail "no qlinear_queue_rows at $metrics_url"
+  grep -q '^qlinear_requests_total{' <<< "$body" || fail "no qlinear_requests_total at $metrics_url"
   pass "/metrics scraped ($(echo "$body" | grep -c '^qlinear_') qlinear_ samples)"
 else
   echo "skip: /metrics (this server has no --metrics-port yet)"

@@ -41,14 +41,14 @@ grep -q "event=model_loaded model=default version=1 layers=4" "$work/server.log"
 [ "$("$cli_bin" --target "$target" health)" = "SERVING" ] || fail "health"
 "$cli_bin" --target "$target" list | grep -q "default" || fail "list"
 describe=$("$cli_bin" --target "$target" describe default)
-echo "$describe" | grep -q "fc4 .*4096 .*1024 int4_opaque" || fail "describe: $describe"
+grep -q "fc4 .*4096 .*1024 int4_opaque" <<< "$describe" || fail "describe: $describe"
 
 out=$("$cli_bin" --target "$target" forward --model default --rows 2 --json)
-echo "$out" | grep -q '"output_shape": \[2, 1024\]' || fail "forward shape: $out"
+grep -q '"output_shape": \[2, 1024\]' <<< "$out" || fail "forward shape: $out"
 out=$("$cli_bin" --target "$target" forward --rows 1 --act-quant int8_asym_per_token --json)
-echo "$out" | grep -q '"output_shape": \[1, 1024\]' || fail "forward int8: $out"
+grep -q '"output_shape": \[1, 1024\]' <<< "$out" || fail "forward int8: $out"
 out=$("$cli_bin" --target "$target" matmul --model default --layer fc2 --json)
-echo "$out" | grep -q '"output_shape": \[1, 4096\]' || fail "matmul: $out"
+grep -q '"output_shape": \[1, 4096\]' <<< "$out" || fail "matmul: $out"
 
 # Same seed, same output: the model and the client's random input are deterministic.
 a=$("$cli_bin" --target "$target" forward --seed 7 --json | grep -o '"first_values": \[[^]]*\]')
@@ -57,9 +57,9 @@ b=$("$cli_bin" --target "$target" forward --seed 7 --json | grep -o '"first_valu
 
 # Errors come back with their status and a non-zero exit.
 if err=$("$cli_bin" --target "$target" forward --model nope 2>&1); then fail "unknown model succeeded"; fi
-echo "$err" | grep -q "NOT_FOUND" || fail "unknown model: $err"
+grep -q "NOT_FOUND" <<< "$err" || fail "unknown model: $err"
 if err=$("$cli_bin" --target "$target" matmul --layer fc9 2>&1); then fail "unknown layer succeeded"; fi
-echo "$err" | grep -q "has no layer 'fc9'" || fail "unknown layer: $err"
+grep -q "has no layer 'fc9'" <<< "$err" || fail "unknown layer: $err"
 
 # health of a named service; models (alias of list) with --json.
 [ "$("$cli_bin" --target "$target" health --service "")" = "SERVING" ] || fail "health of the server"
@@ -67,18 +67,18 @@ echo "$err" | grep -q "has no layer 'fc9'" || fail "unknown layer: $err"
 "$cli_bin" --target "$target" models --json | grep -q '"name":"default"' || fail "models --json"
 
 # describe: shapes, formats, packed and held bytes and the kernel of each mode.
-echo "$describe" | grep -q "PACKED_BYTES HELD_BYTES KERNEL_NONE .*KERNEL_INT8" || fail "describe header: $describe"
-echo "$describe" | grep -q "23646208 packed bytes, [0-9]* bytes held in all" || fail "describe totals: $describe"
-echo "$describe" | grep -q "fc1 .*w4_f32_gemm_[a-z0-9]* .*w4_dq8_gemm_[a-z0-9]*" || fail "describe kernels: $describe"
+grep -q "PACKED_BYTES HELD_BYTES KERNEL_NONE .*KERNEL_INT8" <<< "$describe" || fail "describe header: $describe"
+grep -q "23646208 packed bytes, [0-9]* bytes held in all" <<< "$describe" || fail "describe totals: $describe"
+grep -q "fc1 .*w4_f32_gemm_[a-z0-9]* .*w4_dq8_gemm_[a-z0-9]*" <<< "$describe" || fail "describe kernels: $describe"
 json=$("$cli_bin" --target "$target" describe default --json)
-echo "$json" | grep -q '"kernel_int8_asym_per_token":"w4_dq8_gemm_' || fail "describe --json: $json"
+grep -q '"kernel_int8_asym_per_token":"w4_dq8_gemm_' <<< "$json" || fail "describe --json: $json"
 
 # --timings: the server's queue, batch rows and per-layer kernels.
 out=$("$cli_bin" --target "$target" forward --rows 3 --timings)
-echo "$out" | grep -q "batch rows 3" || fail "forward --timings: $out"
-echo "$out" | grep -q "fc4 .*w4_f32_gemm" || fail "forward --timings layers: $out"
+grep -q "batch rows 3" <<< "$out" || fail "forward --timings: $out"
+grep -q "fc4 .*w4_f32_gemm" <<< "$out" || fail "forward --timings layers: $out"
 out=$("$cli_bin" --target "$target" forward --timings --json)
-echo "$out" | grep -q '"timings": {"total_seconds": ' || fail "forward --timings --json: $out"
+grep -q '"timings": {"total_seconds": ' <<< "$out" || fail "forward --timings --json: $out"
 
 # --act-quant-quality: the server's int8-vs-none comparison, one entry per
 # quantized layer (all 4 of the default model), finite SQNRs in a sane range.
@@ -110,7 +110,7 @@ check_quality "$out" fc2 fc3
 # Text: a header and one "  LAYER sqnr_db X rel_max_error X outlier_ratio X
 # min_row_sqnr_db X" line per layer.
 out=$("$cli_bin" --target "$target" forward --rows 2 --act-quant-quality)
-echo "$out" | grep -q "^act_quant_quality: int8_asym_per_token vs none, quantized layers 4$" || fail "quality text header: $out"
+grep -q "^act_quant_quality: int8_asym_per_token vs none, quantized layers 4$" <<< "$out" || fail "quality text header: $out"
 n=$(echo "$out" | awk '$1 ~ /^fc[1-4]$/ && $2 == "sqnr_db" && $3 > 15 && $3 < 100 && $4 == "rel_max_error" &&
                        $6 == "outlier_ratio" && $8 == "min_row_sqnr_db" && $9 > 10 && $9 <= $3 { n++ } END { print n + 0 }')
 [ "$n" = 4 ] || fail "quality text lines ($n): $out"
@@ -125,7 +125,7 @@ if echo "$out" | grep -q "act_quant_quality\|sqnr"; then fail "quality text with
 "$cli_bin" --target "$target" forward --rows 2 --output "$work/x.npy" --json > /dev/null || fail "forward --output"
 head -c 6 "$work/x.npy" | grep -q "NUMPY" || fail "--output is not a .npy file"
 a=$("$cli_bin" --target "$target" forward --input "$work/x.npy" --json)
-echo "$a" | grep -q '"output_shape": \[2, 1024\]' || fail "forward --input .npy: $a"
+grep -q '"output_shape": \[2, 1024\]' <<< "$a" || fail "forward --input .npy: $a"
 b=$("$cli_bin" --target "$target" infer --input "$work/x.npy" --json)
 [ "$(echo "$a" | grep -o '"first_values": \[[^]]*\]')" = "$(echo "$b" | grep -o '"first_values": \[[^]]*\]')" ] ||
   fail "infer and forward differ: $a vs $b"
@@ -139,24 +139,24 @@ with open(sys.argv[1], "wb") as f:
     f.write(struct.pack("<H", 0x3800) * 1024)
 PY
 out=$("$cli_bin" --target "$target" matmul --layer fc1 --input "$work/h.npy" --act-quant int8_asym_per_token --json)
-echo "$out" | grep -q '"output_shape": \[1, 4096\]' || fail "matmul --input fp16 .npy: $out"
+grep -q '"output_shape": \[1, 4096\]' <<< "$out" || fail "matmul --input fp16 .npy: $out"
 if err=$("$cli_bin" --target "$target" forward --input "$work/h.npy" --layer-start 1 2>&1); then fail "wrong K accepted"; fi
-echo "$err" | grep -q "the model needs K = 4096" || fail "wrong K: $err"
+grep -q "the model needs K = 4096" <<< "$err" || fail "wrong K: $err"
 # Raw input: 1024 little-endian fp32 zeros.
 head -c 4096 /dev/zero > "$work/x.raw"
 "$cli_bin" --target "$target" forward --input "$work/x.raw" --json | grep -q '"output_shape": \[1, 1024\]' || fail "raw input"
 
 # infer (KServe v2 ModelInfer): random, act_quant and a layer range.
 out=$("$cli_bin" --target "$target" infer --rows 2 --act-quant int8_asym_per_token --json)
-echo "$out" | grep -q '"output_shape": \[2, 1024\]' || fail "infer: $out"
+grep -q '"output_shape": \[2, 1024\]' <<< "$out" || fail "infer: $out"
 out=$("$cli_bin" --target "$target" infer --layer-start 1 --layer-end 2 --json)
-echo "$out" | grep -q '"output_shape": \[1, 4096\]' || fail "infer layer range: $out"
+grep -q '"output_shape": \[1, 4096\]' <<< "$out" || fail "infer layer range: $out"
 if err=$("$cli_bin" --target "$target" infer --model nope 2>&1); then fail "infer unknown model succeeded"; fi
-echo "$err" | grep -q "^error: NOT_FOUND: " || fail "infer unknown model: $err"
+grep -q "^error: NOT_FOUND: " <<< "$err" || fail "infer unknown model: $err"
 
 # load/unload without a repository: the server's status comes back.
 if err=$("$cli_bin" --target "$target" load default 2>&1); then fail "load without a repository succeeded"; fi
-echo "$err" | grep -q "^error: FAILED_PRECONDITION: " || fail "load without a repository: $err"
+grep -q "^error: FAILED_PRECONDITION: " <<< "$err" || fail "load without a repository: $err"
 if "$cli_bin" --target "$target" bogus > /dev/null 2>&1; then fail "unknown command accepted"; fi
 set +e; "$cli_bin" --target "$target" describe > /dev/null 2>&1; code=$?; set -e
 [ "$code" = 2 ] || fail "usage error exit code $code"
@@ -171,22 +171,22 @@ start_server --model-repository "$work/repo" --admin-token-file "$work/token"
 "$cli_bin" --target "$target" forward --model tiny --json | grep -q '"output_shape": \[1, 256\]' || fail "tiny forward"
 # An fp32 layer ignores the activation mode: no quality entry.
 out=$("$cli_bin" --target "$target" forward --model flat --act-quant-quality --json)
-echo "$out" | grep -q '"act_quant_quality": \[\]' || fail "fp32 quality: $out"
+grep -q '"act_quant_quality": \[\]' <<< "$out" || fail "fp32 quality: $out"
 out=$("$cli_bin" --target "$target" forward --model flat --act-quant-quality)
-echo "$out" | grep -q "^act_quant_quality: int8_asym_per_token vs none, quantized layers 0$" || fail "fp32 quality text: $out"
+grep -q "^act_quant_quality: int8_asym_per_token vs none, quantized layers 0$" <<< "$out" || fail "fp32 quality text: $out"
 if err=$("$cli_bin" --target "$target" unload tiny 2>&1); then fail "unload without the token succeeded"; fi
-echo "$err" | grep -q "^error: UNAUTHENTICATED: " || fail "unload without the token: $err"
+grep -q "^error: UNAUTHENTICATED: " <<< "$err" || fail "unload without the token: $err"
 if err=$("$cli_bin" --target "$target" unload tiny --admin-token wrong 2>&1); then fail "unload with a wrong token succeeded"; fi
-echo "$err" | grep -q "^error: PERMISSION_DENIED: " || fail "unload with a wrong token: $err"
+grep -q "^error: PERMISSION_DENIED: " <<< "$err" || fail "unload with a wrong token: $err"
 out=$("$cli_bin" --target "$target" unload tiny --admin-token-file "$work/token") || fail "unload: $out"
 [ "$out" = "unloaded tiny" ] || fail "unload output: $out"
 # The repository listing needs the token too.
 if err=$("$cli_bin" --target "$target" models 2>&1); then fail "models without the token succeeded"; fi
-echo "$err" | grep -q "^error: UNAUTHENTICATED: " || fail "models without the token: $err"
+grep -q "^error: UNAUTHENTICATED: " <<< "$err" || fail "models without the token: $err"
 "$cli_bin" --target "$target" models --admin-token-file "$work/token" | grep -q "^tiny .*no" || fail "models after unload"
 if "$cli_bin" --target "$target" forward --model tiny > /dev/null 2>&1; then fail "forward after unload succeeded"; fi
 out=$(QLINEAR_ADMIN_TOKEN=s3cret-token "$cli_bin" --target "$target" load tiny --json) || fail "load: $out"
-echo "$out" | grep -q '"model":"tiny","version":"1"' || fail "load --json: $out"
+grep -q '"model":"tiny","version":"1"' <<< "$out" || fail "load --json: $out"
 "$cli_bin" --target "$target" forward --model tiny --rows 2 --json | grep -q '"output_shape": \[2, 256\]' || fail "forward after load"
 stop_server
 echo "1 passed, 0 failed"
