@@ -7,6 +7,7 @@
 
 #include "common/check.h"
 #include "server/inference_task.h"
+#include "spdlog/spdlog.h"
 
 namespace qlinear::server {
 
@@ -83,6 +84,20 @@ void RunBatch(batching::Batch batch, const batching::Clock& clock,
   // not between the calls: there the recording code and its data are cold
   // (each kernel streams its weights through the caches) and cost several
   // times as much (docs/operations.md, "Cost of the metrics").
+  // A per-batch timeline for operators (docs/operations.md, "Logging"):
+  // one line per batch at trace level, built only when that level is on.
+  if (spdlog::should_log(spdlog::level::trace)) {
+    int64_t oldest_wait_us = 0;
+    for (const auto& t : batch.tasks) {
+      oldest_wait_us = std::max(oldest_wait_us,
+                                absl::ToInt64Microseconds(start - t->enqueued));
+    }
+    spdlog::trace(
+        "event=batch model={} rows={} tasks={} oldest_wait_us={} "
+        "compute_us={} layers_executed={}",
+        batch.model, batch_rows, batch.tasks.size(), oldest_wait_us,
+        report.compute_ns / 1000, report.layers_executed);
+  }
   if (metrics != nullptr) {
     metrics->ObserveBatch(batch_rows);
     for (const auto& t : batch.tasks) {

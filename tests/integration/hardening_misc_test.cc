@@ -8,8 +8,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,11 +30,13 @@
 #include "server/client_text.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "tests/testing/log_capture.h"
 #include "tests/testing/serving_test_util.h"
 
 namespace qlinear::server {
 namespace {
 
+using ::qlinear::testing::LogCapture;
 using ::qlinear::testing::RandomTensor;
 using ::qlinear::testing::StatusIs;
 using ::qlinear::testing::TempDir;
@@ -126,42 +126,6 @@ class HardeningTest : public ::testing::Test {
 };
 
 // --- Defect 4: log injection and amplification ----------------------------
-
-// Keeps the text of every log message, for the test to read.
-class CaptureSink final : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  std::vector<std::string> Lines() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return lines_;
-  }
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    lines_.emplace_back(msg.payload.data(), msg.payload.size());
-  }
-  void flush_() override {}
-
- private:
-  std::vector<std::string> lines_;  // guarded by base_sink's mutex_
-};
-
-// Routes the default logger to a CaptureSink while in scope.
-class LogCapture {
- public:
-  LogCapture()
-      : sink_(std::make_shared<CaptureSink>()),
-        previous_(spdlog::default_logger()) {
-    auto logger = std::make_shared<spdlog::logger>("capture", sink_);
-    logger->set_level(spdlog::level::trace);
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
-  std::vector<std::string> Lines() { return sink_->Lines(); }
-
- private:
-  std::shared_ptr<CaptureSink> sink_;
-  std::shared_ptr<spdlog::logger> previous_;
-};
 
 size_t Count(const std::string& text, const std::string& needle) {
   size_t count = 0;

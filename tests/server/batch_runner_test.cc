@@ -14,13 +14,16 @@
 #include "gtest/gtest.h"
 #include "model/default_model.h"
 #include "server/inference_task.h"
+#include "tests/testing/log_capture.h"
 #include "tests/testing/status_matchers.h"
 
 namespace qlinear::server {
 namespace {
 
 using ::qlinear::testing::IsOk;
+using ::qlinear::testing::LogCapture;
 using ::qlinear::testing::StatusIs;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 // Records how each task completed.
@@ -176,6 +179,37 @@ TEST_F(RunBatchTest, CompleterEncodesAfterTheExecutorMovedOn) {
   EXPECT_EQ(Output(a), want_a);
   EXPECT_EQ(Output(b), want_b);
   EXPECT_EQ(Output(c), want_c);
+}
+
+TEST_F(RunBatchTest, TraceLevelLogsOneLinePerBatch) {
+  Outcome a, b;
+  batching::Batch batch;
+  batch.model = "m";
+  batch.tasks.push_back(MakeTask(2, ActQuant::kNone, 1.0f, &a));
+  batch.tasks.push_back(MakeTask(3, ActQuant::kInt8AsymPerToken, 2.0f, &b));
+  batch.tasks[0]->enqueued = clock_.Now();
+  clock_.Advance(absl::Microseconds(1500));
+  batch.tasks[1]->enqueued = clock_.Now();
+  clock_.Advance(absl::Microseconds(250));
+  {
+    LogCapture capture;
+    RunBatch(std::move(batch), clock_, &pool_);
+    const std::vector<std::string> lines = capture.Lines();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_THAT(lines[0], HasSubstr("event=batch model=m rows=5 tasks=2 "
+                                    "oldest_wait_us=1750 compute_us="));
+    EXPECT_THAT(lines[0], HasSubstr(" layers_executed=3"));
+  }
+  ASSERT_TRUE(a.done && b.done);
+  // Below trace level nothing is logged.
+  Outcome c;
+  batching::Batch quiet;
+  quiet.tasks.push_back(MakeTask(1, ActQuant::kNone, 3.0f, &c));
+  LogCapture capture;
+  spdlog::default_logger()->set_level(spdlog::level::debug);
+  RunBatch(std::move(quiet), clock_, &pool_);
+  EXPECT_TRUE(c.done);
+  EXPECT_THAT(capture.Lines(), ElementsAre());
 }
 
 }  // namespace
