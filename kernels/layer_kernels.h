@@ -18,8 +18,12 @@ namespace qlinear {
 
 // From this many rows on, weight-only int4 and intx layers dequantize each
 // weight block once and reuse it for every row (when the ISA has a tiled
-// kernel).
+// kernel: AVX-512 for both, AVX2 for int4).
 inline constexpr size_t kW4TiledMinRows = 16;
+// The AVX2 int4 tile's own threshold, measured on Zen 4 with AVX2 forced
+// (docs/benchmarks.md, "Issue 12: the AVX2 tiles"): the tile is level with
+// the direct kernel at 8 to 10 rows and 10 % faster at 12.
+inline constexpr size_t kW4TiledMinRowsAvx2 = 12;
 // k dequantized per step of that path.
 inline constexpr size_t kW4TiledChunkK = 1024;
 // From this many rows on, int4 layers in the int8 mode unpack each chunk of

@@ -120,6 +120,11 @@ void w4_f32_gemm_avx512(size_t m, size_t blocks, size_t k, size_t group_size,
                         const float* a, size_t a_stride,
                         const uint8_t* packed_block, float* c, size_t c_stride);
 
+void w4_f32_unpack_avx2(size_t groups, size_t group_size,
+                        const uint8_t* segments, float* w);
+void f32_tile_gemm_avx2(size_t m, size_t k, const float* a, size_t a_stride,
+                        const float* w, float* c, size_t c_stride,
+                        bool accumulate);
 void w4_f32_unpack_avx512(size_t groups, size_t group_size,
                           const uint8_t* segments, float* w);
 void f32_tile_gemm_avx512(size_t m, size_t k, const float* a, size_t a_stride,
