@@ -213,11 +213,14 @@ TEST(W4KernelSelectionTest, TiledPairsFollowTheForcedIsa) {
   EXPECT_EQ(avx2.f32_unpack, &w4_f32_unpack_avx2);
   EXPECT_EQ(avx2.f32_tile_gemm, &f32_tile_gemm_avx2);
   EXPECT_EQ(avx2.f32_tiled_min_rows, kW4TiledMinRowsAvx2);
-  EXPECT_EQ(avx2.dq8_tile_gemm, nullptr);
+  EXPECT_EQ(avx2.dq8_unpack, &w4_dq8_unpack_avx2);
+  EXPECT_EQ(avx2.dq8_tile_gemm, &w4_dq8_tile_gemm_avx2);
+  EXPECT_EQ(avx2.dq8_tiled_min_rows, kW4Dq8TiledMinRowsAvx2);
   const W4Kernels& avx512 = W4KernelsFor(Isa::kAvx512);
   EXPECT_EQ(avx512.f32_tile_gemm, &f32_tile_gemm_avx512);
   EXPECT_EQ(avx512.f32_tiled_min_rows, kW4TiledMinRows);
-  EXPECT_EQ(avx512.dq8_tile_gemm, nullptr);
+  EXPECT_EQ(avx512.dq8_tile_gemm, &w4_dq8_tile_gemm_avx2);
+  EXPECT_EQ(avx512.dq8_tiled_min_rows, kW4Dq8TiledMinRowsAvx2);
   const W4Kernels& vnni = W4KernelsFor(Isa::kAvx512Vnni);
   EXPECT_EQ(vnni.f32_tile_gemm, &f32_tile_gemm_avx512);
   EXPECT_EQ(vnni.dq8_unpack, &w4_dq8_unpack_avx512vnni);
