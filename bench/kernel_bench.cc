@@ -534,15 +534,15 @@ void Bench::MicroKernels() {
   {#fn, Isa::min_isa, fn, nullptr, nullptr, nullptr, nullptr, nullptr},
 #define QL_W4_DQ8_KERNEL(fn, min_isa) \
   {#fn, Isa::min_isa, nullptr, fn, nullptr, nullptr, nullptr, nullptr},
-#define QL_W4_F32_TILED(unpack_fn, tile_fn, min_isa) \
-  {#unpack_fn, Isa::min_isa, nullptr, nullptr,       \
-   unpack_fn,  nullptr,      nullptr, nullptr},      \
-      {#tile_fn, Isa::min_isa, nullptr, nullptr,     \
+#define QL_W4_F32_TILED(unpack_fn, tile_fn, min_isa, min_rows) \
+  {#unpack_fn, Isa::min_isa, nullptr, nullptr,                 \
+   unpack_fn,  nullptr,      nullptr, nullptr},                \
+      {#tile_fn, Isa::min_isa, nullptr, nullptr,               \
        nullptr,  tile_fn,      nullptr, nullptr},
-#define QL_W4_DQ8_TILED(unpack_fn, tile_fn, min_isa) \
-  {#unpack_fn, Isa::min_isa, nullptr,   nullptr,     \
-   nullptr,    nullptr,      unpack_fn, nullptr},    \
-      {#tile_fn, Isa::min_isa, nullptr,   nullptr,   \
+#define QL_W4_DQ8_TILED(unpack_fn, tile_fn, min_isa, min_rows) \
+  {#unpack_fn, Isa::min_isa, nullptr,   nullptr,               \
+   nullptr,    nullptr,      unpack_fn, nullptr},              \
+      {#tile_fn, Isa::min_isa, nullptr,   nullptr,             \
        nullptr,  nullptr,      unpack_fn, tile_fn},
 #include "kernels/gemm/gemm_kernels.inc"
 #undef QL_W4_F32_KERNEL

@@ -30,15 +30,17 @@ AllKernels BuildTables() {
     w4.dq8 = fn;                      \
     w4.dq8_name = #fn;                \
   }
-#define QL_W4_F32_TILED(unpack, gemm, min_isa) \
-  QL_IF_ISA(min_isa) {                         \
-    w4.f32_unpack = unpack;                    \
-    w4.f32_tile_gemm = gemm;                   \
+#define QL_W4_F32_TILED(unpack, gemm, min_isa, min_rows) \
+  QL_IF_ISA(min_isa) {                                   \
+    w4.f32_unpack = unpack;                              \
+    w4.f32_tile_gemm = gemm;                             \
+    w4.f32_tiled_min_rows = min_rows;                    \
   }
-#define QL_W4_DQ8_TILED(unpack, gemm, min_isa) \
-  QL_IF_ISA(min_isa) {                         \
-    w4.dq8_unpack = unpack;                    \
-    w4.dq8_tile_gemm = gemm;                   \
+#define QL_W4_DQ8_TILED(unpack, gemm, min_isa, min_rows) \
+  QL_IF_ISA(min_isa) {                                   \
+    w4.dq8_unpack = unpack;                              \
+    w4.dq8_tile_gemm = gemm;                             \
+    w4.dq8_tiled_min_rows = min_rows;                    \
   }
 #define QL_WX_F32_KERNEL(fn, min_isa) \
   QL_IF_ISA(min_isa) {                \

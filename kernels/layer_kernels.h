@@ -18,16 +18,23 @@ namespace qlinear {
 
 // From this many rows on, weight-only int4 and intx layers dequantize each
 // weight block once and reuse it for every row (when the ISA has a tiled
-// kernel).
+// kernel: AVX-512 for both, AVX2 for int4).
 inline constexpr size_t kW4TiledMinRows = 16;
+// The AVX2 int4 tile's own threshold, measured on Zen 4 with AVX2 forced
+// (docs/benchmarks.md, "Issue 12: the AVX2 tiles"): the tile is level with
+// the direct kernel at 8 to 10 rows and 10 % faster at 12.
+inline constexpr size_t kW4TiledMinRowsAvx2 = 12;
 // k dequantized per step of that path.
 inline constexpr size_t kW4TiledChunkK = 1024;
 // From this many rows on, int4 layers in the int8 mode unpack each chunk of
 // up to kW4Dq8TileMaxBlocks blocks once (a chunk fills about half the L1 data
-// cache, DataCaches()) and run every row over it with a register-blocked VNNI
+// cache, DataCaches()) and run every row over it with a register-blocked
 // tile (when the ISA has one). Measured on Zen 4 (docs/benchmarks.md, "Issue
-// 12"): the direct kernel wins below 32 rows, the tile from 32 on.
+// 12"): the direct VNNI kernel wins below 32 rows, the tile from 32 on.
 inline constexpr size_t kW4Dq8TiledMinRows = 32;
+// The AVX2 tile (vpmaddubsw, no VNNI), same measurement: level with the
+// direct kernel at 10 to 12 rows, 7-11 % faster at 14.
+inline constexpr size_t kW4Dq8TiledMinRowsAvx2 = 14;
 
 // int4_opaque layers.
 struct W4Kernels {

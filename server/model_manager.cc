@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "common/check.h"
 #include "common/status_macros.h"
+#include "kernels/cpu_features.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/layer_kernels.h"
 #include "model/loader.h"
@@ -54,8 +55,8 @@ batching::QueueOptions QueueOptionsFor(
 // execution loop), so first requests meet warm code, touched weights and
 // grown scratch buffers. The row counts reach every path of
 // kernels/linear.cc: the small-M calls (1 to 3 rows), a row-tile remainder
-// (kW4MaxRows + 1), the float tiled path (kW4TiledMinRows) and the int8
-// tiled path (kW4Dq8TiledMinRows), up to the model's max_batch_rows, which
+// (kW4MaxRows + 1), the float and int8 tiled paths (from the thresholds of
+// the active ISA's kernels), up to the model's max_batch_rows, which
 // is run too (at most kMaxWarmRows, so that warming a wide model does not
 // raise its load peak).
 //
@@ -71,8 +72,14 @@ std::vector<batching::CostPoint> Warm(const model::LinearStack& stack,
   const size_t max_rows = std::min(
       kMaxWarmRows,
       static_cast<size_t>(std::max<int64_t>(1, batching.max_batch_rows)));
-  std::vector<size_t> row_counts = {
-      1, 2, 3, kW4MaxRows + 1, kW4TiledMinRows, kW4Dq8TiledMinRows, max_rows};
+  const W4Kernels& w4 = W4KernelsFor(ActiveIsa());
+  std::vector<size_t> row_counts = {1,
+                                    2,
+                                    3,
+                                    kW4MaxRows + 1,
+                                    w4.f32_tiled_min_rows,
+                                    w4.dq8_tiled_min_rows,
+                                    max_rows};
   model::RunOptions options;
   options.begin = 0;
   options.end = stack.num_layers();

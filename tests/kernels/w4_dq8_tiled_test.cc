@@ -1,7 +1,8 @@
 // The large-M path of int4_opaque layers in the int8 mode (unpack a chunk of
-// K once, then a register-blocked VNNI tile over every row): bit for bit the
-// direct kernel and the reference, for M across the threshold, N tails, every
-// group size and several K chunks, whatever the chunking, tile or threads.
+// K once, then a register-blocked tile over every row: VNNI on AVX-512,
+// vpmaddubsw on AVX2): bit for bit the direct kernel and the reference, for M
+// across each ISA's threshold, N tails, every group size and several K
+// chunks, whatever the chunking, tile or threads.
 #include <cstdint>
 #include <random>
 #include <string>
@@ -10,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "kernels/cpu_features.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/layer_kernels.h"
 #include "kernels/linear.h"
 #include "kernels/reference/linear.h"
 #include "kernels/reference/quantize.h"
@@ -45,22 +47,35 @@ std::string Describe(size_t m, size_t n, size_t k, size_t gs) {
          " k=" + std::to_string(k) + " gs=" + std::to_string(gs);
 }
 
-// The microkernels themselves: the tile over unpacked chunks of 1, 2 or all
-// groups equals w4_dq8_gemm_avx512vnni, for every row count and 1..3 blocks.
+// The microkernels themselves, every tiled pair of gemm_kernels.inc: the
+// tile over unpacked chunks of 1, 2 or all groups equals the scalar direct
+// kernel, for every row count up to 13 (each remainder of the 3- and 4-row
+// tiles), 1..3 blocks and an odd activation stride.
 TEST(W4Dq8TiledKernelTest, TileEqualsDirectKernelForEveryChunking) {
-  if (!IsaSupported(Isa::kAvx512Vnni)) GTEST_SKIP() << "no AVX-512 VNNI";
+  struct Pair {
+    const char* name;
+    Isa isa;
+    W4Dq8UnpackFn unpack;
+    W4Dq8TileGemmFn tile;
+  };
+  const Pair pairs[] = {
+#define QL_W4_DQ8_TILED(unpack, gemm, min_isa, min_rows) \
+  {#gemm, Isa::min_isa, unpack, gemm},
+#include "kernels/gemm/gemm_kernels.inc"
+#undef QL_W4_DQ8_TILED
+  };
   constexpr size_t kBlocks = kW4Dq8TileMaxBlocks;
   constexpr size_t kRows = 13;
   std::mt19937 rng(5);
   for (size_t gs : {32, 64, 128, 256}) {
-    const size_t k = 3 * gs, groups = 3;
+    const size_t k = 3 * gs, groups = 3, a_stride = k + 5;
     const size_t n = kBlocks * kW4BlockColumns;
     const std::vector<float> w = Gaussian(n * k, 7 + gs, 0.05f);
     const PackedW4 packed =
         PackW4(reference::QuantizeInt4Weights(w.data(), n, k, gs, DType::kF32));
     // Random activation codes, offsets and scales, with the sums the
     // quantizer would give.
-    std::vector<uint8_t> ua(kRows * k);
+    std::vector<uint8_t> ua(kRows * a_stride);
     for (uint8_t& u : ua) u = static_cast<uint8_t>(rng());
     std::vector<int32_t> sums(kRows * groups, 0);
     std::vector<float> asum(kRows * groups);
@@ -69,22 +84,22 @@ TEST(W4Dq8TiledKernelTest, TileEqualsDirectKernelForEveryChunking) {
       const int32_t c = static_cast<int32_t>(rng() % 256);
       for (size_t g = 0; g < groups; ++g) {
         for (size_t i = 0; i < gs; ++i)
-          sums[r * groups + g] += ua[r * k + g * gs + i];
+          sums[r * groups + g] += ua[r * a_stride + g * gs + i];
         asum[r * groups + g] = static_cast<float>(sums[r * groups + g] -
                                                   c * static_cast<int32_t>(gs));
       }
       rows[r] = {0.001f * static_cast<float>(1 + rng() % 1000), c,
                  sums.data() + r * groups};
     }
-    for (size_t m : {1, 2, 3, 4, 5, 7, 8, 13}) {
+    for (size_t m = 1; m <= kRows; ++m) {
       std::vector<float> want(m * n);
       for (size_t b = 0; b < kBlocks; ++b) {
         for (size_t r0 = 0; r0 < m; r0 += kW4MaxRows) {
           std::vector<float> c(kW4MaxRows * kW4BlockColumns);
           const size_t rows_here = std::min(kW4MaxRows, m - r0);
-          w4_dq8_gemm_avx512vnni(rows_here, k, gs, ua.data() + r0 * k, k,
-                                 rows.data() + r0, packed.block(b), c.data(),
-                                 kW4BlockColumns);
+          w4_dq8_gemm_scalar(rows_here, k, gs, ua.data() + r0 * a_stride,
+                             a_stride, rows.data() + r0, packed.block(b),
+                             c.data(), kW4BlockColumns);
           for (size_t r = 0; r < rows_here; ++r) {
             for (size_t j = 0; j < kW4BlockColumns; ++j) {
               want[(r0 + r) * n + b * kW4BlockColumns + j] =
@@ -93,29 +108,32 @@ TEST(W4Dq8TiledKernelTest, TileEqualsDirectKernelForEveryChunking) {
           }
         }
       }
-      for (size_t nb = 1; nb <= kBlocks; ++nb) {
-        for (size_t chunk : {size_t{1}, size_t{2}, groups}) {
-          const size_t block_bytes = chunk * W4Dq8UnpackedGroupBytes(gs);
-          AlignedBytes buf = AllocateAligned(kBlocks * block_bytes);
-          std::vector<float> got(m * nb * kW4BlockColumns);
-          for (size_t g0 = 0; g0 < groups; g0 += chunk) {
-            const size_t count = std::min(chunk, groups - g0);
-            for (size_t b = 0; b < nb; ++b) {
-              w4_dq8_unpack_avx512vnni(
-                  count, gs, packed.block(b) + g0 * W4SegmentBytes(gs),
-                  buf.get() + b * block_bytes);
+      for (const Pair& pair : pairs) {
+        if (!IsaSupported(pair.isa)) continue;
+        for (size_t nb = 1; nb <= kBlocks; ++nb) {
+          for (size_t chunk : {size_t{1}, size_t{2}, groups}) {
+            const size_t block_bytes = chunk * W4Dq8UnpackedGroupBytes(gs);
+            AlignedBytes buf = AllocateAligned(kBlocks * block_bytes);
+            std::vector<float> got(m * nb * kW4BlockColumns);
+            for (size_t g0 = 0; g0 < groups; g0 += chunk) {
+              const size_t count = std::min(chunk, groups - g0);
+              for (size_t b = 0; b < nb; ++b) {
+                pair.unpack(count, gs,
+                            packed.block(b) + g0 * W4SegmentBytes(gs),
+                            buf.get() + b * block_bytes);
+              }
+              pair.tile(m, nb, count, gs, ua.data() + g0 * gs, a_stride,
+                        rows.data(), asum.data() + g0, groups, buf.get(),
+                        block_bytes, got.data(), nb * kW4BlockColumns, g0 > 0,
+                        g0 + count == groups);
             }
-            w4_dq8_tile_gemm_avx512vnni(
-                m, nb, count, gs, ua.data() + g0 * gs, k, rows.data(),
-                asum.data() + g0, groups, buf.get(), block_bytes, got.data(),
-                nb * kW4BlockColumns, g0 > 0, g0 + count == groups);
-          }
-          for (size_t r = 0; r < m; ++r) {
-            for (size_t j = 0; j < nb * kW4BlockColumns; ++j) {
-              ASSERT_EQ(FloatBits(got[r * nb * kW4BlockColumns + j]),
-                        FloatBits(want[r * n + j]))
-                  << "gs=" << gs << " m=" << m << " nb=" << nb
-                  << " chunk=" << chunk << " row " << r << " col " << j;
+            for (size_t r = 0; r < m; ++r) {
+              for (size_t j = 0; j < nb * kW4BlockColumns; ++j) {
+                ASSERT_EQ(FloatBits(got[r * nb * kW4BlockColumns + j]),
+                          FloatBits(want[r * n + j]))
+                    << pair.name << " gs=" << gs << " m=" << m << " nb=" << nb
+                    << " chunk=" << chunk << " row " << r << " col " << j;
+              }
             }
           }
         }
@@ -139,7 +157,7 @@ TEST_P(W4Dq8TiledTest, MatchesReferenceBitwise) {
   struct Shape {
     size_t m, n, k, gs;
   };
-  const size_t t = kW4Dq8TiledMinRows;
+  const size_t t = W4KernelsFor(GetParam()).dq8_tiled_min_rows;
   const std::vector<Shape> shapes = {
       {t - 1, 65, 1536, 32},  {t, 17, 1536, 32},   {t + 1, 1, 1536, 64},
       {33, 15, 1536, 128},    {64, 63, 1536, 256}, {37, 1071, 1024, 32},
@@ -178,8 +196,9 @@ TEST_P(W4Dq8TiledTest, MatchesReferenceBitwise) {
 TEST_P(W4Dq8TiledTest, TiledAndUntiledRowsAreBitIdentical) {
   ThreadPool one(1), three(3);
   ScopedIsaOverrideForTest force(GetParam());
+  const size_t threshold = W4KernelsFor(GetParam()).dq8_tiled_min_rows;
   for (size_t gs : {32, 64, 128, 256}) {
-    const size_t n = 65, k = 2048, m = 2 * kW4Dq8TiledMinRows + 5;
+    const size_t n = 65, k = 2048, m = 2 * threshold + 5;
     const LinearWeights layer = Int4Layer(n, k, gs, static_cast<uint32_t>(gs));
     const std::vector<float> x = Gaussian(m * k, 3, 1.0f);
     auto linear = Linear::Create(layer);
@@ -188,7 +207,7 @@ TEST_P(W4Dq8TiledTest, TiledAndUntiledRowsAreBitIdentical) {
     std::vector<float> batch1(m * n), batch3(m * n);
     (*linear)->Run(x.data(), m, mode, true, batch1.data(), &one);
     (*linear)->Run(x.data(), m, mode, true, batch3.data(), &three);
-    const size_t small = kW4Dq8TiledMinRows - 1;
+    const size_t small = threshold - 1;
     std::vector<float> below(small * n);
     (*linear)->Run(x.data() + 5 * k, small, mode, true, below.data(), &three);
     for (size_t r = 0; r < m; ++r) {

@@ -1,13 +1,20 @@
 // The int4_opaque kernels of every ISA path this machine can run, through
 // the Linear operator, against the reference: bit-exact in both modes, for
 // every shape class, and independent of batch-mates and thread count.
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "kernels/cpu_features.h"
+#include "kernels/gemm/gemm.h"
+#include "kernels/layer_kernels.h"
 #include "kernels/linear.h"
+#include "kernels/reference/linear.h"
 #include "kernels/reference/quantize.h"
+#include "kernels/thread_pool.h"
+#include "kernels/w4_packing.h"
 #include "tests/testing/gemm_test_util.h"
 
 namespace qlinear {
@@ -101,8 +108,125 @@ TEST_P(W4GemmTest, RowsIndependentOfBatchAndThreads) {
       GetParam(), layer, Gaussian(m * 512, 10, DType::kF32, 1.0f), m);
 }
 
+// Every row count from 1 to twice the ISA's larger tiled threshold, so both
+// sides of both thresholds and every row-tile remainder: bit for bit the
+// reference in both modes, on 2 threads. N is ragged (2.5 blocks), K spans
+// two weight-only chunks and several int8 chunks, every group size. A row's
+// reference output depends only on that row, so the prefix check is also
+// the batch-invariance check (row r alike in every batch of m > r rows).
+TEST_P(W4GemmTest, EveryRowCountAcrossTheTiledThresholds) {
+  const W4Kernels& kernels = W4KernelsFor(GetParam());
+  const size_t max_m =
+      2 * std::max(kernels.f32_tiled_min_rows, kernels.dq8_tiled_min_rows);
+  const size_t n = 40, k = 1280;
+  for (size_t gs : {32, 64, 128, 256}) {
+    const LinearWeights layer = Int4Layer(
+        n, k, gs, DType::kF32, static_cast<uint32_t>(gs), Activation::kSilu);
+    const std::vector<float> x =
+        Gaussian(max_m * k, static_cast<uint32_t>(gs + 1), DType::kF32, 1.0f);
+    ScopedIsaOverrideForTest force(GetParam());
+    auto linear = Linear::Create(layer);
+    ASSERT_TRUE(linear.ok()) << linear.status();
+    for (ActQuant mode : {ActQuant::kNone, ActQuant::kInt8AsymPerToken}) {
+      std::vector<float> want(max_m * n);
+      reference::Linear(layer, x.data(), max_m, mode, layer.activation,
+                        want.data());
+      for (size_t m = 1; m <= max_m; ++m) {
+        std::vector<float> got(m * n);
+        (*linear)->Run(x.data(), m, mode, /*apply_activation=*/true, got.data(),
+                       &pool_);
+        for (size_t i = 0; i < got.size(); ++i) {
+          ASSERT_EQ(FloatBits(got[i]), FloatBits(want[i]))
+              << (*linear)->kernel_name(mode) << " m=" << m << " gs=" << gs
+              << " row " << i / n << " col " << i % n;
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Isas, W4GemmTest, ::testing::ValuesIn(kAllIsas),
                          IsaTestName);
+
+// The weight-only tiled pairs of gemm_kernels.inc: unpacking K in chunks of
+// 1, 2 or all groups and running the tile over each (accumulate after the
+// first) equals the scalar direct kernel bit for bit, for every row count a
+// tile call takes, every group size and an odd activation stride.
+TEST(W4F32TiledKernelTest, TileEqualsDirectKernelForEveryChunking) {
+  struct Pair {
+    const char* name;
+    Isa isa;
+    W4F32UnpackFn unpack;
+    F32TileGemmFn tile;
+  };
+  const Pair pairs[] = {
+#define QL_W4_F32_TILED(unpack, gemm, min_isa, min_rows) \
+  {#gemm, Isa::min_isa, unpack, gemm},
+#include "kernels/gemm/gemm_kernels.inc"
+#undef QL_W4_F32_TILED
+  };
+  for (const Pair& pair : pairs) {
+    if (!IsaSupported(pair.isa)) continue;
+    for (size_t gs : {32, 64, 128, 256}) {
+      const size_t groups = 3, k = groups * gs, a_stride = k + 7;
+      const std::vector<float> w = Gaussian(
+          kW4BlockColumns * k, static_cast<uint32_t>(gs), DType::kF32, 0.05f);
+      const PackedW4 packed = PackW4(reference::QuantizeInt4Weights(
+          w.data(), kW4BlockColumns, k, gs, DType::kF32));
+      const std::vector<float> a =
+          Gaussian(kW4MaxRows * a_stride, 3, DType::kF32, 1.0f);
+      for (size_t m = 1; m <= kW4MaxRows; ++m) {
+        std::vector<float> want(m * kW4BlockColumns);
+        w4_f32_gemm_scalar(m, 1, k, gs, a.data(), a_stride, packed.block(0),
+                           want.data(), kW4BlockColumns);
+        for (size_t chunk : {size_t{1}, size_t{2}, groups}) {
+          AlignedBytes buf =
+              AllocateAligned(chunk * gs * kW4BlockColumns * sizeof(float));
+          float* unpacked = reinterpret_cast<float*>(buf.get());
+          std::vector<float> got(m * kW4BlockColumns);
+          for (size_t g0 = 0; g0 < groups; g0 += chunk) {
+            const size_t count = std::min(chunk, groups - g0);
+            pair.unpack(count, gs, packed.block(0) + g0 * W4SegmentBytes(gs),
+                        unpacked);
+            pair.tile(m, count * gs, a.data() + g0 * gs, a_stride, unpacked,
+                      got.data(), kW4BlockColumns, /*accumulate=*/g0 > 0);
+          }
+          for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_EQ(FloatBits(got[i]), FloatBits(want[i]))
+                << pair.name << " gs=" << gs << " m=" << m << " chunk=" << chunk
+                << " row " << i / kW4BlockColumns << " col "
+                << i % kW4BlockColumns;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Each ISA path runs its own tiled pairs from its own thresholds, so the
+// tests above that force an ISA exercise that ISA's tiles.
+TEST(W4KernelSelectionTest, TiledPairsFollowTheForcedIsa) {
+  const W4Kernels& scalar = W4KernelsFor(Isa::kScalar);
+  EXPECT_EQ(scalar.f32_tile_gemm, nullptr);
+  EXPECT_EQ(scalar.dq8_tile_gemm, nullptr);
+  const W4Kernels& avx2 = W4KernelsFor(Isa::kAvx2);
+  EXPECT_EQ(avx2.f32_unpack, &w4_f32_unpack_avx2);
+  EXPECT_EQ(avx2.f32_tile_gemm, &f32_tile_gemm_avx2);
+  EXPECT_EQ(avx2.f32_tiled_min_rows, kW4TiledMinRowsAvx2);
+  EXPECT_EQ(avx2.dq8_unpack, &w4_dq8_unpack_avx2);
+  EXPECT_EQ(avx2.dq8_tile_gemm, &w4_dq8_tile_gemm_avx2);
+  EXPECT_EQ(avx2.dq8_tiled_min_rows, kW4Dq8TiledMinRowsAvx2);
+  const W4Kernels& avx512 = W4KernelsFor(Isa::kAvx512);
+  EXPECT_EQ(avx512.f32_tile_gemm, &f32_tile_gemm_avx512);
+  EXPECT_EQ(avx512.f32_tiled_min_rows, kW4TiledMinRows);
+  EXPECT_EQ(avx512.dq8_tile_gemm, &w4_dq8_tile_gemm_avx2);
+  EXPECT_EQ(avx512.dq8_tiled_min_rows, kW4Dq8TiledMinRowsAvx2);
+  const W4Kernels& vnni = W4KernelsFor(Isa::kAvx512Vnni);
+  EXPECT_EQ(vnni.f32_tile_gemm, &f32_tile_gemm_avx512);
+  EXPECT_EQ(vnni.dq8_unpack, &w4_dq8_unpack_avx512vnni);
+  EXPECT_EQ(vnni.dq8_tile_gemm, &w4_dq8_tile_gemm_avx512vnni);
+  EXPECT_EQ(vnni.dq8_tiled_min_rows, kW4Dq8TiledMinRows);
+}
 
 TEST(W4KernelSelectionTest, NamesFollowTheForcedIsa) {
   ExpectKernelNames(
