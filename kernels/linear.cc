@@ -74,6 +74,30 @@ size_t Dq8TiledChunkGroups(size_t group_size) {
       1, budget / (kW4Dq8TileMaxBlocks * W4Dq8UnpackedGroupBytes(group_size)));
 }
 
+// The tiled paths unpack a chunk of groups of `nb` blocks, then run every row
+// over it; the packed bytes of the chunk after it (the next groups of the
+// same blocks, or the first chunk of the next `nb` blocks) are only read by
+// the next unpack. Asking for them into L2 before the rows run lets them
+// stream in under the compute instead of stalling that unpack.
+void PrefetchNextChunk(const PackedW4& p, size_t block, size_t nb,
+                       size_t next_group, size_t chunk_groups) {
+  const size_t groups = p.k / p.group_size;
+  if (next_group >= groups) {
+    block += nb;
+    next_group = 0;
+    if (block >= p.blocks) return;
+    nb = std::min(nb, p.blocks - block);
+  }
+  const size_t segment = W4SegmentBytes(p.group_size);
+  const size_t bytes = std::min(chunk_groups, groups - next_group) * segment;
+  for (size_t i = 0; i < nb; ++i) {
+    const uint8_t* next = p.block(block + i) + next_group * segment;
+    for (size_t off = 0; off < bytes; off += 64) {
+      __builtin_prefetch(next + off, /*rw=*/0, /*locality=*/2);
+    }
+  }
+}
+
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
@@ -436,6 +460,7 @@ void Linear::RunW4TiledBlock(size_t block, const float* x, size_t m,
     const size_t g_count = std::min(chunk_groups, groups - g0);
     w4_->f32_unpack(g_count, p.group_size,
                     p.block(block) + g0 * W4SegmentBytes(p.group_size), w);
+    PrefetchNextChunk(p, block, 1, g0 + g_count, chunk_groups);
     for (size_t r0 = 0; r0 < m; r0 += kW4MaxRows) {
       w4_->f32_tile_gemm(std::min(kW4MaxRows, m - r0), g_count * p.group_size,
                          x + r0 * p.k + g0 * p.group_size, p.k, w,
@@ -461,6 +486,7 @@ void Linear::RunW4Dq8TiledBlocks(size_t block, size_t nb, const uint8_t* ua,
                       p.block(block + i) + g0 * W4SegmentBytes(p.group_size),
                       w + i * block_bytes);
     }
+    PrefetchNextChunk(p, block, nb, g0 + g_count, chunk_groups);
     w4_->dq8_tile_gemm(m, nb, g_count, p.group_size, ua + g0 * p.group_size,
                        p.k, rows, asum + g0, groups, w, block_bytes, acc,
                        nb * kW4BlockColumns, /*accumulate=*/g0 > 0,
