@@ -29,9 +29,12 @@ inline constexpr size_t kW4TiledChunkK = 1024;
 // From this many rows on, int4 layers in the int8 mode unpack each chunk of
 // up to kW4Dq8TileMaxBlocks blocks once (a chunk fills about half the L1 data
 // cache, DataCaches()) and run every row over it with a register-blocked
-// tile (when the ISA has one). Measured on Zen 4 (docs/benchmarks.md, "Issue
-// 12"): the direct VNNI kernel wins below 32 rows, the tile from 32 on.
-inline constexpr size_t kW4Dq8TiledMinRows = 32;
+// tile (when the ISA has one). Measured on Zen 4 (docs/benchmarks.md,
+// "Prefetch in the direct int8 kernels"): since the direct VNNI kernel
+// prefetches its weights, it is 2-38 % faster than the tile up to 128 rows
+// on 2 threads, and level with it at 256 (gs 32: the tile 7 % faster at
+// K = N = 4096, 5 % slower at N = 11008).
+inline constexpr size_t kW4Dq8TiledMinRows = 256;
 // The AVX2 tile (vpmaddubsw, no VNNI), same measurement: level with the
 // direct kernel at 10 to 12 rows, 7-11 % faster at 14.
 inline constexpr size_t kW4Dq8TiledMinRowsAvx2 = 14;

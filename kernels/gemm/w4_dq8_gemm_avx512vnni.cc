@@ -51,6 +51,11 @@ void Dq8Gemm(size_t k, size_t group_size, const uint8_t* a, size_t a_stride,
     constexpr size_t kLo = 0, kHi = kChains >= 2 ? 1 : 0;
     constexpr size_t kNext = kChains == 4 ? 2 : 0;
     for (size_t o = 0; o < octets; o += 2) {
+      if (MR >= kW4Dq8PrefetchMinRows) {
+        const uint8_t* ahead = seg + 128 + o * 64 + kW4Dq8PrefetchBytes;
+        _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T0);
+      }
       const __m512i octet0 = _mm512_loadu_si512(seg + 128 + o * 64);
       const __m512i octet1 = _mm512_loadu_si512(seg + 128 + (o + 1) * 64);
       const __m512i lo0 = _mm512_and_si512(octet0, nibble);  // k + 0..3

@@ -108,16 +108,31 @@ TEST_P(W4GemmTest, RowsIndependentOfBatchAndThreads) {
       GetParam(), layer, Gaussian(m * 512, 10, DType::kF32, 1.0f), m);
 }
 
-// Every row count from 1 to twice the ISA's larger tiled threshold, so both
-// sides of both thresholds and every row-tile remainder: bit for bit the
-// reference in both modes, on 2 threads. N is ragged (2.5 blocks), K spans
-// two weight-only chunks and several int8 chunks, every group size. A row's
-// reference output depends only on that row, so the prefix check is also
-// the batch-invariance check (row r alike in every batch of m > r rows).
+// Every row count from 1 to 64 and within 16 rows of each tiled threshold
+// the ISA has, then twice the larger one, so both sides of both thresholds
+// and every row-tile remainder: bit for bit the reference in both modes, on
+// 2 threads. N is ragged (2.5 blocks), K spans two weight-only chunks and
+// several int8 chunks, every group size. A row's reference output depends
+// only on that row, so the prefix check is also the batch-invariance check
+// (row r alike in every batch of m > r rows).
 TEST_P(W4GemmTest, EveryRowCountAcrossTheTiledThresholds) {
   const W4Kernels& kernels = W4KernelsFor(GetParam());
-  const size_t max_m =
-      2 * std::max(kernels.f32_tiled_min_rows, kernels.dq8_tiled_min_rows);
+  std::vector<size_t> thresholds;
+  if (kernels.f32_tile_gemm != nullptr) {
+    thresholds.push_back(kernels.f32_tiled_min_rows);
+  }
+  if (kernels.dq8_tile_gemm != nullptr) {
+    thresholds.push_back(kernels.dq8_tiled_min_rows);
+  }
+  size_t max_m = 64;
+  for (size_t t : thresholds) max_m = std::max(max_m, 2 * t);
+  const auto tested = [&](size_t m) {
+    if (m <= 64 || m == max_m) return true;
+    for (size_t t : thresholds) {
+      if (m + 16 >= t && m <= t + 16) return true;
+    }
+    return false;
+  };
   const size_t n = 40, k = 1280;
   for (size_t gs : {32, 64, 128, 256}) {
     const LinearWeights layer = Int4Layer(
@@ -132,6 +147,7 @@ TEST_P(W4GemmTest, EveryRowCountAcrossTheTiledThresholds) {
       reference::Linear(layer, x.data(), max_m, mode, layer.activation,
                         want.data());
       for (size_t m = 1; m <= max_m; ++m) {
+        if (!tested(m)) continue;
         std::vector<float> got(m * n);
         (*linear)->Run(x.data(), m, mode, /*apply_activation=*/true, got.data(),
                        &pool_);
