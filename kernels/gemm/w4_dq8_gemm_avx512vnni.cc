@@ -35,11 +35,21 @@ void Dq8Gemm(size_t k, size_t group_size, const uint8_t* a, size_t a_stride,
   const __m512i ones = _mm512_set1_epi8(1);
   const int32_t gs = static_cast<int32_t>(group_size);
   const size_t octets = group_size / 8;
+  // The int16 pair (-c, 0) of vpdpwssd: (-c)·Σq + 0·0.
+  __m512i neg_offset[MR];
+  for (size_t r = 0; r < MR; ++r) {
+    neg_offset[r] = _mm512_set1_epi32((-rows[r].offset) & 0xffff);
+  }
   for (size_t g = 0; g < k / group_size; ++g) {
     const uint8_t* seg = packed_block + g * segment;
+    // asum = Σua - c·gs (docs/numerics.md); the first chain starts at
+    // -8·asum, so isum = Σ(chains) - c·Σq needs one vpdpwssd at the end.
+    int32_t asum[MR];
     __m512i dot[MR][kChains];
     for (size_t r = 0; r < MR; ++r) {
-      for (size_t j = 0; j < kChains; ++j) dot[r][j] = _mm512_setzero_si512();
+      asum[r] = rows[r].group_sums[g] - rows[r].offset * gs;
+      dot[r][0] = _mm512_set1_epi32(-8 * asum[r]);
+      for (size_t j = 1; j < kChains; ++j) dot[r][j] = _mm512_setzero_si512();
     }
     // Σq per column: lo + hi bytes summed in u8 over up to 8 octets (at most
     // 8 * 2 * 15 = 240), then widened with one vpdpbusd.
@@ -90,15 +100,13 @@ void Dq8Gemm(size_t k, size_t group_size, const uint8_t* a, size_t a_stride,
       __m512i dot_sum = dot[r][0];
       for (size_t j = 1; j < kChains; ++j)
         dot_sum = _mm512_add_epi32(dot_sum, dot[r][j]);
-      // isum = Σua·q - c·Σq - 8·asum, asum = Σua - c·gs (docs/numerics.md).
-      const int32_t asum = rows[r].group_sums[g] - rows[r].offset * gs;
-      __m512i isum = _mm512_sub_epi32(
-          dot_sum,
-          _mm512_mullo_epi32(_mm512_set1_epi32(rows[r].offset), code_sum));
-      isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(8 * asum));
+      // isum = Σua·q - 8·asum - c·Σq; Σq <= 15·256 is the low int16 of its
+      // lane and the high one is 0.
+      const __m512i isum =
+          _mm512_dpwssd_epi32(dot_sum, neg_offset[r], code_sum);
       acc[r] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum), acc[r]);
-      acc[r] = _mm512_fmadd_ps(zero, _mm512_set1_ps(static_cast<float>(asum)),
-                               acc[r]);
+      acc[r] = _mm512_fmadd_ps(
+          zero, _mm512_set1_ps(static_cast<float>(asum[r])), acc[r]);
     }
   }
   for (size_t r = 0; r < MR; ++r) {
@@ -227,7 +235,7 @@ void w4_dq8_gemm_avx512vnni(size_t m, size_t k, size_t group_size,
                             const Dq8Row* rows, const uint8_t* packed_block,
                             float* c, size_t c_stride) {
   assert(m >= 1 && m <= kW4MaxRows && k % group_size == 0 &&
-         group_size % 16 == 0);
+         group_size % 16 == 0 && group_size <= 256);
   switch (m) {
     case 1:
       return Dq8Gemm<1>(k, group_size, a, a_stride, rows, packed_block, c,
