@@ -567,9 +567,12 @@ void Bench::MicroKernels() {
       std::vector<uint8_t> ua(kW4MaxRows * kK);
       for (size_t i = 0; i < ua.size(); ++i) ua[i] = static_cast<uint8_t>(i);
       std::vector<int32_t> sums(kW4MaxRows * (kK / gs), 1000);
+      const std::vector<float> asum(kW4MaxRows * (kK / gs), 1000.0f);
       std::vector<Dq8Row> rows(kW4MaxRows);
-      for (size_t r = 0; r < kW4MaxRows; ++r)
-        rows[r] = {0.01f, 130, sums.data() + r * (kK / gs)};
+      for (size_t r = 0; r < kW4MaxRows; ++r) {
+        rows[r] = {0.01f, 130, sums.data() + r * (kK / gs),
+                   asum.data() + r * (kK / gs)};
+      }
       AlignedBytes unpacked = AllocateAligned(kK * kW4BlockColumns * 4);
       float* wf = reinterpret_cast<float*>(unpacked.get());
       // The int8 tile runs kW4Dq8TileMaxBlocks copies of the block.
@@ -580,7 +583,6 @@ void Bench::MicroKernels() {
         e.dq8_unpack(kK / gs, gs, packed.block(0),
                      dq8_unpacked.get() + b * dq8_block_bytes);
       }
-      const std::vector<float> asum(kW4MaxRows * (kK / gs), 1000.0f);
       std::vector<float> c(kW4MaxRows * kW4BlockColumns * nb);
       std::vector<size_t> mrs = {1, kW4MaxRows};
       if (e.unpack != nullptr ||

@@ -382,12 +382,12 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
       dq8 && w4_->dq8_tile_gemm != nullptr && m >= w4_->dq8_tiled_min_rows;
   uint8_t* ua = nullptr;
   Dq8Row* rows = nullptr;
-  float* asum = nullptr;  // the tiled path's float(Σ(qa - zp_a)) per group
+  float* asum = nullptr;  // float(Σ(qa - zp_a)) per row and group
   if (dq8) {
     ua = Scratch<uint8_t>(kCodesSlot, m * p.k);
     int32_t* group_sums = Scratch<int32_t>(kGroupSumsSlot, m * groups);
     rows = Scratch<Dq8Row>(kRowsSlot, m);
-    if (dq8_tiled) asum = Scratch<float>(kAsumSlot, m * groups);
+    asum = Scratch<float>(kAsumSlot, m * groups);
     const float eps = ScaleFloorValue(DType::kF32, act_scale_floor_);
     const int32_t shift = 128 * static_cast<int32_t>(p.group_size);
     ForEachRow(m, pool, [&](size_t r) {
@@ -399,14 +399,13 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
                             reinterpret_cast<int8_t*>(row), sums);
       for (size_t i = 0; i < p.k; ++i) row[i] ^= 0x80;  // qa + 128
       for (size_t g = 0; g < groups; ++g) sums[g] += shift;
-      rows[r] = {rq.scale, rq.zero_point + 128, sums};
-      if (dq8_tiled) {
-        const int32_t c_gs =
-            (rq.zero_point + 128) * static_cast<int32_t>(p.group_size);
-        for (size_t g = 0; g < groups; ++g) {
-          asum[r * groups + g] = static_cast<float>(sums[g] - c_gs);
-        }
+      float* row_asum = asum + r * groups;
+      const int32_t c_gs =
+          (rq.zero_point + 128) * static_cast<int32_t>(p.group_size);
+      for (size_t g = 0; g < groups; ++g) {
+        row_asum[g] = static_cast<float>(sums[g] - c_gs);
       }
+      rows[r] = {rq.scale, rq.zero_point + 128, sums, row_asum};
     });
   }
 

@@ -41,7 +41,8 @@ struct Dq8Row {
   float scale;     // s_a
   int32_t offset;  // c = zp_a + 128, so qa - zp_a = ua - c
   const int32_t*
-      group_sums;  // Σ ua over each group of K (K / group_size values)
+      group_sums;     // Σ ua over each group of K (K / group_size values)
+  const float* asum;  // float(Σ ua - c·group_size) over each group
 };
 
 // int8_asym_per_token mode: a holds ua codes (u8).
@@ -107,8 +108,9 @@ using W4Dq8UnpackFn = void (*)(size_t groups, size_t group_size,
 // m >= 1 rows x `blocks` (1..kW4Dq8TileMaxBlocks) unpacked blocks of
 // `groups` groups each (block b at unpacked + b * block_bytes). Row r's ua
 // codes of the chunk start at a + r * a_stride; its per-row parameters are
-// rows[r] (scale and offset; group_sums are not read) and its asum of the
-// chunk's group g, float(Σua - c·gs), is asum[r * asum_stride + g]. Sums of
+// rows[r] (scale and offset; its group_sums and asum are not read) and its
+// asum of the chunk's group g, float(Σua - c·gs), is
+// asum[r * asum_stride + g]. Sums of
 // row r, block b go to c + r * c_stride + 16 * b. With `accumulate`, c holds
 // the unscaled fp32 sums of the previous groups and the chain continues;
 // with `finish`, the final s_a· is applied (the last chunk).

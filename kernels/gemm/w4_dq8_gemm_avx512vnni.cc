@@ -28,28 +28,40 @@ void Dq8Gemm(size_t k, size_t group_size, const uint8_t* a, size_t a_stride,
              const Dq8Row* rows, const uint8_t* packed_block, float* c,
              size_t c_stride) {
   constexpr size_t kChains = ChainsPerRow(MR);
+  constexpr bool kSignedCodes = MR >= 4;
   __m512 acc[MR];
   for (size_t r = 0; r < MR; ++r) acc[r] = _mm512_setzero_ps();
   const size_t segment = W4SegmentBytes(group_size);
+  const size_t gs = group_size;
   const __m512i nibble = _mm512_set1_epi8(0x0f);
+  const __m512i eight = _mm512_set1_epi8(8);
   const __m512i ones = _mm512_set1_epi8(1);
-  const int32_t gs = static_cast<int32_t>(group_size);
+  const __m512i low16 = _mm512_set1_epi32(0xffff);
+  const __m512i eight_gs =
+      _mm512_set1_epi32(8 * static_cast<int32_t>(group_size));
   const size_t octets = group_size / 8;
-  // The int16 pair (-c, 0) of vpdpwssd: (-c)·Σq + 0·0.
-  __m512i neg_offset[MR];
+  // The int16 pair (-c, 0) of each row, for vpdpwssd: in registers with
+  // few rows, broadcast from memory with many.
+  int32_t neg_offset[MR];
+  __m512i neg_offset_v[MR];
   for (size_t r = 0; r < MR; ++r) {
-    neg_offset[r] = _mm512_set1_epi32((-rows[r].offset) & 0xffff);
+    neg_offset[r] = (-rows[r].offset) & 0xffff;
+    neg_offset_v[r] = _mm512_set1_epi32(neg_offset[r]);
   }
   for (size_t g = 0; g < k / group_size; ++g) {
     const uint8_t* seg = packed_block + g * segment;
-    // asum = Σua - c·gs (docs/numerics.md); the first chain starts at
-    // -8·asum, so isum = Σ(chains) - c·Σq needs one vpdpwssd at the end.
-    int32_t asum[MR];
+    // With few rows, the codes stay unsigned (q) and each row's first chain
+    // starts at -8·asum instead: Σua·q - 8·asum = Σua·(q - 8). With more,
+    // one q - 8 per code, shared by the rows, is cheaper.
     __m512i dot[MR][kChains];
+    int32_t asum[MR];  // Σua - c·gs, with unsigned codes
     for (size_t r = 0; r < MR; ++r) {
-      asum[r] = rows[r].group_sums[g] - rows[r].offset * gs;
-      dot[r][0] = _mm512_set1_epi32(-8 * asum[r]);
-      for (size_t j = 1; j < kChains; ++j) dot[r][j] = _mm512_setzero_si512();
+      for (size_t j = 0; j < kChains; ++j) dot[r][j] = _mm512_setzero_si512();
+      if constexpr (!kSignedCodes) {
+        asum[r] =
+            rows[r].group_sums[g] - rows[r].offset * static_cast<int32_t>(gs);
+        dot[r][0] = _mm512_set1_epi32(-8 * asum[r]);
+      }
     }
     // Σq per column: lo + hi bytes summed in u8 over up to 8 octets (at most
     // 8 * 2 * 15 = 240), then widened with one vpdpbusd.
@@ -81,32 +93,48 @@ void Dq8Gemm(size_t k, size_t group_size, const uint8_t* a, size_t a_stride,
         code_sum = _mm512_dpbusd_epi32(code_sum, byte_sum, ones);
         byte_sum = _mm512_setzero_si512();
       }
+      // q - 8 as int8 (or q), the signed operand of vpdpbusd.
+      const __m512i w_lo0 = kSignedCodes ? _mm512_sub_epi8(lo0, eight) : lo0;
+      const __m512i w_hi0 = kSignedCodes ? _mm512_sub_epi8(hi0, eight) : hi0;
+      const __m512i w_lo1 = kSignedCodes ? _mm512_sub_epi8(lo1, eight) : lo1;
+      const __m512i w_hi1 = kSignedCodes ? _mm512_sub_epi8(hi1, eight) : hi1;
       const uint8_t* ua = a + g * group_size + o * 8;
       for (size_t r = 0; r < MR; ++r) {
         const uint8_t* ur = ua + r * a_stride;
         dot[r][kLo] =
-            _mm512_dpbusd_epi32(dot[r][kLo], Broadcast4Bytes(ur), lo0);
+            _mm512_dpbusd_epi32(dot[r][kLo], Broadcast4Bytes(ur), w_lo0);
         dot[r][kHi] =
-            _mm512_dpbusd_epi32(dot[r][kHi], Broadcast4Bytes(ur + 4), hi0);
-        dot[r][kLo + kNext] = _mm512_dpbusd_epi32(dot[r][kLo + kNext],
-                                                  Broadcast4Bytes(ur + 8), lo1);
+            _mm512_dpbusd_epi32(dot[r][kHi], Broadcast4Bytes(ur + 4), w_hi0);
+        dot[r][kLo + kNext] = _mm512_dpbusd_epi32(
+            dot[r][kLo + kNext], Broadcast4Bytes(ur + 8), w_lo1);
         dot[r][kHi + kNext] = _mm512_dpbusd_epi32(
-            dot[r][kHi + kNext], Broadcast4Bytes(ur + 12), hi1);
+            dot[r][kHi + kNext], Broadcast4Bytes(ur + 12), w_hi1);
       }
     }
     const __m512 scale = _mm512_loadu_ps(seg);
     const __m512 zero = _mm512_loadu_ps(seg + 64);
+    // wsum = Σq - 8·gs in [-2048, 1792] (or Σq <= 3840 with unsigned
+    // codes): the low int16 of each lane, 0 in the high one (vpdpwssd's
+    // pair (wsum, 0)).
+    const __m512i wsum =
+        kSignedCodes
+            ? _mm512_and_si512(_mm512_sub_epi32(code_sum, eight_gs), low16)
+            : code_sum;
     for (size_t r = 0; r < MR; ++r) {
       __m512i dot_sum = dot[r][0];
       for (size_t j = 1; j < kChains; ++j)
         dot_sum = _mm512_add_epi32(dot_sum, dot[r][j]);
-      // isum = Σua·q - 8·asum - c·Σq; Σq <= 15·256 is the low int16 of its
-      // lane and the high one is 0.
-      const __m512i isum =
-          _mm512_dpwssd_epi32(dot_sum, neg_offset[r], code_sum);
+      // isum = Σua·(q - 8) - c·Σ(q - 8) = Σ(qa - zp_a)(q - 8), exact
+      // (with unsigned codes: Σua·q - 8·asum - c·Σq, the same integer)
+      // (docs/numerics.md); then acc = fma(scale, isum, acc),
+      // acc = fma(zero, asum, acc).
+      const __m512i isum = _mm512_dpwssd_epi32(
+          dot_sum, wsum,
+          kSignedCodes ? _mm512_set1_epi32(neg_offset[r]) : neg_offset_v[r]);
       acc[r] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum), acc[r]);
-      acc[r] = _mm512_fmadd_ps(
-          zero, _mm512_set1_ps(static_cast<float>(asum[r])), acc[r]);
+      const float asum_f =
+          kSignedCodes ? rows[r].asum[g] : static_cast<float>(asum[r]);
+      acc[r] = _mm512_fmadd_ps(zero, _mm512_set1_ps(asum_f), acc[r]);
     }
   }
   for (size_t r = 0; r < MR; ++r) {

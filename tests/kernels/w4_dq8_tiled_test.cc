@@ -3,6 +3,7 @@
 // vpmaddubsw on AVX2): bit for bit the direct kernel and the reference, for M
 // across each ISA's threshold, N tails, every group size and several K
 // chunks, whatever the chunking, tile or threads.
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -50,7 +51,9 @@ std::string Describe(size_t m, size_t n, size_t k, size_t gs) {
 // The microkernels themselves, every tiled pair of gemm_kernels.inc: the
 // tile over unpacked chunks of 1, 2 or all groups equals the scalar direct
 // kernel, for every row count up to 13 (each remainder of the 3- and 4-row
-// tiles), 1..3 blocks and an odd activation stride.
+// tiles), 1..3 blocks and an odd activation stride. Every direct kernel
+// equals it too. Offsets span 0..255 (0 and 255 included) and two rows hold
+// extreme codes (all 0, all 255).
 TEST(W4Dq8TiledKernelTest, TileEqualsDirectKernelForEveryChunking) {
   struct Pair {
     const char* name;
@@ -63,6 +66,16 @@ TEST(W4Dq8TiledKernelTest, TileEqualsDirectKernelForEveryChunking) {
   {#gemm, Isa::min_isa, unpack, gemm},
 #include "kernels/gemm/gemm_kernels.inc"
 #undef QL_W4_DQ8_TILED
+  };
+  struct Direct {
+    const char* name;
+    Isa isa;
+    W4Dq8GemmFn gemm;
+  };
+  const Direct directs[] = {
+#define QL_W4_DQ8_KERNEL(gemm, min_isa) {#gemm, Isa::min_isa, gemm},
+#include "kernels/gemm/gemm_kernels.inc"
+#undef QL_W4_DQ8_KERNEL
   };
   constexpr size_t kBlocks = kW4Dq8TileMaxBlocks;
   constexpr size_t kRows = 13;
@@ -77,11 +90,15 @@ TEST(W4Dq8TiledKernelTest, TileEqualsDirectKernelForEveryChunking) {
     // quantizer would give.
     std::vector<uint8_t> ua(kRows * a_stride);
     for (uint8_t& u : ua) u = static_cast<uint8_t>(rng());
+    std::fill(ua.begin() + 3 * a_stride, ua.begin() + 4 * a_stride, 255);
+    std::fill(ua.begin() + 4 * a_stride, ua.begin() + 5 * a_stride, 0);
     std::vector<int32_t> sums(kRows * groups, 0);
     std::vector<float> asum(kRows * groups);
     std::vector<Dq8Row> rows(kRows);
     for (size_t r = 0; r < kRows; ++r) {
-      const int32_t c = static_cast<int32_t>(rng() % 256);
+      const int32_t c = r == 3   ? 0
+                        : r == 4 ? 255
+                                 : static_cast<int32_t>(rng() % 256);
       for (size_t g = 0; g < groups; ++g) {
         for (size_t i = 0; i < gs; ++i)
           sums[r * groups + g] += ua[r * a_stride + g * gs + i];
@@ -89,7 +106,7 @@ TEST(W4Dq8TiledKernelTest, TileEqualsDirectKernelForEveryChunking) {
                                                   c * static_cast<int32_t>(gs));
       }
       rows[r] = {0.001f * static_cast<float>(1 + rng() % 1000), c,
-                 sums.data() + r * groups};
+                 sums.data() + r * groups, asum.data() + r * groups};
     }
     for (size_t m = 1; m <= kRows; ++m) {
       std::vector<float> want(m * n);
@@ -104,6 +121,27 @@ TEST(W4Dq8TiledKernelTest, TileEqualsDirectKernelForEveryChunking) {
             for (size_t j = 0; j < kW4BlockColumns; ++j) {
               want[(r0 + r) * n + b * kW4BlockColumns + j] =
                   c[r * kW4BlockColumns + j];
+            }
+          }
+        }
+      }
+      for (const Direct& direct : directs) {
+        if (!IsaSupported(direct.isa)) continue;
+        for (size_t b = 0; b < kBlocks; ++b) {
+          for (size_t r0 = 0; r0 < m; r0 += kW4MaxRows) {
+            std::vector<float> c(kW4MaxRows * kW4BlockColumns);
+            const size_t rows_here = std::min(kW4MaxRows, m - r0);
+            direct.gemm(rows_here, k, gs, ua.data() + r0 * a_stride, a_stride,
+                        rows.data() + r0, packed.block(b), c.data(),
+                        kW4BlockColumns);
+            for (size_t r = 0; r < rows_here; ++r) {
+              for (size_t j = 0; j < kW4BlockColumns; ++j) {
+                ASSERT_EQ(
+                    FloatBits(c[r * kW4BlockColumns + j]),
+                    FloatBits(want[(r0 + r) * n + b * kW4BlockColumns + j]))
+                    << direct.name << " gs=" << gs << " m=" << m << " row "
+                    << r0 + r << " col " << b * kW4BlockColumns + j;
+              }
             }
           }
         }
