@@ -47,14 +47,14 @@ struct Dq8Row {
 
 // int8_asym_per_token mode: a holds ua codes (u8).
 //
-// With 2 or more rows, the direct kernels read a block's codes far too
-// slowly for the hardware prefetchers to run ahead (a 64-byte line feeds
-// 2·m dot products, and the stream crosses a 4 KiB page every few µs), so
-// they ask for the line kW4Dq8PrefetchBytes ahead of the one they load:
-// two pages, the next block's first lines at a block's end (docs/benchmarks.md,
-// "Prefetch in the direct int8 kernels").
-inline constexpr size_t kW4Dq8PrefetchBytes = 8192;
-inline constexpr size_t kW4Dq8PrefetchMinRows = 2;
+// With 2 or more rows, the direct int8 kernels (w4 and, on VNNI, wx) read a
+// block's codes too slowly for the hardware prefetchers to run ahead (a
+// 64-byte line feeds 2·m dot products, and the stream crosses a 4 KiB page
+// every few µs), so they ask for the line kDq8PrefetchBytes ahead of the one
+// they load: two pages, the next block's first lines at a block's end
+// (docs/benchmarks.md, "Prefetch in the direct int8 kernels").
+inline constexpr size_t kDq8PrefetchBytes = 8192;
+inline constexpr size_t kDq8PrefetchMinRows = 2;
 using W4Dq8GemmFn = void (*)(size_t m, size_t k, size_t group_size,
                              const uint8_t* a, size_t a_stride,
                              const Dq8Row* rows, const uint8_t* packed_block,

@@ -41,9 +41,9 @@ void Dq8Gemm(size_t k, size_t group_size, const uint8_t* a, size_t a_stride,
       dot[r][0] = dot[r][1] = _mm256_setzero_si256();
     __m256i code_sum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     for (size_t o = 0; o < group_size / 8; ++o) {
-      if (MR >= kW4Dq8PrefetchMinRows) {
+      if (MR >= kDq8PrefetchMinRows) {
         _mm_prefetch(reinterpret_cast<const char*>(seg + 128 + o * 64 +
-                                                   kW4Dq8PrefetchBytes),
+                                                   kDq8PrefetchBytes),
                      _MM_HINT_T0);
       }
       const uint8_t* ua = a + g * group_size + o * 8;

@@ -73,8 +73,8 @@ void Dq8Gemm(size_t k, size_t group_size, const uint8_t* a, size_t a_stride,
     constexpr size_t kLo = 0, kHi = kChains >= 2 ? 1 : 0;
     constexpr size_t kNext = kChains == 4 ? 2 : 0;
     for (size_t o = 0; o < octets; o += 2) {
-      if (MR >= kW4Dq8PrefetchMinRows) {
-        const uint8_t* ahead = seg + 128 + o * 64 + kW4Dq8PrefetchBytes;
+      if (MR >= kDq8PrefetchMinRows) {
+        const uint8_t* ahead = seg + 128 + o * 64 + kDq8PrefetchBytes;
         _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
         _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T0);
       }

@@ -38,8 +38,16 @@ void Dq8Gemm(const int8_t* a, size_t a_stride, const WxDq8Row* rows,
       for (size_t r = 0; r < MR; ++r) dot[h][r] = _mm512_setzero_si512();
     }
     for (size_t u = 0; u < geo.group_units; ++u) {
+      const uint8_t* unit = seg + kWxHeaderBytes + u * unit_bytes;
+      if (MR >= kDq8PrefetchMinRows) {
+        for (size_t off = 0; off < unit_bytes; off += 64) {
+          _mm_prefetch(
+              reinterpret_cast<const char*>(unit + off + kDq8PrefetchBytes),
+              _MM_HINT_T0);
+        }
+      }
       __m512i q[4];
-      WxUnpackUnitT<kBits>(seg + kWxHeaderBytes + u * unit_bytes, q);
+      WxUnpackUnitT<kBits>(unit, q);
       const int8_t* x = a + g * group_k + u * kWxUnitK;
       for (int t = 0; t < 4; ++t) {
         for (size_t r = 0; r < MR; ++r) {
