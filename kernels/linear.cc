@@ -74,6 +74,24 @@ size_t Dq8TiledChunkGroups(size_t group_size) {
       1, budget / (kW4Dq8TileMaxBlocks * W4Dq8UnpackedGroupBytes(group_size)));
 }
 
+// Calls fn(r0, rows) over m rows cut into ceil(m / kW4MaxRows) row tiles of
+// nearly equal size (41 rows: 7, 7, 7, 7, 7, 6 rather than five 8s and a 1):
+// a kernel call on 1-3 rows has too few independent chains to keep its
+// pipes busy. Each row's result is the same in any tile.
+template <typename Fn>
+void ForEachRowTile(size_t m, const Fn& fn) {
+  static_assert(kW4MaxRows == kWxMaxRows);
+  const size_t tiles = (m + kW4MaxRows - 1) / kW4MaxRows;
+  if (tiles == 0) return;
+  const size_t rows = m / tiles, longer = m % tiles;
+  size_t r0 = 0;
+  for (size_t t = 0; t < tiles; ++t) {
+    const size_t count = rows + (t < longer ? 1 : 0);
+    fn(r0, count);
+    r0 += count;
+  }
+}
+
 // The tiled paths unpack a chunk of groups of `nb` blocks, then run every row
 // over it; the packed bytes of the chunk after it (the next groups of the
 // same blocks, or the first chunk of the next `nb` blocks) are only read by
@@ -432,17 +450,17 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
                                     acc);
                 return;
               }
-              for (size_t r0 = m_begin; r0 < m_end; r0 += kW4MaxRows) {
-                const size_t rows_here = std::min(kW4MaxRows, m_end - r0);
-                float* c = acc + (r0 - m_begin) * nb * kW4BlockColumns;
+              ForEachRowTile(m_end - m_begin, [&](size_t t0, size_t count) {
+                const size_t r0 = m_begin + t0;
+                float* c = acc + t0 * nb * kW4BlockColumns;
                 if (dq8) {
-                  w4_->dq8(rows_here, p.k, p.group_size, ua + r0 * p.k, p.k,
+                  w4_->dq8(count, p.k, p.group_size, ua + r0 * p.k, p.k,
                            rows + r0, p.block(b), c, kW4BlockColumns);
                 } else {
-                  w4_->f32(rows_here, nb, p.k, p.group_size, x + r0 * p.k, p.k,
+                  w4_->f32(count, nb, p.k, p.group_size, x + r0 * p.k, p.k,
                            p.block(b), c, nb * kW4BlockColumns);
                 }
-              }
+              });
             });
 }
 
@@ -460,12 +478,12 @@ void Linear::RunW4TiledBlock(size_t block, const float* x, size_t m,
     w4_->f32_unpack(g_count, p.group_size,
                     p.block(block) + g0 * W4SegmentBytes(p.group_size), w);
     PrefetchNextChunk(p, block, 1, g0 + g_count, chunk_groups);
-    for (size_t r0 = 0; r0 < m; r0 += kW4MaxRows) {
-      w4_->f32_tile_gemm(std::min(kW4MaxRows, m - r0), g_count * p.group_size,
+    ForEachRowTile(m, [&](size_t r0, size_t count) {
+      w4_->f32_tile_gemm(count, g_count * p.group_size,
                          x + r0 * p.k + g0 * p.group_size, p.k, w,
                          acc + r0 * kW4BlockColumns, kW4BlockColumns,
                          /*accumulate=*/g0 > 0);
-    }
+    });
   }
 }
 
@@ -540,17 +558,17 @@ void Linear::RunWx(const float* x, size_t m, ActQuant mode,
                 RunWxTiledBlock(b, x + m_begin * geo.k, m_end - m_begin, acc);
                 return;
               }
-              for (size_t r0 = m_begin; r0 < m_end; r0 += kWxMaxRows) {
-                const size_t rows_here = std::min(kWxMaxRows, m_end - r0);
-                float* c = acc + (r0 - m_begin) * nb * kWxBlockColumns;
+              ForEachRowTile(m_end - m_begin, [&](size_t t0, size_t count) {
+                const size_t r0 = m_begin + t0;
+                float* c = acc + t0 * nb * kWxBlockColumns;
                 if (dq8) {
-                  wx_->dq8(rows_here, qa + r0 * padded_k, padded_k, rows + r0,
+                  wx_->dq8(count, qa + r0 * padded_k, padded_k, rows + r0,
                            p.block(b), geo, c, kWxBlockColumns);
                 } else {
-                  wx_->f32(rows_here, nb, x + r0 * geo.k, geo.k, p.block(b),
-                           geo, dtype_, c, nb * kWxBlockColumns);
+                  wx_->f32(count, nb, x + r0 * geo.k, geo.k, p.block(b), geo,
+                           dtype_, c, nb * kWxBlockColumns);
                 }
-              }
+              });
             });
 }
 
@@ -562,12 +580,11 @@ void Linear::RunWxTiledBlock(size_t block, const float* x, size_t m,
   for (size_t k0 = 0; k0 < geo.k; k0 += kW4TiledChunkK) {
     const size_t k_count = std::min(kW4TiledChunkK, geo.k - k0);
     wx_->f32_unpack(p.block(block), geo, dtype_, k0, k_count, w);
-    for (size_t r0 = 0; r0 < m; r0 += kWxMaxRows) {
-      wx_->f32_tile_gemm(std::min(kWxMaxRows, m - r0), k_count,
-                         x + r0 * geo.k + k0, geo.k, w,
+    ForEachRowTile(m, [&](size_t r0, size_t count) {
+      wx_->f32_tile_gemm(count, k_count, x + r0 * geo.k + k0, geo.k, w,
                          acc + r0 * kWxBlockColumns, kWxBlockColumns,
                          /*accumulate=*/k0 > 0);
-    }
+    });
   }
 }
 
