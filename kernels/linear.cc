@@ -74,6 +74,11 @@ size_t Dq8TiledChunkGroups(size_t group_size) {
       1, budget / (kW4Dq8TileMaxBlocks * W4Dq8UnpackedGroupBytes(group_size)));
 }
 
+// The direct paths compute kDirectPanelBlocks blocks (64 columns) per task
+// step, so the epilogue runs on 64-column row segments: one call per row
+// and 16 columns cost up to a quarter of a K = 1024 block's compute.
+constexpr size_t kDirectPanelBlocks = 4;
+
 // Calls fn(r0, rows) over m rows cut into ceil(m / kW4MaxRows) row tiles of
 // nearly equal size (41 rows: 7, 7, 7, 7, 7, 6 rather than five 8s and a 1):
 // a kernel call on 1-3 rows has too few independent chains to keep its
@@ -434,10 +439,11 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
       !dq8 && w4_->f32_tile_gemm != nullptr && m >= w4_->f32_tiled_min_rows;
   // One or two rows of the weight-only mode: four blocks per kernel call,
   // so that the kernel interleaves independent FMA chains.
-  // The int8 tiled path: up to three blocks per register tile.
+  // The int8 tiled path: up to three blocks per register tile. The direct
+  // paths: kDirectPanelBlocks blocks per epilogue call.
   const size_t blocks_per_call = dq8_tiled ? kW4Dq8TileMaxBlocks
-                                 : !dq8 && !tiled && m <= 2 ? 4
-                                                            : 1;
+                                 : tiled   ? 1
+                                           : kDirectPanelBlocks;
   RunBlocks(m, p.blocks, blocks_per_call, activation, y, pool,
             [&](size_t b, size_t nb, size_t m_begin, size_t m_end, float* acc) {
               if (tiled) {
@@ -450,15 +456,22 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
                                     acc);
                 return;
               }
+              const size_t c_stride = nb * kW4BlockColumns;
               ForEachRowTile(m_end - m_begin, [&](size_t t0, size_t count) {
                 const size_t r0 = m_begin + t0;
-                float* c = acc + t0 * nb * kW4BlockColumns;
-                if (dq8) {
-                  w4_->dq8(count, p.k, p.group_size, ua + r0 * p.k, p.k,
-                           rows + r0, p.block(b), c, kW4BlockColumns);
-                } else {
-                  w4_->f32(count, nb, p.k, p.group_size, x + r0 * p.k, p.k,
-                           p.block(b), c, nb * kW4BlockColumns);
+                float* c = acc + t0 * c_stride;
+                // One or two weight-only rows take all nb blocks in one call,
+                // so that the kernel interleaves independent FMA chains.
+                const size_t step = !dq8 && count <= 2 ? nb : 1;
+                for (size_t i = 0; i < nb; i += step) {
+                  float* ci = c + i * kW4BlockColumns;
+                  if (dq8) {
+                    w4_->dq8(count, p.k, p.group_size, ua + r0 * p.k, p.k,
+                             rows + r0, p.block(b + i), ci, c_stride);
+                  } else {
+                    w4_->f32(count, step, p.k, p.group_size, x + r0 * p.k, p.k,
+                             p.block(b + i), ci, c_stride);
+                  }
                 }
               });
             });
@@ -549,24 +562,27 @@ void Linear::RunWx(const float* x, size_t m, ActQuant mode,
   }
   const bool tiled =
       !dq8 && wx_->f32_tile_gemm != nullptr && m >= wx_->f32_tiled_min_rows;
-  // One or two rows of the weight-only mode: four blocks per kernel call,
-  // so that the kernel interleaves independent FMA chains.
-  const size_t blocks_per_call = !dq8 && !tiled && m <= 2 ? 4 : 1;
+  const size_t blocks_per_call = tiled ? 1 : kDirectPanelBlocks;
   RunBlocks(m, p.blocks, blocks_per_call, activation, y, pool,
             [&](size_t b, size_t nb, size_t m_begin, size_t m_end, float* acc) {
               if (tiled) {
                 RunWxTiledBlock(b, x + m_begin * geo.k, m_end - m_begin, acc);
                 return;
               }
+              const size_t c_stride = nb * kWxBlockColumns;
               ForEachRowTile(m_end - m_begin, [&](size_t t0, size_t count) {
                 const size_t r0 = m_begin + t0;
-                float* c = acc + t0 * nb * kWxBlockColumns;
-                if (dq8) {
-                  wx_->dq8(count, qa + r0 * padded_k, padded_k, rows + r0,
-                           p.block(b), geo, c, kWxBlockColumns);
-                } else {
-                  wx_->f32(count, nb, x + r0 * geo.k, geo.k, p.block(b), geo,
-                           dtype_, c, nb * kWxBlockColumns);
+                float* c = acc + t0 * c_stride;
+                const size_t step = !dq8 && count <= 2 ? nb : 1;
+                for (size_t i = 0; i < nb; i += step) {
+                  float* ci = c + i * kWxBlockColumns;
+                  if (dq8) {
+                    wx_->dq8(count, qa + r0 * padded_k, padded_k, rows + r0,
+                             p.block(b + i), geo, ci, c_stride);
+                  } else {
+                    wx_->f32(count, step, x + r0 * geo.k, geo.k, p.block(b + i),
+                             geo, dtype_, ci, c_stride);
+                  }
                 }
               });
             });

@@ -8,13 +8,15 @@
 # backlog the RSS after three bursts of 2000 queued requests. Each section starts its own
 # qlinear-server on 127.0.0.1 (port 0) and drives it with qlinear-bench; the
 # server and the generator run on the same machine and share its cores.
+# $ACT_QUANT (none or int8_asym_per_token; default: the model's, none) sets
+# the activation mode of the batching, openloop and soak requests.
 # Binaries come from $BUILD_DIR (default: build). Results (JSON, CSV, PNG,
 # logs) go to OUT_DIR, and a summary of the published figures is printed at
 # the end (and written to OUT_DIR/summary.md).
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
-  sed -n '2,12p' "$0" >&2
+  sed -n '2,15p' "$0" >&2
   exit 2
 fi
 out=$1
@@ -26,6 +28,7 @@ build=${BUILD_DIR:-build}
 server_bin=$build/server/qlinear-server
 bench=$build/clients/bench/qlinear-bench
 duration=${DURATION:-10s}
+act_quant=(--act-quant "${ACT_QUANT:-default}")
 soak=${SOAK:-10m}
 mkdir -p "$out"
 
@@ -113,7 +116,7 @@ for section in "${sections[@]}"; do
     batching)
       # Batching: the default model, M=1, concurrency 1 -> 64.
       start_server batching
-      "$bench" --target "$target" --concurrency 1,2,4,8,16,32,64 --duration "$duration" \
+      "$bench" --target "$target" "${act_quant[@]}" --concurrency 1,2,4,8,16,32,64 --duration "$duration" \
         --csv "$out/batching.csv" --json "$out/batching.json" --plot "$out/batching.png" \
         --title "default model, M=1, closed loop (server and generator share 2 cores)"
       stop_server
@@ -122,7 +125,7 @@ for section in "${sections[@]}"; do
       # Open loop: Poisson arrivals at 50/80/95 % of the capacity measured
       # just before (closed loop at concurrency 64).
       start_server openloop
-      "$bench" --target "$target" --rate-fractions 0.5,0.8,0.95 --capacity-concurrency 64 \
+      "$bench" --target "$target" "${act_quant[@]}" --rate-fractions 0.5,0.8,0.95 --capacity-concurrency 64 \
         --poisson --duration "${OPEN_DURATION:-20s}" --csv "$out/openloop.csv" --json "$out/openloop.json" \
         --plot "$out/openloop.png" \
         --title "default model, M=1, Poisson arrivals at 50/80/95% of capacity (shared 2 cores)"
@@ -135,11 +138,11 @@ for section in "${sections[@]}"; do
       start_server soak
       rate=${SOAK_RATE:-}
       if [ -z "$rate" ]; then
-        "$bench" --target "$target" --concurrency 64 --duration 30s --json "$out/soak-capacity.json"
+        "$bench" --target "$target" "${act_quant[@]}" --concurrency 64 --duration 30s --json "$out/soak-capacity.json"
         rate=$(/usr/bin/python3 -c 'import json,sys; print("%.1f" % (0.8 * json.load(open(sys.argv[1]))["points"][0]["requests_per_second"]))' "$out/soak-capacity.json")
       fi
       echo "soak: $rate req/s for $soak"
-      "$bench" --target "$target" --rate "$rate" --poisson --warmup 5s --duration "$soak" \
+      "$bench" --target "$target" "${act_quant[@]}" --rate "$rate" --poisson --warmup 5s --duration "$soak" \
         --assert errors==0 --json "$out/soak.json" --csv "$out/soak.csv" > "$out/soak.out" 2>&1 &
       bench_pid=$!
       # RSS every 30 s (the first sample after the warmup), with how many
