@@ -47,7 +47,7 @@ struct Dq8Row {
 
 // int8_asym_per_token mode: a holds ua codes (u8).
 //
-// With 2 or more rows, the direct int8 kernels (w4 and, on VNNI, wx) read a
+// With 2 or more rows, the direct int8 kernels (w4 and wx) read a
 // block's codes too slowly for the hardware prefetchers to run ahead (a
 // 64-byte line feeds 2·m dot products, and the stream crosses a 4 KiB page
 // every few µs), so they ask for the line kDq8PrefetchBytes ahead of the one

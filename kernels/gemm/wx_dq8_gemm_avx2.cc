@@ -52,8 +52,17 @@ void Dq8GemmHalf(const int8_t* a, size_t a_stride, const WxDq8Row* rows,
     __m256i dot[MR];
     for (size_t r = 0; r < MR; ++r) dot[r] = _mm256_setzero_si256();
     for (size_t u = 0; u < geo.group_units; ++u) {
+      const uint8_t* unit = seg + kWxHeaderBytes + u * unit_bytes;
+      // The first half streams the block; the second finds it in cache.
+      if (MR >= kDq8PrefetchMinRows && h == 0) {
+        for (size_t off = 0; off < unit_bytes; off += 64) {
+          _mm_prefetch(
+              reinterpret_cast<const char*>(unit + off + kDq8PrefetchBytes),
+              _MM_HINT_T0);
+        }
+      }
       __m256i q[4];
-      WxUnpackHalfT<kBits>(seg + kWxHeaderBytes + u * unit_bytes, h, q);
+      WxUnpackHalfT<kBits>(unit, h, q);
       const int8_t* x = a + g * group_k + u * kWxUnitK;
       for (int t = 0; t < 4; ++t) {
         for (size_t r = 0; r < MR; ++r) {
