@@ -97,6 +97,25 @@ void ForEachRowTile(size_t m, const Fn& fn) {
   }
 }
 
+// The direct paths over a panel of nb blocks and rows [m_begin, m_end): per
+// row tile, one kernel call per block, or one for all nb blocks when a
+// weight-only tile has 1-2 rows (the kernel then interleaves the blocks'
+// independent FMA chains). call(r0, count, i, blocks, c, c_stride) computes
+// rows [r0, r0 + count) of the panel's blocks [i, i + blocks) into c.
+template <typename Fn>
+void ForEachDirectCall(size_t m_begin, size_t m_end, size_t nb,
+                       bool weight_only, float* acc, const Fn& call) {
+  static_assert(kW4BlockColumns == kWxBlockColumns);
+  const size_t c_stride = nb * kW4BlockColumns;
+  ForEachRowTile(m_end - m_begin, [&](size_t t0, size_t count) {
+    const size_t step = weight_only && count <= 2 ? nb : 1;
+    for (size_t i = 0; i < nb; i += step) {
+      call(m_begin + t0, count, i, step,
+           acc + t0 * c_stride + i * kW4BlockColumns, c_stride);
+    }
+  });
+}
+
 // The tiled paths unpack a chunk of groups of `nb` blocks, then run every row
 // over it; the packed bytes of the chunk after it (the next groups of the
 // same blocks, or the first chunk of the next `nb` blocks) are only read by
@@ -437,8 +456,6 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
   }
   const bool tiled =
       !dq8 && w4_->f32_tile_gemm != nullptr && m >= w4_->f32_tiled_min_rows;
-  // One or two rows of the weight-only mode: four blocks per kernel call,
-  // so that the kernel interleaves independent FMA chains.
   // The int8 tiled path: up to three blocks per register tile. The direct
   // paths: kDirectPanelBlocks blocks per epilogue call.
   const size_t blocks_per_call = dq8_tiled ? kW4Dq8TileMaxBlocks
@@ -456,24 +473,18 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
                                     acc);
                 return;
               }
-              const size_t c_stride = nb * kW4BlockColumns;
-              ForEachRowTile(m_end - m_begin, [&](size_t t0, size_t count) {
-                const size_t r0 = m_begin + t0;
-                float* c = acc + t0 * c_stride;
-                // One or two weight-only rows take all nb blocks in one call,
-                // so that the kernel interleaves independent FMA chains.
-                const size_t step = !dq8 && count <= 2 ? nb : 1;
-                for (size_t i = 0; i < nb; i += step) {
-                  float* ci = c + i * kW4BlockColumns;
-                  if (dq8) {
-                    w4_->dq8(count, p.k, p.group_size, ua + r0 * p.k, p.k,
-                             rows + r0, p.block(b + i), ci, c_stride);
-                  } else {
-                    w4_->f32(count, step, p.k, p.group_size, x + r0 * p.k, p.k,
-                             p.block(b + i), ci, c_stride);
-                  }
-                }
-              });
+              ForEachDirectCall(
+                  m_begin, m_end, nb, !dq8, acc,
+                  [&](size_t r0, size_t count, size_t i, size_t blocks,
+                      float* c, size_t c_stride) {
+                    if (dq8) {
+                      w4_->dq8(count, p.k, p.group_size, ua + r0 * p.k, p.k,
+                               rows + r0, p.block(b + i), c, c_stride);
+                    } else {
+                      w4_->f32(count, blocks, p.k, p.group_size, x + r0 * p.k,
+                               p.k, p.block(b + i), c, c_stride);
+                    }
+                  });
             });
 }
 
@@ -569,22 +580,18 @@ void Linear::RunWx(const float* x, size_t m, ActQuant mode,
                 RunWxTiledBlock(b, x + m_begin * geo.k, m_end - m_begin, acc);
                 return;
               }
-              const size_t c_stride = nb * kWxBlockColumns;
-              ForEachRowTile(m_end - m_begin, [&](size_t t0, size_t count) {
-                const size_t r0 = m_begin + t0;
-                float* c = acc + t0 * c_stride;
-                const size_t step = !dq8 && count <= 2 ? nb : 1;
-                for (size_t i = 0; i < nb; i += step) {
-                  float* ci = c + i * kWxBlockColumns;
-                  if (dq8) {
-                    wx_->dq8(count, qa + r0 * padded_k, padded_k, rows + r0,
-                             p.block(b + i), geo, ci, c_stride);
-                  } else {
-                    wx_->f32(count, step, x + r0 * geo.k, geo.k, p.block(b + i),
-                             geo, dtype_, ci, c_stride);
-                  }
-                }
-              });
+              ForEachDirectCall(
+                  m_begin, m_end, nb, !dq8, acc,
+                  [&](size_t r0, size_t count, size_t i, size_t blocks,
+                      float* c, size_t c_stride) {
+                    if (dq8) {
+                      wx_->dq8(count, qa + r0 * padded_k, padded_k, rows + r0,
+                               p.block(b + i), geo, c, c_stride);
+                    } else {
+                      wx_->f32(count, blocks, x + r0 * geo.k, geo.k,
+                               p.block(b + i), geo, dtype_, c, c_stride);
+                    }
+                  });
             });
 }
 

@@ -32,13 +32,12 @@ void Dq8Gemm(size_t k, size_t group_size, const uint8_t* a, size_t a_stride,
   __m512 acc[MR];
   for (size_t r = 0; r < MR; ++r) acc[r] = _mm512_setzero_ps();
   const size_t segment = W4SegmentBytes(group_size);
-  const size_t gs = group_size;
+  const int32_t gs = static_cast<int32_t>(group_size);
   const __m512i nibble = _mm512_set1_epi8(0x0f);
   const __m512i eight = _mm512_set1_epi8(8);
   const __m512i ones = _mm512_set1_epi8(1);
   const __m512i low16 = _mm512_set1_epi32(0xffff);
-  const __m512i eight_gs =
-      _mm512_set1_epi32(8 * static_cast<int32_t>(group_size));
+  const __m512i eight_gs = _mm512_set1_epi32(8 * gs);
   const size_t octets = group_size / 8;
   // The int16 pair (-c, 0) of each row, for vpdpwssd: in registers with
   // few rows, broadcast from memory with many.
@@ -58,8 +57,7 @@ void Dq8Gemm(size_t k, size_t group_size, const uint8_t* a, size_t a_stride,
     for (size_t r = 0; r < MR; ++r) {
       for (size_t j = 0; j < kChains; ++j) dot[r][j] = _mm512_setzero_si512();
       if constexpr (!kSignedCodes) {
-        asum[r] =
-            rows[r].group_sums[g] - rows[r].offset * static_cast<int32_t>(gs);
+        asum[r] = rows[r].group_sums[g] - rows[r].offset * gs;
         dot[r][0] = _mm512_set1_epi32(-8 * asum[r]);
       }
     }
