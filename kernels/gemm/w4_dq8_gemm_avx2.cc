@@ -39,8 +39,12 @@ void Dq8Gemm(size_t k, size_t group_size, const uint8_t* a, size_t a_stride,
     __m256i dot[MR][2];
     for (size_t r = 0; r < MR; ++r)
       dot[r][0] = dot[r][1] = _mm256_setzero_si256();
+    // Σq per column: lo + hi bytes summed in u8 over up to 8 octets (at most
+    // 8 * 2 * 15 = 240), then widened with one DotBytes per half.
     __m256i code_sum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-    for (size_t o = 0; o < group_size / 8; ++o) {
+    __m256i byte_sum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    const size_t octets = group_size / 8;
+    for (size_t o = 0; o < octets; ++o) {
       if (MR >= kDq8PrefetchMinRows) {
         _mm_prefetch(reinterpret_cast<const char*>(seg + 128 + o * 64 +
                                                    kDq8PrefetchBytes),
@@ -53,8 +57,12 @@ void Dq8Gemm(size_t k, size_t group_size, const uint8_t* a, size_t a_stride,
         const __m256i lo = _mm256_and_si256(octet, nibble);
         const __m256i hi =
             _mm256_and_si256(_mm256_srli_epi16(octet, 4), nibble);
-        code_sum[half] = DotBytes(code_sum[half], lo, ones);
-        code_sum[half] = DotBytes(code_sum[half], hi, ones);
+        byte_sum[half] =
+            _mm256_add_epi8(byte_sum[half], _mm256_add_epi8(lo, hi));
+        if (o % 8 == 7 || o + 1 == octets) {
+          code_sum[half] = DotBytes(code_sum[half], byte_sum[half], ones);
+          byte_sum[half] = _mm256_setzero_si256();
+        }
         for (size_t r = 0; r < MR; ++r) {
           dot[r][half] =
               DotBytes(dot[r][half], Broadcast4Bytes(ua + r * a_stride), lo);
