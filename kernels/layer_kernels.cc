@@ -42,6 +42,11 @@ AllKernels BuildTables() {
     w4.dq8_tile_gemm = gemm;                             \
     w4.dq8_tiled_min_rows = min_rows;                    \
   }
+#define QL_W4_DQ8_UNTILED(min_isa) \
+  QL_IF_ISA(min_isa) {             \
+    w4.dq8_unpack = nullptr;       \
+    w4.dq8_tile_gemm = nullptr;    \
+  }
 #define QL_WX_F32_KERNEL(fn, min_isa) \
   QL_IF_ISA(min_isa) {                \
     wx.f32 = fn;                      \
@@ -65,6 +70,7 @@ AllKernels BuildTables() {
 #undef QL_W4_DQ8_KERNEL
 #undef QL_W4_F32_TILED
 #undef QL_W4_DQ8_TILED
+#undef QL_W4_DQ8_UNTILED
 #undef QL_WX_F32_KERNEL
 #undef QL_WX_DQ8_KERNEL
 #undef QL_WX_F32_TILED

@@ -26,17 +26,13 @@ inline constexpr size_t kW4TiledMinRows = 16;
 inline constexpr size_t kW4TiledMinRowsAvx2 = 12;
 // k dequantized per step of that path.
 inline constexpr size_t kW4TiledChunkK = 1024;
-// From this many rows on, int4 layers in the int8 mode unpack each chunk of
-// up to kW4Dq8TileMaxBlocks blocks once (a chunk fills about half the L1 data
-// cache, DataCaches()) and run every row over it with a register-blocked
-// tile (when the ISA has one). Measured on Zen 4 (docs/benchmarks.md,
-// "Prefetch in the direct int8 kernels"): since the direct VNNI kernel
-// prefetches its weights, it is 2-38 % faster than the tile up to 128 rows
-// on 2 threads, and level with it at 256 (gs 32: the tile 7 % faster at
-// K = N = 4096, 5 % slower at N = 11008).
-inline constexpr size_t kW4Dq8TiledMinRows = 256;
-// The AVX2 tile (vpmaddubsw, no VNNI), same measurement: level with the
-// direct kernel at 10 to 12 rows, 7-11 % faster at 14.
+// From this many rows on, int4 layers in the int8 mode on the AVX2 path
+// unpack each chunk of up to kW4Dq8TileMaxBlocks blocks once (a chunk fills
+// about half the L1 data cache, DataCaches()) and run every row over it with
+// a register-blocked tile (vpmaddubsw). Measured on Zen 4 with AVX2 forced
+// (docs/benchmarks.md, "Prefetch in the direct int8 kernels"): level with
+// the direct kernel at 10 to 12 rows, 7-11 % faster at 14. The VNNI path has
+// no int8 tile: its direct kernel is faster at every M measured, 1 to 1024.
 inline constexpr size_t kW4Dq8TiledMinRowsAvx2 = 14;
 
 // int4_opaque layers.
@@ -51,13 +47,14 @@ struct W4Kernels {
   W4Dq8GemmFn dq8 = nullptr;
   std::string_view dq8_name;
   // Tiled pairs for many rows; null when the ISA has none. Used from
-  // *_tiled_min_rows rows on.
+  // *_tiled_min_rows rows on (without a pair, the count is only a batch
+  // size that the tests and the model warm-up run).
   W4F32UnpackFn f32_unpack = nullptr;
   F32TileGemmFn f32_tile_gemm = nullptr;
   size_t f32_tiled_min_rows = kW4TiledMinRows;
   W4Dq8UnpackFn dq8_unpack = nullptr;
   W4Dq8TileGemmFn dq8_tile_gemm = nullptr;
-  size_t dq8_tiled_min_rows = kW4Dq8TiledMinRows;
+  size_t dq8_tiled_min_rows = kW4Dq8TiledMinRowsAvx2;
 };
 
 // intx_opaque layers.

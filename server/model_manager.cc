@@ -56,9 +56,9 @@ batching::QueueOptions QueueOptionsFor(
 // grown scratch buffers. The row counts reach every path of
 // kernels/linear.cc: the small-M calls (1 to 3 rows), a row-tile remainder
 // (kW4MaxRows + 1), the float and int8 tiled paths (from the thresholds of
-// the active ISA's kernels), up to the model's max_batch_rows, which
-// is run too (at most kMaxWarmRows, so that warming a wide model does not
-// raise its load peak).
+// the active ISA's kernels, when it has them), up to the model's
+// max_batch_rows, which is run too (at most kMaxWarmRows, so that warming a
+// wide model does not raise its load peak).
 //
 // With adaptive_delay on, it then measures the batch cost curve the batcher
 // decides with: one more (warm) run of the whole stack in the default mode
@@ -73,13 +73,9 @@ std::vector<batching::CostPoint> Warm(const model::LinearStack& stack,
       kMaxWarmRows,
       static_cast<size_t>(std::max<int64_t>(1, batching.max_batch_rows)));
   const W4Kernels& w4 = W4KernelsFor(ActiveIsa());
-  std::vector<size_t> row_counts = {1,
-                                    2,
-                                    3,
-                                    kW4MaxRows + 1,
-                                    w4.f32_tiled_min_rows,
-                                    w4.dq8_tiled_min_rows,
-                                    max_rows};
+  std::vector<size_t> row_counts = {1, 2, 3, kW4MaxRows + 1, max_rows};
+  if (w4.f32_tile_gemm != nullptr) row_counts.push_back(w4.f32_tiled_min_rows);
+  if (w4.dq8_tile_gemm != nullptr) row_counts.push_back(w4.dq8_tiled_min_rows);
   model::RunOptions options;
   options.begin = 0;
   options.end = stack.num_layers();

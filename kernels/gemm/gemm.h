@@ -78,11 +78,12 @@ using F32TileGemmFn = void (*)(size_t m, size_t k, const float* a,
                                size_t a_stride, const float* w, float* c,
                                size_t c_stride, bool accumulate);
 
-// Large-M path of the int8 mode: the codes of a chunk of groups of one block
-// are unpacked once (W4Dq8UnpackFn) into a 64-byte aligned buffer, then a
-// register-blocked tile kernel (W4Dq8TileGemmFn: VNNI, or vpmaddubsw on AVX2,
-// which reads every 64-byte row below as two 32-byte halves) runs every row
-// over up to kW4Dq8TileMaxBlocks such blocks. Unpacked layout, one group after
+// Large-M path of the int8 mode on AVX2 (VNNI has none: its direct kernel is
+// faster at every M): the codes of a chunk of groups of one block are
+// unpacked once (W4Dq8UnpackFn) into a 64-byte aligned buffer, then a
+// register-blocked tile kernel (W4Dq8TileGemmFn, vpmaddubsw, which reads
+// every 64-byte row below as two 32-byte halves) runs every row over up to
+// kW4Dq8TileMaxBlocks such blocks. Unpacked layout, one group after
 // the other, W4Dq8UnpackedGroupBytes(group_size) bytes each:
 //
 //   0 .. 63     scale[j] fp32, j = 0..15 (copied from the segment)
@@ -96,8 +97,7 @@ using F32TileGemmFn = void (*)(size_t m, size_t k, const float* a,
 // exactly, then the per-group sequence of docs/numerics.md, so it equals the
 // direct kernels bit for bit whatever the chunking.
 inline constexpr size_t kW4Dq8TileMaxBlocks = 3;
-inline constexpr size_t kW4Dq8TileRows = 4;      // rows per register tile
-inline constexpr size_t kW4Dq8TileRowsAvx2 = 3;  // the same with 16 ymm
+inline constexpr size_t kW4Dq8TileRowsAvx2 = 3;  // rows per register tile
 inline constexpr size_t W4Dq8UnpackedGroupBytes(size_t group_size) {
   return 192 + group_size * 16;
 }
@@ -163,15 +163,6 @@ void w4_dq8_tile_gemm_avx2(size_t m, size_t blocks, size_t groups,
                            size_t asum_stride, const uint8_t* unpacked,
                            size_t block_bytes, float* c, size_t c_stride,
                            bool accumulate, bool finish);
-void w4_dq8_unpack_avx512vnni(size_t groups, size_t group_size,
-                              const uint8_t* segments, uint8_t* out);
-void w4_dq8_tile_gemm_avx512vnni(size_t m, size_t blocks, size_t groups,
-                                 size_t group_size, const uint8_t* a,
-                                 size_t a_stride, const Dq8Row* rows,
-                                 const float* asum, size_t asum_stride,
-                                 const uint8_t* unpacked, size_t block_bytes,
-                                 float* c, size_t c_stride, bool accumulate,
-                                 bool finish);
 
 // --- int8_asym_per_token activations (dq8) ----------------------------------
 
