@@ -433,13 +433,16 @@ void Linear::RunW4(const float* x, size_t m, ActQuant mode,
     const float eps = ScaleFloorValue(DType::kF32, act_scale_floor_);
     const int32_t shift = 128 * static_cast<int32_t>(p.group_size);
     ForEachRow(m, pool, [&](size_t r) {
+      // A local k: stores through `row` (uint8_t) may alias p.k or a captured
+      // reference, which would keep the shift below from being vectorized.
+      const size_t k = p.k;
       // Quantize into the row's slot of `ua` as int8, then shift in place.
-      uint8_t* row = ua + r * p.k;
+      uint8_t* row = ua + r * k;
       int32_t* sums = group_sums + r * groups;
       const Dq8RowQuant rq =
-          w4_->quantize_row(x + r * p.k, p.k, p.group_size, eps,
+          w4_->quantize_row(x + r * k, k, p.group_size, eps,
                             reinterpret_cast<int8_t*>(row), sums);
-      for (size_t i = 0; i < p.k; ++i) row[i] ^= 0x80;  // qa + 128
+      for (size_t i = 0; i < k; ++i) row[i] ^= 0x80;  // qa + 128
       for (size_t g = 0; g < groups; ++g) sums[g] += shift;
       float* row_asum = asum + r * groups;
       const int32_t c_gs =

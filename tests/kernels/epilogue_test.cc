@@ -100,6 +100,15 @@ TEST(SiluRowAvx512Test, DenseWhereActivationsLive) {
   EXPECT_EQ(SiluMismatches(Bits(0.999f), Bits(1.0f), 1, true), 0u);
 }
 
+TEST(SiluRowAvx512Test, DenseAroundTheRangesThatSkipTheCheck) {
+  if (!IsaSupported(Isa::kAvx512)) GTEST_SKIP() << "no AVX-512";
+  // Where exp(-x) vanishes in 1 + e (x > 18) and where it overflows
+  // (x < -88.73, and past the clamp at -100): every 13th float of [15, 25]
+  // and of +-[80, 120].
+  EXPECT_EQ(SiluMismatches(Bits(15.0f), Bits(25.0f), 13, false), 0u);
+  EXPECT_EQ(SiluMismatches(Bits(80.0f), Bits(120.0f), 13, true), 0u);
+}
+
 TEST(SiluRowAvx512Test, InPlaceAndEveryTailLength) {
   if (!IsaSupported(Isa::kAvx512)) GTEST_SKIP() << "no AVX-512";
   std::mt19937 rng(7);
@@ -107,7 +116,8 @@ TEST(SiluRowAvx512Test, InPlaceAndEveryTailLength) {
   for (size_t n = 0; n <= 40; ++n) {
     std::vector<float> x(n);
     for (float& v : x) v = normal(rng);
-    if (n > 3) x[n / 2] = -100.0f;  // a recomputed lane in mid-vector
+    // A recomputed lane in mid-vector.
+    if (n > 3) x[n / 2] = std::numeric_limits<float>::quiet_NaN();
     std::vector<float> y = x;
     silu_row_avx512(y.data(), n, y.data());
     for (size_t i = 0; i < n; ++i) {
