@@ -87,8 +87,7 @@ inline float SiluScalar(float x) { return x / (1.0f + std::exp(-x)); }
 }  // namespace
 
 void silu_row_avx512(const float* x, size_t n, float* out) {
-  size_t j = 0;
-  for (; j < n; j += 16) {
+  for (size_t j = 0; j < n; j += 16) {
     const __mmask16 valid = n - j >= 16
                                 ? __mmask16{0xffff}
                                 : static_cast<__mmask16>((1u << (n - j)) - 1);
